@@ -1,0 +1,86 @@
+"""Settings: every `VIDMERGE_*` variable, read once at the entry point and passed down.
+
+Nothing else in vidmerge reads the environment. With no variable set, the defaults give the
+embedded mode: in-process workers, a local storage directory and SQLite under `data_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./vidmerge-data")
+    public_base_url: str = ""  # default: http://{host}:{port}
+    broker_url: str = ""  # empty: embedded in-process worker pool
+    database_url: str = ""  # empty: SQLite in data_dir
+    s3_endpoint: str = ""  # empty: local directory storage
+    s3_bucket: str = "vidmerge"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    webhook_secrets: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()
+    workers: int = 2  # embedded worker threads
+    ffmpeg_threads: int = 0  # 0: let x264 choose
+    ffmpeg_timeout: float = 300.0
+    segment_seconds: float = 2.0
+    segment_wait_seconds: float = 20.0
+    retention_days: float = 0.0  # 0: keep forever
+    max_bundle_bytes: int = 512 * 1024 * 1024
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'vidmerge.db').resolve()}"
+
+    @property
+    def embedded_queue(self) -> bool:
+        return not self.broker_url
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        get = env.get
+        d = cls()
+        return cls(
+            host=get("VIDMERGE_HOST", d.host),
+            port=int(get("VIDMERGE_PORT", d.port)),
+            data_dir=Path(get("VIDMERGE_DATA_DIR", str(d.data_dir))),
+            public_base_url=get("VIDMERGE_PUBLIC_BASE_URL", d.public_base_url),
+            broker_url=get("VIDMERGE_BROKER_URL", d.broker_url),
+            database_url=get("VIDMERGE_DATABASE_URL", d.database_url),
+            s3_endpoint=get("VIDMERGE_S3_ENDPOINT", d.s3_endpoint),
+            s3_bucket=get("VIDMERGE_S3_BUCKET", d.s3_bucket),
+            s3_region=get("VIDMERGE_S3_REGION", d.s3_region),
+            s3_access_key=get("VIDMERGE_S3_ACCESS_KEY", get("AWS_ACCESS_KEY_ID", "")),
+            s3_secret_key=get("VIDMERGE_S3_SECRET_KEY", get("AWS_SECRET_ACCESS_KEY", "")),
+            webhook_secrets=_split(get("VIDMERGE_WEBHOOK_SECRETS", "")),
+            api_keys=_split(get("VIDMERGE_API_KEYS", "")),
+            workers=int(get("VIDMERGE_WORKERS", d.workers)),
+            ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
+            ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),
+            segment_seconds=float(get("VIDMERGE_SEGMENT_SECONDS", d.segment_seconds)),
+            segment_wait_seconds=float(get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)),
+            retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
+            max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
+            log_level=get("VIDMERGE_LOG_LEVEL", d.log_level),
+        )
