@@ -79,7 +79,9 @@ class Settings:
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),
             segment_seconds=float(get("VIDMERGE_SEGMENT_SECONDS", d.segment_seconds)),
-            segment_wait_seconds=float(get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)),
+            segment_wait_seconds=float(
+                get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)
+            ),
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
             log_level=get("VIDMERGE_LOG_LEVEL", d.log_level),

@@ -7,6 +7,7 @@ given one (raw overlay frames), and raises FFmpegError carrying the tail of stde
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -99,10 +100,8 @@ def _start_feeder(proc: subprocess.Popen[bytes], chunks: Iterable[bytes]) -> thr
         except (BrokenPipeError, ValueError, OSError):
             pass  # ffmpeg exited early; its stderr tells why
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
 
     thread = threading.Thread(target=feed, daemon=True)
     thread.start()
@@ -110,8 +109,6 @@ def _start_feeder(proc: subprocess.Popen[bytes], chunks: Iterable[bytes]) -> thr
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()

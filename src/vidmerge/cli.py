@@ -1,0 +1,102 @@
+"""The `vidmerge` command: serve, worker, render, bench.
+
+Settings are read from the environment once, here, and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import VidmergeError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return int(args.func(args, settings) or 0)
+    except VidmergeError as exc:
+        problem: dict[str, Any] = {
+            "error": type(exc).__name__,
+            "detail": exc.message,
+            "retryable": exc.retryable,
+        }
+        if exc.problems:
+            problem["problems"] = [{"where": p.where, "reason": p.reason} for p in exc.problems]
+        print(json.dumps(problem, ensure_ascii=False, indent=2), file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidmerge", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "render", help="render one personalized video from a template and a data file"
+    )
+    p.add_argument("template", type=Path, help="template bundle folder or .zip")
+    p.add_argument("--data", type=Path, required=True, help="JSON file with the customer's data")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--parallel", type=int, default=2, help="segments rendered at once (default 2)")
+    p.set_defaults(func=_render)
+
+    p = sub.add_parser("bench", help="measure the reference workload R30 against its baselines")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--work", type=Path, default=None, help="working folder (default: a temporary one)"
+    )
+    p.add_argument("--skip-moviepy", action="store_true", help="skip the slow moviepy baseline M")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser(
+        "serve", help="the HTTP API (embedded worker, local storage, SQLite by default)"
+    )
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("worker", help="a Celery worker (needs VIDMERGE_BROKER_URL)")
+    p.add_argument("--queues", default="interactive,bulk")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.set_defaults(func=_worker)
+    return parser
+
+
+def _render(args: argparse.Namespace, settings: Settings) -> int:
+    from .runner import render_to_folder
+
+    data = json.loads(args.data.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory(prefix="vidmerge-bundle-") as tmp:
+        summary = render_to_folder(
+            args.template, data, args.out, settings, Path(tmp), parallel=args.parallel
+        )
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench import run_bench
+
+    return run_bench(args.work, as_json=args.json, with_moviepy=not args.skip_moviepy)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .service.app import serve
+
+    serve(settings)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from .service.worker import run_worker
+
+    return run_worker(settings, queues=args.queues.split(","), concurrency=args.concurrency)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Packaging without re-encoding: the HLS playlist over shared and personal segments, the MP4
+by stream copy (`+faststart`), the poster JPEG and the email GIF.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import av
+
+from . import ffmpeg
+from .plan import RenderPlan, SegmentPlan
+
+
+def playlist(plan: RenderPlan, url_for: Callable[[SegmentPlan], str]) -> str:
+    """A complete VOD playlist: known in full before any dynamic segment exists."""
+    target = max(math.ceil(s.end - s.start) for s in plan.segments)
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    for seg in plan.segments:
+        lines += [f"#EXTINF:{seg.end - seg.start:.6f},", url_for(seg)]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def concat_mp4(segments: Sequence[Path], dest: Path) -> None:
+    """Remux MPEG-TS segments into one MP4, keeping every packet and timestamp as it is."""
+    tmp = dest.with_name(dest.name + ".part")
+    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        streams: dict[str, Any] = {}
+        for path in segments:
+            with av.open(str(path)) as src:
+                if not streams:
+                    streams = {
+                        s.type: _add_stream(out, s)
+                        for s in src.streams
+                        if s.type in ("video", "audio")
+                    }
+                for packet in src.demux():
+                    if packet.dts is None or packet.stream.type not in streams:
+                        continue
+                    packet.stream = streams[packet.stream.type]
+                    out.mux(packet)
+    tmp.replace(dest)
+
+
+def _add_stream(out: Any, template: Any) -> Any:
+    stream = out.add_stream_from_template(template)
+    stream.time_base = template.time_base
+    return stream
+
+
+def poster(segment: Path, frame: int, dest: Path, limits: ffmpeg.Limits) -> None:
+    """A JPEG of one frame of a segment (a personalized one, so the email shows the name)."""
+    tmp = dest.with_name(dest.name + ".part.jpg")
+    ffmpeg.run(
+        ["-i", str(segment), "-vf", f"select=eq(n\\,{frame})", "-frames:v", "1", "-q:v", "3", str(tmp)],
+        limits=limits, what="poster",
+    )  # fmt: skip
+    tmp.replace(dest)
+
+
+def gif(
+    mp4: Path,
+    start: float,
+    duration: float,
+    width: int,
+    fps: int,
+    dest: Path,
+    limits: ffmpeg.Limits,
+) -> None:
+    """An animated GIF for email: a few seconds, small palette, under about 1 MB."""
+    tmp = dest.with_name(dest.name + ".part.gif")
+    graph = (
+        f"fps={fps},scale={width}:-2:flags=lanczos,split[a][b];"
+        "[a]palettegen=max_colors=96:stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=4"
+    )
+    ffmpeg.run(
+        ["-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", str(mp4), "-vf", graph, "-loop", "0", str(tmp)],
+        limits=limits, what="gif", formats=ffmpeg.INTERNAL_FORMATS + ",gif",
+    )  # fmt: skip
+    tmp.replace(dest)

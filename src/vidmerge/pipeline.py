@@ -1,0 +1,152 @@
+"""The render pipeline end to end: data -> values -> plan -> segments -> packaged outputs.
+
+The service runs these steps on different machines (the webhook plans, workers render
+segments, the last step packages); the CLI runs them in one go.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import VerificationError
+from .manifest import Slot
+from .overlay import drawn_values
+from .package import concat_mp4, gif, playlist, poster
+from .plan import Drawn, RenderPlan, SegmentPlan, make_plan
+from .render import Job, full_render, local_copy, render_segment
+from .verify import verify_decodes, verify_mp4
+
+
+@dataclass(frozen=True)
+class Personalized:
+    """The resolved, drawable form of one customer's data, and the plan that follows."""
+
+    context: Mapping[str, Any]
+    explanations: Mapping[str, Any]
+    drawn: Mapping[str, Drawn]
+    plan: RenderPlan
+
+
+def personalize(job: Job, data: Mapping[str, Any]) -> Personalized:
+    """Validate and resolve data, evaluate every slot, plan the segments. No encoding."""
+    template = job.template
+    resolved = template.spec.resolve(dict(data))
+    drawn = drawn_values(template, resolved.context)
+    plan = make_plan(template.id, template.version, job.prepared, template.slots, drawn)
+    return Personalized(resolved.context, resolved.explanations, drawn, plan)
+
+
+def render_dynamic(job: Job, plan: RenderPlan, *, parallel: int = 1) -> int:
+    """Render every dynamic segment not yet in storage, in playhead order. Returns how many."""
+    segments = plan.dynamic
+    if parallel <= 1:
+        return sum(render_segment(job, s) for s in segments)
+    with ThreadPoolExecutor(parallel) as pool:
+        return sum(pool.map(lambda s: render_segment(job, s), segments))
+
+
+@dataclass(frozen=True)
+class Outputs:
+    mp4: Path
+    poster: Path
+    gif: Path
+    fallback: bool  # True when the splice failed verification and a full render shipped instead
+
+
+@dataclass
+class Timer:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+def package_outputs(
+    job: Job, person: Personalized, out_dir: Path, timer: Timer | None = None
+) -> Outputs:
+    """MP4 (verified; full-render fallback), poster and GIF into out_dir."""
+    timer = timer or Timer()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mp4 = out_dir / "video.mp4"
+    fallback = False
+    with segment_files(job, person.plan) as files:
+        with timer.stage("mp4"):
+            concat_mp4(files, mp4)
+        with timer.stage("verify"):
+            try:
+                verify_segments(job, person.plan, files)
+                verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)
+            except VerificationError:
+                fallback = True
+        if fallback:
+            with timer.stage("fallback"):
+                full_render(job, dict(person.drawn), mp4)
+                verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)
+        with timer.stage("poster"):
+            seg, frame = poster_frame(job.template.slots, person.plan, job)
+            poster(files[seg.index], frame, out_dir / "poster.jpg", job.limits)
+    with timer.stage("gif"):
+        start, duration, width, fps = gif_window(job)
+        gif(mp4, start, duration, width, fps, out_dir / "email.gif", job.limits)
+    return Outputs(mp4, out_dir / "poster.jpg", out_dir / "email.gif", fallback)
+
+
+def verify_segments(job: Job, plan: RenderPlan, files: list[Path]) -> None:
+    for seg in plan.dynamic:
+        verify_decodes(files[seg.index], frames=seg.frames)
+
+
+@contextmanager
+def segment_files(job: Job, plan: RenderPlan) -> Iterator[list[Path]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(local_copy(job.storage, s.key)) for s in plan.segments]
+
+
+def poster_frame(slots: tuple[Slot, ...], plan: RenderPlan, job: Job) -> tuple[SegmentPlan, int]:
+    """The segment and frame for the poster: `poster_at`, else the middle of the first slot."""
+    at = job.template.manifest.output.poster_at
+    if at is None:
+        first = min(slots, key=lambda s: s.start)
+        at = (first.start + first.end) / 2
+    for seg in plan.segments:
+        if seg.start <= at < seg.end:
+            return seg, min(seg.frames - 1, int((at - seg.start) * float(job.prepared.fps)))
+    return plan.segments[-1], plan.segments[-1].frames - 1
+
+
+def gif_window(job: Job) -> tuple[float, float, int, int]:
+    spec = job.template.manifest.output.gif
+    start = spec.start
+    if start is None:
+        first = min(job.template.slots, key=lambda s: s.start)
+        start = first.start + first.style.fade_in + 0.1
+    start = max(0.0, min(start, job.prepared.duration - spec.duration))
+    return start, spec.duration, spec.width, spec.fps
+
+
+def copy_hls(job: Job, plan: RenderPlan, dest: Path, name: Callable[[SegmentPlan], str]) -> Path:
+    """A self-contained HLS folder (the CLI's output): playlist plus every segment."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with segment_files(job, plan) as files:
+        for seg, path in zip(plan.segments, files, strict=True):
+            shutil.copyfile(path, dest / name(seg))
+    index = dest / "index.m3u8"
+    index.write_text(playlist(plan, name))
+    return index
+
+
+def scratch() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="vidmerge-")

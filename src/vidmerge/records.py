@@ -1,0 +1,387 @@
+"""Metadata: what exists and in which state. The database, not the broker, is the source of truth.
+
+    TemplateRecord   one prepared version of a template (status, manifest, where its segments are)
+    RenderRecord     one personalized video (status, content key, public token, timings, errors)
+    SegmentRecord    one dynamic segment render, single-flight across workers via a lease
+    AuditRecord      erasures and purges (never a raw external id: its SHA-256 instead)
+
+`Database(url)` wraps an engine for SQLite (the embedded default: WAL, busy timeout, foreign keys)
+or PostgreSQL (`postgresql+psycopg://`). `migrate()` runs the alembic migrations shipped in
+`vidmerge/migrations` programmatically; no alembic.ini is needed.
+
+Datetimes are timezone-aware UTC on the way in and out, on both databases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    and_,
+    create_engine,
+    event,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .errors import Transient
+
+TemplateStatus = Literal["preparing", "ready", "failed"]
+RenderStatus = Literal["queued", "rendering", "done", "failed"]
+Priority = Literal["interactive", "bulk"]
+SegmentStatus = Literal["pending", "rendering", "done", "failed"]
+AuditAction = Literal["erase", "purge"]
+
+MIGRATION_LOCK_ID = 0x7669646D  # "vidm": serializes concurrent `migrate()` calls on PostgreSQL
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A random render id (128 bits, hex)."""
+    return secrets.token_hex(16)
+
+
+def new_token() -> str:
+    """An unguessable public token (192 bits, URL-safe): links carry this, never ids or PII."""
+    return secrets.token_urlsafe(24)
+
+
+def external_id_subject(external_id: str) -> str:
+    """The audit subject for an erasure by external id: its SHA-256, never the raw value."""
+    return "external_id:" + hashlib.sha256(external_id.encode("utf-8")).hexdigest()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes everywhere (SQLite stores naive ones; PostgreSQL timestamptz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+class TemplateRecord(Base):
+    __tablename__ = "templates"
+    __table_args__ = (_one_of("status", ("preparing", "ready", "failed")),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="preparing")
+    error: Mapped[str | None] = mapped_column(Text)
+    manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    key_prefix: Mapped[str] = mapped_column(String(255), default="")
+    segment_count: Mapped[int] = mapped_column(default=0)
+    duration: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RenderRecord(Base):
+    __tablename__ = "renders"
+    __table_args__ = (
+        _one_of("status", ("queued", "rendering", "done", "failed")),
+        _one_of("priority", ("interactive", "bulk")),
+        ForeignKeyConstraint(
+            ["template_id", "template_version"], ["templates.id", "templates.version"]
+        ),
+        # The content key of a render: the same template version and values give the same video.
+        Index(None, "template_id", "template_version", "values_hash"),
+        Index(None, "status", "updated_at"),  # renders_to_requeue
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    template_id: Mapped[str] = mapped_column(String(128))
+    template_version: Mapped[int] = mapped_column()
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
+    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    values_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[str] = mapped_column(String(16), default="interactive")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    resolved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    def __init__(self, **fields: Any) -> None:
+        # id and token exist from construction on, so URLs can be built before the flush.
+        fields.setdefault("id", new_id())
+        fields.setdefault("token", new_token())
+        super().__init__(**fields)
+
+
+class SegmentRecord(Base):
+    __tablename__ = "segments"
+    __table_args__ = (_one_of("status", ("pending", "rendering", "done", "failed")),)
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (_one_of("action", ("erase", "purge")),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(255))
+    count: Mapped[int] = mapped_column(default=0)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Database:
+    """One engine and its sessions, plus the few queries whose correctness is subtle."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            options["connect_args"] = {"timeout": 30}
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, **options)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed when the block ends, rolled back on error.
+
+        expire_on_commit is off, so records returned from a block stay readable after it.
+        """
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest migration (safe to call from several processes)."""
+        from alembic import command
+
+        config = alembic_config(self.url)
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def check(self) -> None:
+        """Readiness: raise Transient when the database cannot answer."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise Transient(
+                f"database unavailable: {type(exc).__name__}", where="database"
+            ) from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- renders ------------------------------------------------------------------------------
+
+    def find_render_by_token(self, token: str) -> RenderRecord | None:
+        with self.session() as session:
+            return session.scalars(select(RenderRecord).where(RenderRecord.token == token)).first()
+
+    def find_render_by_values_hash(
+        self, template_id: str, version: int, values_hash: str
+    ) -> RenderRecord | None:
+        """The newest render with this content key that has not failed (a failed one is retried)."""
+        query = (
+            select(RenderRecord)
+            .where(
+                RenderRecord.template_id == template_id,
+                RenderRecord.template_version == version,
+                RenderRecord.values_hash == values_hash,
+                RenderRecord.status != "failed",
+            )
+            .order_by(RenderRecord.created_at.desc())
+        )
+        with self.session() as session:
+            return session.scalars(query).first()
+
+    def find_render_by_idempotency_key(self, key: str) -> RenderRecord | None:
+        query = select(RenderRecord).where(RenderRecord.idempotency_key == key)
+        with self.session() as session:
+            return session.scalars(query).first()
+
+    def renders_to_requeue(self, older_than: datetime) -> list[RenderRecord]:
+        """Accepted renders not finished and not touched since `older_than`, oldest first.
+
+        After a broker restart their messages may be gone; the caller enqueues them again (tasks
+        are idempotent, so a render whose message survived is harmless to enqueue twice).
+        """
+        query = (
+            select(RenderRecord)
+            .where(
+                RenderRecord.status.in_(("queued", "rendering")),
+                RenderRecord.updated_at < older_than,
+            )
+            .order_by(RenderRecord.created_at)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    # -- segments: single flight --------------------------------------------------------------
+
+    def claim_segment(self, key: str, owner: str, lease_seconds: float) -> bool:
+        """Try to become the one renderer of segment `key`; True if this caller won.
+
+        Wins when no record exists (insert), or when the record is pending/failed or its lease
+        has expired (a conditional UPDATE: exactly one concurrent caller sees rowcount 1). Loses
+        while another owner holds a live lease, and once the segment is done.
+        """
+        now = utcnow()
+        until = now + timedelta(seconds=lease_seconds)
+        takeover = (
+            update(SegmentRecord)
+            .where(
+                SegmentRecord.key == key,
+                or_(
+                    SegmentRecord.status.in_(("pending", "failed")),
+                    and_(SegmentRecord.status == "rendering", SegmentRecord.lease_until < now),
+                ),
+            )
+            .values(status="rendering", owner=owner, lease_until=until, error=None, updated_at=now)
+        )
+        with self.engine.begin() as connection:
+            if connection.execute(takeover).rowcount == 1:
+                return True
+        try:
+            with self.session() as session:
+                session.add(
+                    SegmentRecord(
+                        key=key, status="rendering", owner=owner, lease_until=until, updated_at=now
+                    )
+                )
+        except IntegrityError:
+            return False  # someone else holds it (or it is done)
+        return True
+
+    def renew_segment(self, key: str, owner: str, lease_seconds: float) -> bool:
+        """Extend a held lease; False if `owner` lost it (expired and taken over)."""
+        renew = (
+            update(SegmentRecord)
+            .where(
+                SegmentRecord.key == key,
+                SegmentRecord.owner == owner,
+                SegmentRecord.status == "rendering",
+            )
+            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds), updated_at=utcnow())
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(renew).rowcount == 1
+
+    def finish_segment(self, key: str, ok: bool, error: str | None = None) -> None:
+        """Mark the segment done (or failed, so the next claim retries it) and drop the lease."""
+        values = {
+            "status": "done" if ok else "failed",
+            "error": None if ok else (error or "failed"),
+            "lease_until": None,
+            "updated_at": utcnow(),
+        }
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(SegmentRecord).where(SegmentRecord.key == key).values(**values)
+            ).rowcount
+        if changed == 0:
+            try:
+                with self.session() as session:
+                    session.add(SegmentRecord(key=key, **values))
+            except IntegrityError:
+                self.finish_segment(key, ok, error)  # inserted meanwhile: update it
+
+    def get_segment(self, key: str) -> SegmentRecord | None:
+        with self.session() as session:
+            return session.get(SegmentRecord, key)
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def add_audit(self, action: AuditAction, subject: str, count: int) -> None:
+        """Record an erasure or purge; for an external id pass `external_id_subject(value)`."""
+        with self.session() as session:
+            session.add(AuditRecord(action=action, subject=subject, count=count))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait for a lock instead of failing at once
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def alembic_config(url: str) -> Any:
+    """An alembic Config for the migrations inside the package (no alembic.ini on disk)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config

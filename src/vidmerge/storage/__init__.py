@@ -1,0 +1,41 @@
+"""Where segments and outputs live: one small protocol, interchangeable backends.
+
+    base.py    the Storage protocol, key rules, atomic local writes, content types
+    local.py   LocalStorage: a directory (the embedded default; ffmpeg reads files in place)
+    s3.py      S3Storage: any S3 API via boto3, with a bounded retry budget
+    memory.py  MemoryStorage: a dict, for unit tests
+
+`open_storage(settings)` picks the backend from the settings object.
+"""
+
+from __future__ import annotations
+
+from ..config import Settings
+from .base import Storage, guess_content_type, validate_key
+from .local import LocalStorage
+from .memory import MemoryStorage
+from .s3 import S3Storage
+
+__all__ = [
+    "LocalStorage",
+    "MemoryStorage",
+    "S3Storage",
+    "Storage",
+    "guess_content_type",
+    "open_storage",
+    "validate_key",
+]
+
+
+def open_storage(settings: Settings) -> Storage:
+    """S3 when `s3_endpoint` is set, else a directory `objects/` under `data_dir`."""
+    if settings.s3_endpoint:
+        return S3Storage(
+            settings.s3_endpoint,
+            settings.s3_bucket,
+            settings.s3_region,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+            retry_seconds=float(settings.extra.get("s3_retry_seconds", 30.0)),
+        )
+    return LocalStorage(settings.data_dir / "objects")

@@ -1,0 +1,58 @@
+"""Shared fixtures. Real services come from `services.py`; each is started once per session on
+free loopback ports and stopped at the end (see that module's docstring)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+from services import (
+    PostgresServer,
+    RedisServer,
+    SeaweedS3,
+    start_postgres,
+    start_redis,
+    start_seaweed,
+)
+
+STARTUP_SECONDS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    STARTUP_SECONDS["redis"] = server.startup_seconds
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    server = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    STARTUP_SECONDS["seaweed"] = server.startup_seconds
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    began = time.monotonic()
+    server, workdir = start_postgres()
+    STARTUP_SECONDS["postgres"] = time.monotonic() - began  # initdb included
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A database created once per session on the throw-away server."""
+    return postgres_server.create_database("vidmerge_test")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if STARTUP_SECONDS:
+        times = ", ".join(f"{name} {secs:.2f}s" for name, secs in sorted(STARTUP_SECONDS.items()))
+        terminalreporter.write_line(f"service startup: {times}")

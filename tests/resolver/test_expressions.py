@@ -1,0 +1,93 @@
+import datetime as dt
+
+import pytest
+
+from vidmerge.errors import ExpressionError
+from vidmerge.resolver import Expression, compile_expression
+
+
+def render(source: str, **context: object) -> str:
+    return compile_expression(source, where="slots.t.text").render(context)
+
+
+def test_data_values_are_never_templates() -> None:
+    assert (
+        render("{{ name | honorific }}、こんにちは", name="{{ 7*7 }}") == "{{ 7*7 }}様、こんにちは"
+    )
+
+
+def test_japanese_filters_are_registered() -> None:
+    context = {"s": 12340, "d": dt.date(2026, 12, 1), "r": 0.125}
+    source = "{{ s|yen }} {{ s|man }} {{ s|comma }} {{ s|signed }} {{ r|percent }} {{ d|date }}"
+    assert render(source, **context) == "12,340円 1.2万円 12,340 +12,340円 12.5% 2026年12月1日"
+    assert render("{{ d|era }}{{ d|weekday }}", **context) == "令和8年12月1日(火)"
+    assert render("{{ 'ABC'|zenkaku }}{{ 'ＡＢＣ'|hankaku }}") == "ＡＢＣABC"
+    assert render("{{ s | number('man') }}", **context) == "1.2万円"
+
+
+def test_wording_by_value_and_tests() -> None:
+    source = "{{ s | by_value(positive='お得です', zero='変わりません', negative='割高です') }}"
+    assert render(source, s=0) == "変わりません"
+    assert render(source, s=-1) == "割高です"
+    assert render("{% if s is positive %}{{ s|yen }}お得{% else %}見直し不要{% endif %}", s=0) == (
+        "見直し不要"
+    )
+
+
+def test_evaluate_returns_native_values() -> None:
+    savings = {"yearly": 12340, "best_plan_name": "スマート"}
+    assert (
+        compile_expression("{{ savings.yearly }}", where="w").evaluate({"savings": savings})
+        == 12340
+    )
+    assert (
+        compile_expression("{{- savings -}}", where="w").evaluate({"savings": savings}) == savings
+    )
+    assert compile_expression("{{ '}}' }}", where="w").evaluate({}) == "}}"
+    assert compile_expression("{{ a }}{{ b }}", where="w").evaluate({"a": 1, "b": 2}) == "12"
+    assert compile_expression("年{{ a }}", where="w").evaluate({"a": 1}) == "年1"
+
+
+def test_names_are_top_level_variables() -> None:
+    expr = compile_expression(
+        "{{ savings.yearly | yen }} {{ name }}{% set x = 1 %}{{ x }}", where="w"
+    )
+    assert isinstance(expr, Expression)
+    assert expr.names == frozenset({"savings", "name"})
+    assert compile_expression("{% for i in range(n) %}★{% endfor %}", where="w").names == {"n"}
+
+
+def test_compile_error_names_where() -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_expression("{{ name | }}", where="slots.greeting.text")
+    assert info.value.where == "slots.greeting.text"
+
+
+def test_unknown_filter_is_a_compile_error() -> None:
+    with pytest.raises(ExpressionError):
+        compile_expression("{{ name | nosuchfilter }}", where="w")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ missing }}",
+        "{{ missing.attribute }}",
+        "{{ 'x' | yen }}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ items.append(1) }}",
+    ],
+)
+def test_render_errors_are_expression_errors(source: str) -> None:
+    expr = compile_expression(source, where="slots.t.text")
+    for run in (expr.render, expr.evaluate):
+        with pytest.raises(ExpressionError) as info:
+            run({"items": [1]})
+        assert info.value.where == "slots.t.text"
+
+
+def test_the_sandbox_is_immutable() -> None:
+    items = [1]
+    with pytest.raises(ExpressionError):
+        compile_expression("{{ items.append(2) }}", where="w").render({"items": items})
+    assert items == [1]

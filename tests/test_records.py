@@ -1,0 +1,238 @@
+"""Metadata on SQLite and, where a server binary exists, a throw-away PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from services import PostgresServer, free_port
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from vidmerge.config import Settings
+from vidmerge.errors import Transient
+from vidmerge.records import (
+    AuditRecord,
+    Base,
+    Database,
+    RenderRecord,
+    TemplateRecord,
+    external_id_subject,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'meta' / 'vidmerge.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.create_database()  # a fresh database per test
+    database = Database(url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def add_template(db: Database, template_id: str = "brochure", version: int = 1) -> None:
+    with db.session() as session:
+        session.add(
+            TemplateRecord(
+                id=template_id,
+                version=version,
+                status="ready",
+                manifest={"slots": [{"id": "greeting", "text": "{{ name }}様"}]},
+                key_prefix=f"templates/{template_id}/{version}",
+                segment_count=15,
+                duration=30.0,
+            )
+        )
+
+
+def add_render(db: Database, **fields: object) -> RenderRecord:
+    render = RenderRecord(
+        **{"template_id": "brochure", "template_version": 1, "values_hash": "h1", **fields}
+    )
+    with db.session() as session:
+        session.add(render)
+    return render
+
+
+# -- schema -------------------------------------------------------------------------------------
+
+
+def test_migrations_match_the_models(db: Database) -> None:
+    db.migrate()  # a second run is a no-op
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        tables = set(inspect(connection).get_table_names())
+    assert {"templates", "renders", "segments", "audit_log", "alembic_version"} <= tables
+    db.check()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    db = Database(Settings(data_dir=tmp_path / "fresh").db_url)  # creates the directory
+    db.migrate()
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_check_fails_when_the_database_is_unreachable() -> None:
+    db = Database(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")
+    with pytest.raises(Transient):
+        db.check()
+
+
+# -- renders ------------------------------------------------------------------------------------
+
+
+def test_create_and_find_renders(db: Database) -> None:
+    add_template(db)
+    render = add_render(db, external_id="crm-42", resolved={"name": "田中"}, timings={"plan": 0.1})
+    assert len(render.token) >= 32 and render.token != render.id
+    found = db.find_render_by_token(render.token)
+    assert found is not None and found.id == render.id
+    assert found.resolved == {"name": "田中"} and found.timings == {"plan": 0.1}
+    assert found.status == "queued" and found.priority == "interactive" and found.attempts == 0
+    assert found.created_at.tzinfo is not None and found.created_at.utcoffset() == timedelta(0)
+    assert db.find_render_by_token("unknown") is None
+    with db.session() as session:
+        template = session.get(TemplateRecord, ("brochure", 1))
+        assert template is not None and template.manifest["slots"][0]["text"] == "{{ name }}様"
+
+
+def test_find_by_values_hash_skips_failed_and_takes_newest(db: Database) -> None:
+    add_template(db)
+    add_template(db, version=2)
+    now = datetime.now(UTC)
+    add_render(db, status="done", created_at=now - timedelta(minutes=2))
+    newest = add_render(db, status="rendering", created_at=now - timedelta(minutes=1))
+    add_render(db, status="failed", created_at=now)
+    add_render(db, template_version=2, values_hash="h1", created_at=now)
+    found = db.find_render_by_values_hash("brochure", 1, "h1")
+    assert found is not None and found.id == newest.id
+    assert db.find_render_by_values_hash("brochure", 1, "other") is None
+    assert db.find_render_by_values_hash("brochure", 3, "h1") is None
+
+
+def test_idempotency_key_and_token_are_unique(db: Database) -> None:
+    add_template(db)
+    first = add_render(db, idempotency_key="retry-1")
+    add_render(db)  # many renders without a key
+    add_render(db)
+    with pytest.raises(IntegrityError):
+        add_render(db, idempotency_key="retry-1")
+    with pytest.raises(IntegrityError):
+        add_render(db, token=first.token)
+    found = db.find_render_by_idempotency_key("retry-1")
+    assert found is not None and found.id == first.id
+
+
+def test_constraints(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        add_render(db)  # no such template version
+    add_template(db)
+    with pytest.raises(IntegrityError):
+        add_render(db, status="bogus")
+    with pytest.raises(IntegrityError):
+        add_template(db)  # (id, version) is unique
+
+
+def test_renders_to_requeue(db: Database) -> None:
+    add_template(db)
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    queued = add_render(db, status="queued", updated_at=long_ago, created_at=long_ago)
+    rendering = add_render(db, status="rendering", updated_at=long_ago)
+    add_render(db, status="done", updated_at=long_ago)
+    add_render(db, status="failed", updated_at=long_ago)
+    add_render(db, status="queued")  # fresh: its message is probably still in the broker
+    stale = db.renders_to_requeue(datetime.now(UTC) - timedelta(minutes=1))
+    assert [r.id for r in stale] == [queued.id, rendering.id]
+
+
+def test_updated_at_moves_on_change(db: Database) -> None:
+    add_template(db)
+    render = add_render(db, updated_at=datetime.now(UTC) - timedelta(hours=1))
+    with db.session() as session:
+        record = session.get(RenderRecord, render.id)
+        assert record is not None
+        record.status = "rendering"
+    assert db.renders_to_requeue(datetime.now(UTC) - timedelta(minutes=1)) == []
+
+
+# -- segments -----------------------------------------------------------------------------------
+
+
+def test_claim_segment_single_flight(db: Database) -> None:
+    assert db.claim_segment("seg-a", "worker-1", lease_seconds=60)
+    assert not db.claim_segment("seg-a", "worker-2", lease_seconds=60)
+    assert db.renew_segment("seg-a", "worker-1", lease_seconds=60)
+    assert not db.renew_segment("seg-a", "worker-2", lease_seconds=60)
+    db.finish_segment("seg-a", ok=True)
+    assert not db.claim_segment("seg-a", "worker-2", lease_seconds=60)  # done: nothing to do
+    segment = db.get_segment("seg-a")
+    assert segment is not None and segment.status == "done" and segment.lease_until is None
+
+
+def test_expired_lease_is_taken_over(db: Database) -> None:
+    assert db.claim_segment("seg-b", "worker-1", lease_seconds=-1)  # already expired
+    assert db.claim_segment("seg-b", "worker-2", lease_seconds=60)
+    assert not db.renew_segment("seg-b", "worker-1", lease_seconds=60)  # worker-1 lost it
+    segment = db.get_segment("seg-b")
+    assert segment is not None and segment.owner == "worker-2"
+
+
+def test_failed_segment_is_claimable_again(db: Database) -> None:
+    assert db.claim_segment("seg-c", "worker-1", lease_seconds=60)
+    db.finish_segment("seg-c", ok=False, error="ffmpeg exited 1")
+    segment = db.get_segment("seg-c")
+    assert segment is not None and segment.status == "failed" and segment.error
+    assert db.claim_segment("seg-c", "worker-2", lease_seconds=60)
+    db.finish_segment("seg-new", ok=True)  # finishing without a claim records it
+    assert not db.claim_segment("seg-new", "worker-3", lease_seconds=60)
+
+
+def race_for(db: Database, key: str, owners: int = 8) -> list[str]:
+    """Let `owners` threads claim `key` at the same instant; returns the winners."""
+    barrier = threading.Barrier(owners)
+    wins: list[str] = []
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        if db.claim_segment(key, owner, lease_seconds=60):
+            wins.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(owners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return wins
+
+
+def test_concurrent_claims_have_one_winner(db: Database) -> None:
+    assert db.claim_segment("race-expired", "old-owner", lease_seconds=-1)
+    for key in ("race-new", "race-expired"):
+        wins = race_for(db, key)
+        assert len(wins) == 1, (key, wins)
+        segment = db.get_segment(key)
+        assert segment is not None and segment.owner == wins[0]
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+def test_audit_never_stores_the_raw_external_id(db: Database) -> None:
+    subject = external_id_subject("crm-42@example.com")
+    db.add_audit("erase", subject, count=3)
+    with db.session() as session:
+        (record,) = session.query(AuditRecord).all()
+    assert record.subject.startswith("external_id:") and "crm-42" not in record.subject
+    assert len(record.subject) == len("external_id:") + 64 and record.count == 3
