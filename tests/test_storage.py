@@ -37,7 +37,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "local":
         return LocalStorage(tmp_path / "objects")
     seaweed: SeaweedS3 = request.getfixturevalue("seaweed_s3")
-    return seaweed.storage()  # type: ignore[no-any-return]
+    return seaweed.storage()
 
 
 def read_range(storage: Storage, key: str, start: int, end: int | None) -> tuple[bytes, int]:
@@ -242,7 +242,7 @@ def test_s3_failed_multipart_upload_is_aborted(
     def fail_second_part(**kwargs: object) -> object:
         if kwargs["PartNumber"] == 2:
             error = {"Error": {"Code": "AccessDenied", "Message": "injected"}}
-            raise ClientError(error, "UploadPart")  # type: ignore[arg-type]
+            raise ClientError(error, "UploadPart")
         return real_upload_part(**kwargs)
 
     monkeypatch.setattr(storage.client, "upload_part", fail_second_part)

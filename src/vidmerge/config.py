@@ -36,6 +36,7 @@ class Settings:
     ffmpeg_timeout: float = 300.0
     segment_seconds: float = 2.0
     segment_wait_seconds: float = 20.0
+    requeue_after_seconds: float = 60.0  # an unfinished render untouched this long is enqueued again
     retention_days: float = 0.0  # 0: keep forever
     max_bundle_bytes: int = 512 * 1024 * 1024
     log_level: str = "INFO"
@@ -82,6 +83,7 @@ class Settings:
             segment_wait_seconds=float(
                 get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)
             ),
+            requeue_after_seconds=float(get("VIDMERGE_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds)),
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
             log_level=get("VIDMERGE_LOG_LEVEL", d.log_level),

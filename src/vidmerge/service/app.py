@@ -1,0 +1,127 @@
+"""FastAPI wiring: lifespan (runtime, queue, sweep), problem+json errors, health, metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import generate_latest
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..config import Settings
+from ..errors import NotReady, VidmergeError
+from . import api, delivery
+from .metrics import METRICS
+from .queue import Sweeper, open_queue
+from .runtime import open_runtime
+
+log = logging.getLogger("vidmerge")
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = open_runtime(settings)
+        queue = open_queue(rt)
+        queue.start()
+        sweeper = Sweeper(rt, queue)
+        sweeper.sweep()
+        sweeper.start()
+        app.state.rt, app.state.queue, app.state.plans = rt, queue, delivery.Plans()
+        _warn_if_open(settings)
+        try:
+            yield
+        finally:
+            sweeper.stop()
+            queue.stop()
+            rt.db.dispose()
+
+    app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan)
+    app.include_router(api.router)
+    app.include_router(delivery.router)
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _errors(app)
+    _health(app)
+    return app
+
+
+def _warn_if_open(settings: Settings) -> None:
+    if not settings.webhook_secrets and not settings.api_keys:
+        log.warning(
+            "NO AUTHENTICATION: VIDMERGE_WEBHOOK_SECRETS and VIDMERGE_API_KEYS are unset, so anyone who "
+            "can reach %s can upload templates and request renders. Fine on a laptop; set them before exposing it.",
+            settings.base_url,
+        )
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _errors(app: FastAPI) -> None:
+    """The one place where errors become HTTP (RFC 9457 problem+json)."""
+
+    @app.exception_handler(VidmergeError)
+    async def vidmerge_error(request: Request, exc: VidmergeError) -> JSONResponse:
+        if exc.status == 404:  # unknown and erased look the same
+            return problem(404, "Not found", "not found")
+        problems = [{"where": p.where, "reason": p.reason} for p in exc.problems]
+        status = 503 if isinstance(exc, NotReady) else exc.status
+        return problem(status, exc.title, exc.message, retryable=exc.retryable, problems=problems)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"where": ".".join(str(x) for x in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{p['where']}: {p['reason']}" for p in problems)
+        return problem(422, "Invalid input", detail, retryable=False, problems=problems)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, "Error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "Internal error", "unexpected error; see the server log")
+
+
+def _health(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        rt = request.app.state.rt
+        checks = {"database": rt.db.check, "storage": rt.storage.check, "queue": request.app.state.queue.check}
+        report = {}
+        for name, check in checks.items():
+            try:
+                check()
+                report[name] = "ok"
+            except Exception as exc:
+                report[name] = f"unavailable: {type(exc).__name__}"
+        ok = all(v == "ok" for v in report.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": report}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return PlainTextResponse(generate_latest(METRICS.registry).decode(), media_type="text/plain; version=0.0.4")
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())

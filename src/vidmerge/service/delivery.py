@@ -1,0 +1,148 @@
+"""Public token URLs: the landing page, the playlist, segments and the finished files.
+
+Everything here is addressed by the render's unguessable token. Unknown and erased tokens get
+the same 404. A dynamic segment that is not rendered yet is rendered now (single flight) or
+waited for; the playlist is complete from the moment the webhook answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import OrderedDict
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from ..errors import InvalidInput, NotFound
+from ..package import playlist
+from ..pipeline import Personalized
+from ..records import RenderRecord
+from ..render import Job
+from . import renders, segments
+from .metrics import METRICS
+from .page import landing_page
+from .renders import OUTPUTS, output_key
+
+router = APIRouter()
+PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "private"}
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Length, Content-Range"}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class Plans:
+    """A small per-process cache: token -> (record, job, personalized plan)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[str, tuple[RenderRecord, Job, Personalized]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, request: Request, token: str) -> tuple[RenderRecord, Job, Personalized]:
+        rt = request.app.state.rt
+        record = rt.db.find_render_by_token(token) if len(token) <= 64 else None
+        if record is None:
+            self.forget(token)
+            raise NotFound("not found")
+        with self._lock:
+            hit = self._items.get(token)
+        if hit is not None and hit[0].id == record.id:
+            return record, hit[1], hit[2]
+        job, person = renders.replan(rt.registry, record)
+        with self._lock:
+            self._items[token] = (record, job, person)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return record, job, person
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._items.pop(token, None)
+
+
+@router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request, token: str) -> HTMLResponse:
+    record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    return HTMLResponse(landing_page(record.token, record.status), headers=PRIVATE)
+
+
+@router.get("/v/{token}/index.m3u8", include_in_schema=False)
+async def hls_playlist(request: Request, token: str) -> Response:
+    _, _, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    text = playlist(person.plan, lambda s: f"seg/{s.index}.ts")
+    return Response(text, media_type="application/vnd.apple.mpegurl", headers={**PRIVATE, **CORS})
+
+
+@router.get("/v/{token}/seg/{index}.ts", include_in_schema=False)
+async def hls_segment(request: Request, token: str, index: int) -> Response:
+    rt = request.app.state.rt
+    _, job, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    if not 0 <= index < len(person.plan.segments):
+        raise NotFound("not found")
+    seg = person.plan.segments[index]
+    if seg.dynamic and not await run_in_threadpool(rt.storage.exists, seg.key):
+        outcome = await run_in_threadpool(segments.ensure, rt.db, job, seg, wait=rt.settings.segment_wait_seconds)
+        METRICS.segments.labels("just_in_time" if outcome.rendered else "waited").inc()
+    return await _serve(request, seg.key, "video/mp2t")
+
+
+@router.get("/v/{token}/{name}", include_in_schema=False)
+async def output_file(request: Request, token: str, name: str) -> Response:
+    if name not in OUTPUTS:
+        raise NotFound("not found")
+    record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    await _wait_done(request, record)
+    return await _serve(request, output_key(record.token, name), OUTPUTS[name])
+
+
+async def _wait_done(request: Request, record: RenderRecord) -> None:
+    """Files exist once the render is done; wait a bounded time, then ask the client to retry."""
+    rt = request.app.state.rt
+    deadline = asyncio.get_running_loop().time() + rt.settings.segment_wait_seconds
+    status = record.status
+    while status != "done":
+        if status == "failed":
+            raise NotFound("not found")
+        if asyncio.get_running_loop().time() > deadline:
+            from ..errors import NotReady
+
+            raise NotReady("the video is still rendering", where="render")
+        await asyncio.sleep(0.25)
+        current = await run_in_threadpool(rt.db.find_render_by_token, record.token)
+        if current is None:
+            raise NotFound("not found")
+        status = current.status
+
+
+async def _serve(request: Request, key: str, content_type: str) -> Response:
+    """Stream an object, honouring a single byte range (206) or refusing a bad one (416)."""
+    storage = request.app.state.rt.storage
+    total = await run_in_threadpool(storage.size, key)
+    headers = {**PRIVATE, **CORS, "Accept-Ranges": "bytes"}
+    start, end = _range(request.headers.get("range"), total)
+    if start is None:
+        chunks, _ = await run_in_threadpool(storage.open_range, key, 0, None)
+        return StreamingResponse(chunks, media_type=content_type, headers={**headers, "Content-Length": str(total)})
+    if end is None or start >= total:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{total}"})
+    chunks, _ = await run_in_threadpool(storage.open_range, key, start, end)
+    headers.update({"Content-Range": f"bytes {start}-{end}/{total}", "Content-Length": str(end - start + 1)})
+    return StreamingResponse(chunks, status_code=206, media_type=content_type, headers=headers)
+
+
+def _range(header: str | None, total: int) -> tuple[int | None, int | None]:
+    """(start, end inclusive) of a `bytes=` range; (None, None) without one; end None if unsatisfiable."""
+    if not header:
+        return None, None
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise InvalidInput("malformed Range header", where="Range")
+    first, last = match.groups()
+    if first == "":  # suffix: the last N bytes
+        n = int(last)
+        return (max(0, total - n), total - 1) if n > 0 and total > 0 else (0, None)
+    start = int(first)
+    end = min(int(last), total - 1) if last else total - 1
+    return (start, end) if start <= end else (start, None)

@@ -1,0 +1,125 @@
+"""Template versions: upload a zipped bundle, keep it in storage, prepare it once; load it
+(cached per process) wherever a render runs, API or worker.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..bundle import ArchiveLimits, Template, extract_zip, load_bundle
+from ..errors import Conflict, NotFound
+from ..ffmpeg import Limits
+from ..prepare import Prepared, prepare
+from ..records import Database, TemplateRecord
+from ..render import Job
+from ..storage import Storage
+
+
+def bundle_key(template_id: str, version: int) -> str:
+    return f"bundles/{template_id}/{version}.zip"
+
+
+@dataclass
+class Registry:
+    db: Database
+    storage: Storage
+    cache_dir: Path  # extracted bundles, per process/machine
+    limits: Limits
+    archive_limits: ArchiveLimits
+
+    def __post_init__(self) -> None:
+        self._jobs: dict[tuple[str, int], Job] = {}
+        self._lock = threading.Lock()
+
+    def upload(self, archive: Path) -> TemplateRecord:
+        """Validate, store and prepare a bundle. Same id+version+content again is a no-op."""
+        with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
+            template = load_bundle(extract_zip(archive, Path(tmp) / "bundle", self.archive_limits))
+            existing = self._existing(template)
+            if existing is not None and existing.status == "ready":
+                return existing
+            self.storage.put_file(bundle_key(template.id, template.version), archive, "application/zip")
+            self._save(template, status="preparing")
+            prepared = prepare(template, self.storage, limits=self.limits)
+            return self._save(template, status="ready", prepared=prepared)
+
+    def _existing(self, template: Template) -> TemplateRecord | None:
+        with self.db.session() as s:
+            record = s.get(TemplateRecord, (template.id, template.version))
+        if record is not None and record.manifest.get("digest") != template.digest:
+            raise Conflict(
+                f"version {template.version} exists with other content; raise `version` to upload a change",
+                where=f"template {template.id}",
+            )
+        return record
+
+    def _save(self, template: Template, *, status: str, prepared: Prepared | None = None) -> TemplateRecord:
+        with self.db.session() as s:
+            record = s.get(TemplateRecord, (template.id, template.version))
+            if record is None:
+                record = TemplateRecord(id=template.id, version=template.version)
+                s.add(record)
+            record.status = status
+            record.manifest = describe(template)
+            if prepared is not None:
+                record.key_prefix = prepared.key
+                record.segment_count = len(prepared.segments)
+                record.duration = prepared.duration
+        return record
+
+    def record(self, template_id: str, version: int | None = None) -> TemplateRecord:
+        """The ready record of a version (the newest ready one when version is None)."""
+        with self.db.session() as s:
+            if version is not None:
+                record = s.get(TemplateRecord, (template_id, version))
+            else:
+                records = s.query(TemplateRecord).filter_by(id=template_id, status="ready").all()
+                record = max(records, key=lambda r: r.version) if records else None
+        if record is None or record.status != "ready":
+            raise NotFound("no such template (or not ready)", where=f"template_id {template_id}")
+        return record
+
+    def job(self, template_id: str, version: int) -> Job:
+        """The loaded template and its prepared segments, cached in this process."""
+        key = (template_id, version)
+        with self._lock:
+            if key not in self._jobs:
+                self._jobs[key] = self._load(template_id, version)
+            return self._jobs[key]
+
+    def _load(self, template_id: str, version: int) -> Job:
+        root = self.cache_dir / template_id / str(version)
+        if not (root / "template.yaml").is_file():
+            self._fetch(template_id, version, root)
+        template = load_bundle(root)
+        prepared = prepare(template, self.storage, limits=self.limits)  # found, not redone, normally
+        return Job(template, prepared, self.storage, self.limits)
+
+    def _fetch(self, template_id: str, version: int, root: Path) -> None:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root.parent) as tmp:
+            archive = Path(tmp) / "bundle.zip"
+            self.storage.download(bundle_key(template_id, version), archive)
+            bundle = extract_zip(archive, Path(tmp) / "x", self.archive_limits)
+            shutil.rmtree(root, ignore_errors=True)
+            bundle.rename(root)
+
+
+def describe(template: Template) -> dict[str, Any]:
+    """What the API shows of a template: its slots and input fields."""
+    m = template.manifest
+    return {
+        "digest": template.digest,
+        "title": m.title,
+        "duration": template.media.duration,
+        "size": [template.media.width, template.media.height],
+        "inputs": template.spec.describe(),
+        "slots": [
+            {"id": s.id, "kind": s.kind, "start": s.start, "end": s.end, "box": s.box.model_dump()} for s in m.slots
+        ],
+    }

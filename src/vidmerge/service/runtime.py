@@ -1,0 +1,39 @@
+"""Everything a process of the service needs, built once from the settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..bundle import ArchiveLimits
+from ..config import Settings
+from ..ffmpeg import Limits
+from ..records import Database
+from ..storage import Storage, open_storage
+from .registry import Registry
+
+log = logging.getLogger("vidmerge")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    storage: Storage
+    registry: Registry
+
+    @property
+    def limits(self) -> Limits:
+        return self.registry.limits
+
+
+def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    if migrate:
+        db.migrate()
+    storage = open_storage(settings)
+    limits = Limits(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads)
+    archive = ArchiveLimits(max_bytes=settings.max_bundle_bytes)
+    registry = Registry(db, storage, settings.data_dir / "bundles", limits, archive)
+    return Runtime(settings, db, storage, registry)

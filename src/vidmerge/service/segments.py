@@ -1,0 +1,58 @@
+"""Single-flight rendering of one dynamic segment.
+
+Whoever needs a segment (a worker walking a render in playhead order, or a player's request
+arriving first) calls `ensure`. Exactly one caller across processes holds the database lease
+and renders; the others wait for the object to appear, and take over if the lease expires.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from ..errors import NotReady
+from ..plan import SegmentPlan
+from ..records import Database
+from ..render import Job, render_segment
+
+LEASE_SECONDS = 60.0
+POLL_SECONDS = 0.05
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rendered: bool  # this caller encoded it
+    waited: float  # seconds spent waiting for another renderer
+
+
+def ensure(db: Database, job: Job, seg: SegmentPlan, *, wait: float) -> Outcome:
+    """Make sure the segment's object exists; render it here if nobody else is. NotReady when
+    another renderer holds it longer than `wait` seconds."""
+    started = time.monotonic()
+    owner = owner_id()
+    while True:
+        if job.storage.exists(seg.key):
+            return Outcome(False, time.monotonic() - started)
+        if db.claim_segment(seg.key, owner, LEASE_SECONDS):
+            return Outcome(_render_claimed(db, job, seg), time.monotonic() - started)
+        if time.monotonic() - started > wait:
+            raise NotReady(f"segment {seg.index} is still rendering", where=f"segment {seg.index}")
+        time.sleep(POLL_SECONDS)
+
+
+def _render_claimed(db: Database, job: Job, seg: SegmentPlan) -> bool:
+    try:
+        rendered = render_segment(job, seg)
+    except BaseException as exc:
+        db.finish_segment(seg.key, ok=False, error=type(exc).__name__)
+        raise
+    db.finish_segment(seg.key, ok=True)
+    return rendered

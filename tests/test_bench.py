@@ -1,0 +1,91 @@
+"""The bench machinery on a tiny workload: every figure measured, ratios computed from them.
+
+Speed is not asserted here (that is what `vidmerge bench` on R30 is for)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vidmerge import bench
+
+TINY_TEMPLATE = """\
+id: bench-tiny
+version: 1
+base: base.mp4
+output: {preset: ultrafast, crf: 28, segment_seconds: 2, gif: {duration: 1.0, width: 160, fps: 5}}
+inputs:
+  name: {type: string, default: お客様}
+  amount: {type: number, default: 1000}
+slots:
+  - id: greeting
+    kind: text
+    start: 0.5
+    end: 1.5
+    text: "{{ name }}様"
+    box: {x: 20, y: 20, w: 280, h: 60}
+    style: {size: 32, stroke_width: 2, fade_in: 0.2, fade_out: 0.2}
+  - id: amount
+    kind: number
+    start: 2.0
+    end: 3.0
+    value: "{{ amount }}"
+    format: yen
+    count_up: 0.4
+    box: {x: 20, y: 90, w: 280, h: 60}
+    style: {size: 32, fade_in: 0.1}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> bench.Workload:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "template.yaml").write_text(TINY_TEMPLATE, encoding="utf-8")
+    return bench.Workload(
+        "tiny",
+        source,
+        {"name": "田中", "amount": 12340},
+        seconds=4.0,
+        width=320,
+        height=180,
+        fps=30,
+        best_of=1,
+        parallels=(1, 2),
+    )
+
+
+def test_windows_merge_overlaps() -> None:
+    assert bench.Target("x", 1.0, "<=", 1.25).passed is True
+    assert bench.Target("x", None, ">=", 10).passed is None
+
+
+def test_bench_on_tiny_workload(tiny: bench.Workload, tmp_path: Path) -> None:
+    report = bench.measure(tiny, tmp_path / "work", with_moviepy=True)
+    report = json.loads(json.dumps(report))  # what --json prints
+
+    figures = report["figures"]
+    for key in ("prepare", "L", "F", "F_full_render", "M", "V", "V_p1", "V_p2", "poster", "gif",
+                "V_with_poster_gif", "repeat"):  # fmt: skip
+        assert isinstance(figures[key], float | int) and figures[key] > 0, key
+
+    r = report["ratios"]
+    assert r["V/L"] == pytest.approx(figures["V"] / figures["L"], rel=0.02)
+    assert r["V/F"] == pytest.approx(figures["V"] / figures["F"], rel=0.02)
+    assert r["M/V"] == pytest.approx(figures["M"] / figures["V"], rel=0.02)
+    assert figures["V"] == min(figures["V_p1"], figures["V_p2"])
+
+    assert report["workload"]["personalized_seconds"] == pytest.approx(2.0)
+    assert report["workload"]["dynamic_segments"] == 2
+    runs = report["v"]["runs"]
+    assert all(run["encodes"] == 2 and run["repeat_encodes"] == 0 for run in runs.values())
+    assert report["memory_mb"]["worker_peak_rss"] > 0
+    assert report["memory_mb"]["ffmpeg_peak_rss"] > 0
+    names = {t["name"]: t for t in report["targets"]}
+    assert names["repeat encodes"]["pass"] is True
+    assert {"V/L", "V/F", "M/V", "worker peak RSS MB"} <= set(names)
+
+    table = bench.format_table(report)
+    assert "V/L" in table and ("PASS" in table or "MISS" in table)
