@@ -195,3 +195,57 @@ def decoded_frames(path: Path) -> int:
     """Decode every video frame (any decoder error raises); return how many there were."""
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(container.streams.video[0]))
+
+
+# --- what a slot should look like ----------------------------------------------------------
+
+
+def text_style(template: Any, slot_id: str) -> Any:
+    """The typography style of a slot, built from the manifest as documented."""
+    from vidmerge.typography import TextStyle
+
+    slot = next(s for s in template.slots if s.id == slot_id)
+    s = slot.style
+    return TextStyle(
+        font=template.fonts[slot_id], size=s.size, color=s.color, stroke_width=s.stroke_width,
+        stroke_color=s.stroke_color, shadow=s.shadow, shadow_color=s.shadow_color, align=s.align,
+        valign=s.valign, max_lines=s.max_lines, min_size=s.min_size, line_spacing=s.line_spacing,
+        background=s.background,
+    )  # fmt: skip
+
+
+def expected_box(base: np.ndarray, template: Any, slot_id: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the slot's box of `base` with `text` composited as the slot draws it, mask of the
+    pixels the text covers opaquely, shrunk by one pixel so chroma subsampling at glyph
+    edges does not count)."""
+    from vidmerge.typography import render_text
+
+    slot = next(s for s in template.slots if s.id == slot_id)
+    b = slot.box
+    layer = render_text(text, text_style(template, slot_id), b.w, b.h)
+    under = Image.fromarray(base[b.y : b.y + b.h, b.x : b.x + b.w]).convert("RGBA")
+    under.alpha_composite(layer)
+    alpha = np.asarray(layer.getchannel("A")) == 255
+    solid = alpha.copy()
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
+        solid &= np.roll(np.roll(alpha, dy, axis=0), dx, axis=1)
+    return np.asarray(under.convert("RGB")), solid
+
+
+def box_of(frame: np.ndarray, template: Any, slot_id: str) -> np.ndarray:
+    b = next(s for s in template.slots if s.id == slot_id).box
+    return frame[b.y : b.y + b.h, b.x : b.x + b.w]
+
+
+def text_psnr(frame: np.ndarray, base: np.ndarray, template: Any, slot_id: str, text: str) -> float:
+    """PSNR of the slot's box in `frame` against `text` drawn over `base`, on the text's solid
+    pixels: high when `frame` shows exactly that text, low for any other text."""
+    expected, solid = expected_box(base, template, slot_id, text)
+    assert solid.sum() > 50, "the text covers almost no pixels"
+    # luma only: 4:2:0 chroma subsampling smears colour across glyph strokes by design
+    got = luma(box_of(frame, template, slot_id))
+    return psnr(got[solid], luma(expected)[solid])
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722])

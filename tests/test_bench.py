@@ -36,6 +36,12 @@ slots:
     count_up: 0.4
     box: {x: 20, y: 90, w: 280, h: 60}
     style: {size: 32, fade_in: 0.1}
+  - id: closing
+    kind: text
+    start: 6.2
+    end: 6.8
+    text: "{{ name }}様へ"
+    box: {x: 20, y: 100, w: 280, h: 60}
 """
 
 
@@ -48,7 +54,7 @@ def tiny(tmp_path: Path) -> bench.Workload:
         "tiny",
         source,
         {"name": "田中", "amount": 12340},
-        seconds=4.0,
+        seconds=8.0,
         width=320,
         height=180,
         fps=30,
@@ -57,9 +63,10 @@ def tiny(tmp_path: Path) -> bench.Workload:
     )
 
 
-def test_windows_merge_overlaps() -> None:
-    assert bench.Target("x", 1.0, "<=", 1.25).passed is True
-    assert bench.Target("x", None, ">=", 10).passed is None
+def test_targets_pass_miss_or_not_measured() -> None:
+    assert bench.Target("V/L", 1.0, "<=", 1.25).passed is True
+    assert bench.Target("M/V", 9.0, ">=", 10).passed is False
+    assert bench.Target("M/V", None, ">=", 10).passed is None
 
 
 def test_bench_on_tiny_workload(tiny: bench.Workload, tmp_path: Path) -> None:
@@ -77,10 +84,10 @@ def test_bench_on_tiny_workload(tiny: bench.Workload, tmp_path: Path) -> None:
     assert r["M/V"] == pytest.approx(figures["M"] / figures["V"], rel=0.02)
     assert figures["V"] == min(figures["V_p1"], figures["V_p2"])
 
-    assert report["workload"]["personalized_seconds"] == pytest.approx(2.0)
-    assert report["workload"]["dynamic_segments"] == 2
+    assert report["workload"]["personalized_seconds"] == pytest.approx(2.6)
+    assert report["workload"]["dynamic_segments"] == 3  # of 4: the third stays static
     runs = report["v"]["runs"]
-    assert all(run["encodes"] == 2 and run["repeat_encodes"] == 0 for run in runs.values())
+    assert all(run["encodes"] == 3 and run["repeat_encodes"] == 0 for run in runs.values())
     assert report["memory_mb"]["worker_peak_rss"] > 0
     assert report["memory_mb"]["ffmpeg_peak_rss"] > 0
     names = {t["name"]: t for t in report["targets"]}

@@ -55,9 +55,7 @@ def add_template(db: Database, template_id: str = "brochure", version: int = 1) 
 
 
 def add_render(db: Database, **fields: object) -> RenderRecord:
-    render = RenderRecord(
-        **{"template_id": "brochure", "template_version": 1, "values_hash": "h1", **fields}
-    )
+    render = RenderRecord(**{"template_id": "brochure", "template_version": 1, "values_hash": "h1", **fields})
     with db.session() as session:
         session.add(render)
     return render
@@ -73,6 +71,31 @@ def test_migrations_match_the_models(db: Database) -> None:
         tables = set(inspect(connection).get_table_names())
     assert {"templates", "renders", "segments", "audit_log", "alembic_version"} <= tables
     db.check()
+
+
+def test_concurrent_migrations_are_serialized(db: Database) -> None:
+    fresh_url = db.url
+    if db.is_sqlite:
+        fresh_url = fresh_url.replace("vidmerge.db", "concurrent.db")
+    else:
+        db.dispose()
+        with db.engine.connect() as connection:  # start again from an empty schema
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            connection.commit()
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            Database(fresh_url).migrate()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:

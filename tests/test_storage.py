@@ -260,6 +260,22 @@ def test_s3_failed_multipart_upload_is_aborted(
     )
 
 
+def test_s3_server_ignoring_range_is_cut_locally(seaweed_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = seaweed_s3.storage()
+    storage.put_bytes("v/big.mp4", BIG, "video/mp4")
+    real_get = storage.client.get_object
+
+    def get_without_range(**kwargs: object) -> object:
+        kwargs.pop("Range", None)
+        return real_get(**kwargs)
+
+    monkeypatch.setattr(storage.client, "get_object", get_without_range)
+    assert read_range(storage, "v/big.mp4", CHUNK_SIZE - 3, CHUNK_SIZE + 3) == (
+        BIG[CHUNK_SIZE - 3 : CHUNK_SIZE + 4],
+        len(BIG),
+    )
+
+
 def test_s3_outage_retries_then_fails_in_bounded_time(seaweed_s3: SeaweedS3) -> None:
     patient = seaweed_s3.storage(retry_seconds=30)
     impatient = seaweed_s3.storage(prefix=patient.prefix, retry_seconds=1.5)

@@ -10,7 +10,8 @@ The data flow, and where each step lives:
     render.py    RenderPlan -> dynamic segments (ffmpeg.py is the one place ffmpeg runs)
     package.py   segments -> HLS playlist, MP4, poster, GIF (verify.py checks them)
     storage/     where segments and outputs live (local directory or S3)
-    service/     HTTP API, queue, metadata
+    records.py   metadata: templates, renders, segment leases, audit (SQLAlchemy)
+    service/     HTTP API, queues and workers, delivery
 """
 
 __version__ = "0.1.0"

@@ -100,6 +100,7 @@ class Target:
 def run_bench(work: Path | None, *, as_json: bool, with_moviepy: bool) -> int:
     with _work_dir(work) as root:
         report = measure(r30(), root, with_moviepy=with_moviepy)
+        (root / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_table(report))
     return 0
 
@@ -193,7 +194,7 @@ def floor_encode(job: Job, person: Personalized, out_dir: Path) -> Path:
     for w, (start, end) in enumerate(windows(job.template.slots)):
         first = int(start // (p.gop / p.fps))
         covering = [s for s in p.segments if p.start(s.index) < end and s.index >= first]
-        labels = "".join(f"[{len(inputs) // 2 + i}:v]" for i in range(len(covering)))
+        labels = "".join(f"[{inputs.count('-i') + i}:v]" for i in range(len(covering)))
         for seg in covering:
             inputs += ["-i", str(_local(job, seg.key))]
         offset = start - p.start(first)
@@ -229,8 +230,8 @@ def hand_written_full(job: Job, person: Personalized, out_dir: Path) -> Path:
     last = "0:v"
     for i, slot in enumerate(job.template.slots):
         stream, slot_inputs = _slot_stream(job, slot, person.drawn[slot.id], out_dir, fps, i)
-        first = len(inputs) // 2
-        chains.append(stream.format(*(f"[{first + k}:v]" for k in range(len(slot_inputs) // 2))))
+        first = inputs.count("-i")
+        chains.append(stream.format(*(f"[{first + k}:v]" for k in range(slot_inputs.count("-i")))))
         inputs += slot_inputs
         win = f"between(t,{slot.start},{slot.end})"
         chains.append(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -29,6 +29,7 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_access_key: str = ""
     s3_secret_key: str = ""
+    s3_retry_seconds: float = 30.0  # how long storage calls retry an unreachable S3 before failing
     webhook_secrets: tuple[str, ...] = ()
     api_keys: tuple[str, ...] = ()
     workers: int = 2  # embedded worker threads
@@ -40,7 +41,6 @@ class Settings:
     retention_days: float = 0.0  # 0: keep forever
     max_bundle_bytes: int = 512 * 1024 * 1024
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -74,6 +74,7 @@ class Settings:
             s3_region=get("VIDMERGE_S3_REGION", d.s3_region),
             s3_access_key=get("VIDMERGE_S3_ACCESS_KEY", get("AWS_ACCESS_KEY_ID", "")),
             s3_secret_key=get("VIDMERGE_S3_SECRET_KEY", get("AWS_SECRET_ACCESS_KEY", "")),
+            s3_retry_seconds=float(get("VIDMERGE_S3_RETRY_SECONDS", d.s3_retry_seconds)),
             webhook_secrets=_split(get("VIDMERGE_WEBHOOK_SECRETS", "")),
             api_keys=_split(get("VIDMERGE_API_KEYS", "")),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),

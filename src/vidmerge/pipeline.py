@@ -7,7 +7,6 @@ segments, the last step packages); the CLI runs them in one go.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from .overlay import drawn_values
 from .package import concat_mp4, gif, playlist, poster
 from .plan import Drawn, RenderPlan, SegmentPlan, make_plan
 from .render import Job, full_render, local_copy, render_segment
-from .verify import verify_decodes, verify_mp4
+from .verify import verify_mp4
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,6 @@ def package_outputs(
             concat_mp4(files, mp4)
         with timer.stage("verify"):
             try:
-                verify_segments(job, person.plan, files)
                 verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)
             except VerificationError:
                 fallback = True
@@ -102,11 +100,6 @@ def package_outputs(
         start, duration, width, fps = gif_window(job)
         gif(mp4, start, duration, width, fps, out_dir / "email.gif", job.limits)
     return Outputs(mp4, out_dir / "poster.jpg", out_dir / "email.gif", fallback)
-
-
-def verify_segments(job: Job, plan: RenderPlan, files: list[Path]) -> None:
-    for seg in plan.dynamic:
-        verify_decodes(files[seg.index], frames=seg.frames)
 
 
 @contextmanager
@@ -146,7 +139,3 @@ def copy_hls(job: Job, plan: RenderPlan, dest: Path, name: Callable[[SegmentPlan
     index = dest / "index.m3u8"
     index.write_text(playlist(plan, name))
     return index
-
-
-def scratch() -> tempfile.TemporaryDirectory[str]:
-    return tempfile.TemporaryDirectory(prefix="vidmerge-")

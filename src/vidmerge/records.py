@@ -14,6 +14,7 @@ Datetimes are timezone-aware UTC on the way in and out, on both databases.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import secrets
 from collections.abc import Iterator
@@ -135,9 +136,7 @@ class RenderRecord(Base):
     __table_args__ = (
         _one_of("status", ("queued", "rendering", "done", "failed")),
         _one_of("priority", ("interactive", "bulk")),
-        ForeignKeyConstraint(
-            ["template_id", "template_version"], ["templates.id", "templates.version"]
-        ),
+        ForeignKeyConstraint(["template_id", "template_version"], ["templates.id", "templates.version"]),
         # The content key of a render: the same template version and values give the same video.
         Index(None, "template_id", "template_version", "values_hash"),
         Index(None, "status", "updated_at"),  # renders_to_requeue
@@ -217,17 +216,33 @@ class Database:
             yield session
 
     def migrate(self) -> None:
-        """Upgrade the schema to the newest migration (safe to call from several processes)."""
+        """Upgrade the schema to the newest migration (safe to call from several processes).
+
+        Concurrent callers are serialized: an advisory lock on PostgreSQL, a file lock next to
+        the database file on SQLite. Otherwise two fresh processes both see no schema and the
+        second fails creating tables the first just made.
+        """
         from alembic import command
 
         config = alembic_config(self.url)
-        with self.engine.begin() as connection:
+        with self._migration_file_lock(), self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
-                )
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @contextmanager
+    def _migration_file_lock(self) -> Iterator[None]:
+        database = make_url(self.url).database
+        if not self.is_sqlite or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def check(self) -> None:
         """Readiness: raise Transient when the database cannot answer."""
@@ -235,9 +250,7 @@ class Database:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise Transient(
-                f"database unavailable: {type(exc).__name__}", where="database"
-            ) from exc
+            raise Transient(f"database unavailable: {type(exc).__name__}", where="database") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -248,9 +261,7 @@ class Database:
         with self.session() as session:
             return session.scalars(select(RenderRecord).where(RenderRecord.token == token)).first()
 
-    def find_render_by_values_hash(
-        self, template_id: str, version: int, values_hash: str
-    ) -> RenderRecord | None:
+    def find_render_by_values_hash(self, template_id: str, version: int, values_hash: str) -> RenderRecord | None:
         """The newest render with this content key that has not failed (a failed one is retried)."""
         query = (
             select(RenderRecord)
@@ -314,11 +325,7 @@ class Database:
                 return True
         try:
             with self.session() as session:
-                session.add(
-                    SegmentRecord(
-                        key=key, status="rendering", owner=owner, lease_until=until, updated_at=now
-                    )
-                )
+                session.add(SegmentRecord(key=key, status="rendering", owner=owner, lease_until=until, updated_at=now))
         except IntegrityError:
             return False  # someone else holds it (or it is done)
         return True

@@ -19,6 +19,7 @@ from .overlay import Layer, segment_layer, timeline_layer
 from .plan import Drawn, SegmentPlan
 from .prepare import TS_CLOCK, Prepared, ts_muxer_args, video_encoder_args
 from .storage import Storage
+from .verify import verify_segment
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def render_segment(job: Job, seg: SegmentPlan) -> bool:
         )
         ffmpeg.run([*args, *ts_muxer_args(), "-f", "mpegts", str(out)], limits=job.limits,
                    stdin_chunks=layer.frames, what=f"segment {seg.index}")  # fmt: skip
+        verify_segment(out, frames=seg.frames, pts0=seg.pts0)
         job.storage.put_file(seg.key, out, "video/mp2t")
     return True
 

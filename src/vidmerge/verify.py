@@ -1,7 +1,8 @@
 """Verification of outputs: what ships must match the mezzanine frame for frame.
 
 Checks: video frame count and duration, strictly increasing decode timestamps, audio as long as
-video, and (for freshly rendered segments) a clean decode. A failure raises VerificationError,
+video; and each freshly rendered segment, before it is published, decodes cleanly on the
+mezzanine's clock. A failure raises VerificationError,
 which the caller answers with a full render rather than shipping a broken file.
 """
 
@@ -66,16 +67,22 @@ def _demux_report(path: Path) -> StreamReport:
     )
 
 
-def verify_decodes(path: Path, *, frames: int) -> None:
-    """Decode every video frame of a segment; count them; any decoder error fails."""
+def verify_segment(path: Path, *, frames: int, pts0: int) -> None:
+    """A freshly rendered segment, before it is published: it starts on the mezzanine's clock
+    (first pts), has the segment's frame count, and every frame decodes."""
     decoded = 0
+    first: int | None = None
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for _ in container.decode(stream):
+            for frame in container.decode(stream):
                 decoded += 1
+                if frame.pts is not None:
+                    first = frame.pts if first is None else min(first, frame.pts)
     except av.FFmpegError as exc:
         raise VerificationError(f"decode error: {exc}", where=path.name) from None
     if decoded != frames:
         raise VerificationError(f"decoded {decoded} frames, expected {frames}", where=path.name)
+    if first != pts0:
+        raise VerificationError(f"starts at pts {first}, the mezzanine at {pts0}", where=path.name)

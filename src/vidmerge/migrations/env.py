@@ -18,9 +18,7 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    return context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
-        "sqlalchemy.url", ""
-    )
+    return context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url", "")
 
 
 def _run(connection: Connection) -> None:

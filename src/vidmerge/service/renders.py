@@ -103,7 +103,9 @@ def replan(registry: Registry, record: RenderRecord) -> tuple[Job, Personalized]
 
 
 def finish(db: Database, job: Job, person: Personalized, record: RenderRecord, timer: Timer) -> None:
-    """Package MP4, poster and GIF, upload them under the render's token, mark it done."""
+    """Package MP4, poster and GIF, upload them under the render's token, mark it done.
+
+    A render erased while it was packaging loses the files just uploaded too."""
     with tempfile.TemporaryDirectory(prefix="vidmerge-out-") as tmp:
         outputs = package_outputs(job, person, Path(tmp), timer)
         with timer.stage("upload"):
@@ -111,11 +113,12 @@ def finish(db: Database, job: Job, person: Personalized, record: RenderRecord, t
                 job.storage.put_file(output_key(record.token, name), Path(tmp) / name, content_type)
     with db.session() as s:
         current = s.get(RenderRecord, record.id)
-        if current is None:
-            return  # erased meanwhile; its outputs go with the next purge
-        current.status = "done"
-        current.finished_at = utcnow()
-        current.timings = {**timer.stages, "fallback": outputs.fallback}
+        if current is not None:
+            current.status = "done"
+            current.finished_at = utcnow()
+            current.timings = {**timer.stages, "fallback": outputs.fallback}
+    if current is None:
+        job.storage.delete_prefix(f"renders/{record.token}/")
 
 
 def set_status(db: Database, render_id: str, status: str, *, error: str | None = None) -> RenderRecord | None:

@@ -1,16 +1,18 @@
 """The task code: the same functions run in the embedded pool and in Celery workers.
 
-Tasks take ids, never payloads, and are idempotent: a finished render is a no-op, and
-segments already in storage are not rendered again.
+Tasks take ids, never payloads, and are idempotent: a finished render is a no-op, segments
+already in storage are not rendered again, and a render lease (the same single-flight table as
+segments) keeps a duplicate message from packaging a render twice.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from ..errors import InvalidInput, NotFound
 from ..pipeline import Timer
-from ..records import utcnow
+from ..records import RenderRecord, utcnow
 from . import renders, segments
 from .metrics import METRICS
 from .runtime import Runtime
@@ -27,19 +29,42 @@ def run_render(rt: Runtime, render_id: str) -> str:
         return "gone"
     if record.status in ("done", "failed"):
         return record.status
-    renders.set_status(rt.db, render_id, "rendering")
-    log.info("render %s started (attempt %d)", render_id, record.attempts + 1)
+    lease = _Lease(rt, f"render:{render_id}")
+    if not lease.claim():
+        log.info("render %s is being rendered elsewhere", render_id)
+        return "busy"
+    ok = False
     try:
-        status = _render(rt, render_id)
+        renders.set_status(rt.db, render_id, "rendering")
+        log.info("render %s started (attempt %d)", render_id, record.attempts + 1)
+        status = _render(rt, render_id, lease)
+        ok = True
     except InvalidInput as exc:
         renders.set_status(rt.db, render_id, "failed", error=f"{type(exc).__name__} at {exc.where or '-'}")
         METRICS.renders.labels("failed").inc()
         log.warning("render %s failed: %s at %s", render_id, type(exc).__name__, exc.where)
-        return "failed"
+        status, ok = "failed", True
+    finally:
+        rt.db.finish_segment(lease.key, ok=ok)
     return status
 
 
-def _render(rt: Runtime, render_id: str) -> str:
+class _Lease:
+    """The render's single-flight lease; renewed with every heartbeat."""
+
+    def __init__(self, rt: Runtime, key: str) -> None:
+        self.rt, self.key, self.owner = rt, key, segments.owner_id()
+        self.seconds = max(10.0, rt.settings.requeue_after_seconds * 2)
+
+    def claim(self) -> bool:
+        return self.rt.db.claim_segment(self.key, self.owner, self.seconds)
+
+    def renew(self, render_id: str) -> None:
+        self.rt.db.renew_segment(self.key, self.owner, self.seconds)
+        _touch(self.rt, render_id)
+
+
+def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     record = renders.load(rt.db, render_id)
     job, person = renders.replan(rt.registry, record)
     timer = Timer()
@@ -47,10 +72,10 @@ def _render(rt: Runtime, render_id: str) -> str:
         for seg in person.plan.dynamic:
             outcome = segments.ensure(rt.db, job, seg, wait=rt.settings.segment_wait_seconds * 3)
             METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
-            _touch(rt, render_id)
+            lease.renew(render_id)
     renders.finish(rt.db, job, person, record, timer)
     METRICS.renders.labels("done").inc()
-    METRICS.render_seconds.observe(sum(v for k, v in timer.stages.items() if k != "verify"))
+    METRICS.render_seconds.observe(sum(timer.stages.values()))
     log.info("render %s done in %.2f s", render_id, sum(timer.stages.values()))
     return "done"
 
@@ -58,8 +83,6 @@ def _render(rt: Runtime, render_id: str) -> str:
 def _touch(rt: Runtime, render_id: str) -> None:
     """A heartbeat, so the requeue sweep does not take a live render for a lost one."""
     with rt.db.session() as s:
-        from ..records import RenderRecord
-
         record = s.get(RenderRecord, render_id)
         if record is not None:
             record.updated_at = utcnow()
@@ -67,8 +90,6 @@ def _touch(rt: Runtime, render_id: str) -> None:
 
 def stale_renders(rt: Runtime) -> list[tuple[str, str]]:
     """(render id, priority) of accepted renders whose message may have been lost."""
-    from datetime import timedelta
-
     cutoff = utcnow() - timedelta(seconds=rt.settings.requeue_after_seconds)
     found = rt.db.renders_to_requeue(cutoff)
     for record in found:

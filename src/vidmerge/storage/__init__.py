@@ -36,6 +36,6 @@ def open_storage(settings: Settings) -> Storage:
             settings.s3_region,
             settings.s3_access_key,
             settings.s3_secret_key,
-            retry_seconds=float(settings.extra.get("s3_retry_seconds", 30.0)),
+            retry_seconds=settings.s3_retry_seconds,
         )
     return LocalStorage(settings.data_dir / "objects")

@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..errors import InvalidInput, NotFound, StorageError
-from .base import CHUNK_SIZE, atomic_write, validate_key, validate_prefix
+from .base import CHUNK_SIZE, atomic_write, clamp_range, validate_key, validate_prefix
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,9 +101,7 @@ class S3Storage:
         self._retrying(
             "put",
             key,
-            lambda: self.client.put_object(
-                Bucket=self.bucket, Key=self._k(key), Body=data, ContentType=content_type
-            ),
+            lambda: self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, ContentType=content_type),
         )
 
     def put_file(self, key: str, path: Path, content_type: str) -> None:
@@ -114,9 +112,7 @@ class S3Storage:
 
         def attempt() -> None:
             with open(path, "rb") as body:  # reopened per attempt: a retry starts from byte 0
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self._k(key), Body=body, ContentType=content_type
-                )
+                self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=body, ContentType=content_type)
 
         self._retrying("put", key, attempt)
 
@@ -124,9 +120,7 @@ class S3Storage:
         created = self._retrying(
             "create multipart upload",
             key,
-            lambda: self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=self._k(key), ContentType=content_type
-            ),
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=self._k(key), ContentType=content_type),
         )
         upload_id = created["UploadId"]
         try:
@@ -164,17 +158,13 @@ class S3Storage:
 
     def _abort_multipart(self, key: str, upload_id: str) -> None:
         try:
-            self.client.abort_multipart_upload(
-                Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
-            )
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._k(key), UploadId=upload_id)
         except (BotoCoreError, ClientError) as exc:
             log.warning("could not abort a failed multipart upload (%s); parts remain", exc)
 
     def delete(self, key: str) -> None:
         validate_key(key)
-        self._retrying(
-            "delete", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
-        )
+        self._retrying("delete", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._k(key)))
 
     def delete_prefix(self, prefix: str) -> int:
         validate_prefix(prefix)
@@ -182,16 +172,12 @@ class S3Storage:
 
     def _delete_listed(self, prefix: str) -> int:
         count = 0
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._k(prefix)
-        )
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._k(prefix))
         for page in pages:
             keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             if not keys:
                 continue
-            answer = self.client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
-            )
+            answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
             if answer.get("Errors"):
                 first = answer["Errors"][0]
                 raise StorageError(
@@ -212,9 +198,7 @@ class S3Storage:
 
     def size(self, key: str) -> int:
         validate_key(key)
-        head = self._retrying(
-            "head", key, lambda: self.client.head_object(Bucket=self.bucket, Key=self._k(key))
-        )
+        head = self._retrying("head", key, lambda: self.client.head_object(Bucket=self.bucket, Key=self._k(key)))
         return int(head["ContentLength"])
 
     def get_bytes(self, key: str) -> bytes:
@@ -250,7 +234,13 @@ class S3Storage:
             )
         except _RangeNotSatisfiable:
             return iter(()), self.size(key)
-        return _stream(answer["Body"], key), _total_size(answer)
+        chunks = _stream(answer["Body"], key)
+        if answer.get("ContentRange"):
+            return chunks, _total_size(answer)
+        # The server ignored the Range header and sent the whole object: cut it here.
+        total = int(answer["ContentLength"])
+        first, stop = clamp_range(start, end, total)
+        return _cut(chunks, first, stop), total
 
     # -- urls and health ----------------------------------------------------------------------
 
@@ -271,9 +261,7 @@ class S3Storage:
 
     # -- the retry loop -----------------------------------------------------------------------
 
-    def _retrying(
-        self, what: str, key: str, fn: Callable[[], T], *, budget: float | None = None
-    ) -> T:
+    def _retrying(self, what: str, key: str, fn: Callable[[], T], *, budget: float | None = None) -> T:
         deadline = time.monotonic() + (self.retry_seconds if budget is None else budget)
         delay = 0.1
         attempt = 0
@@ -285,9 +273,7 @@ class S3Storage:
             except (BotoCoreError, ClientError) as exc:
                 _raise_if_final(exc, what, key)
                 if time.monotonic() + delay > deadline:
-                    raise StorageError(
-                        f"S3 {what} failed after {attempt} attempt(s): {exc}", where=key
-                    ) from exc
+                    raise StorageError(f"S3 {what} failed after {attempt} attempt(s): {exc}", where=key) from exc
                 log.warning("S3 %s failed (attempt %d), retrying: %s", what, attempt, exc)
             time.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, 2.0)
@@ -354,6 +340,18 @@ def _total_size(answer: dict[str, Any]) -> int:
     if content_range and "/" in content_range:
         return int(content_range.rsplit("/", 1)[1])
     return int(answer["ContentLength"])
+
+
+def _cut(chunks: Iterator[bytes], first: int, stop: int) -> Iterator[bytes]:
+    """Bytes first..stop (exclusive) of a stream that starts at byte 0."""
+    offset = 0
+    for chunk in chunks:
+        end = offset + len(chunk)
+        if end > first and offset < stop:
+            yield chunk[max(first - offset, 0) : min(stop - offset, len(chunk))]
+        if end >= stop:
+            return
+        offset = end
 
 
 def _stream(body: Any, key: str) -> Iterator[bytes]:

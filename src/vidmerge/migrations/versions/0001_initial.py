@@ -38,9 +38,7 @@ def upgrade() -> None:
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "status IN ('pending', 'rendering', 'done', 'failed')", name=op.f("ck_segments_status")
-        ),
+        sa.CheckConstraint("status IN ('pending', 'rendering', 'done', 'failed')", name=op.f("ck_segments_status")),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_segments")),
     )
     op.create_table(
@@ -54,9 +52,7 @@ def upgrade() -> None:
         sa.Column("segment_count", sa.Integer(), nullable=False),
         sa.Column("duration", sa.Double(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "status IN ('preparing', 'ready', 'failed')", name=op.f("ck_templates_status")
-        ),
+        sa.CheckConstraint("status IN ('preparing', 'ready', 'failed')", name=op.f("ck_templates_status")),
         sa.PrimaryKeyConstraint("id", "version", name=op.f("pk_templates")),
     )
     op.create_table(
@@ -78,9 +74,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("priority IN ('interactive', 'bulk')", name=op.f("ck_renders_priority")),
-        sa.CheckConstraint(
-            "status IN ('queued', 'rendering', 'done', 'failed')", name=op.f("ck_renders_status")
-        ),
+        sa.CheckConstraint("status IN ('queued', 'rendering', 'done', 'failed')", name=op.f("ck_renders_status")),
         sa.ForeignKeyConstraint(
             ["template_id", "template_version"],
             ["templates.id", "templates.version"],
@@ -91,9 +85,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token", name=op.f("uq_renders_token")),
     )
     op.create_index(op.f("ix_renders_external_id"), "renders", ["external_id"], unique=False)
-    op.create_index(
-        op.f("ix_renders_status_updated_at"), "renders", ["status", "updated_at"], unique=False
-    )
+    op.create_index(op.f("ix_renders_status_updated_at"), "renders", ["status", "updated_at"], unique=False)
     op.create_index(
         op.f("ix_renders_template_id_template_version_values_hash"),
         "renders",
