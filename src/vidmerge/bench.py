@@ -37,7 +37,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
 
-import av
 from PIL import Image
 
 from . import ffmpeg

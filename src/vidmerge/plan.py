@@ -77,8 +77,7 @@ def _segment(
     prepared: Prepared, index: int, slots: tuple[Slot, ...], drawn: Mapping[str, Drawn]
 ) -> SegmentPlan:
     info = prepared.segments[index]
-    start = prepared.start(index)
-    end = start + float(info.frames / prepared.fps)
+    start, end = prepared.window(index)
     draws = tuple(drawn[s.id] for s in slots if visible(s, start, end))
     key = info.key
     if draws:

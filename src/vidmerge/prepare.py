@@ -60,6 +60,11 @@ class Prepared:
         """Nominal start of a segment in seconds (the grid, not container timestamps)."""
         return float(index * self.gop / self.fps)
 
+    def window(self, index: int) -> tuple[float, float]:
+        """[start, end) of a segment in seconds."""
+        start = self.start(index)
+        return start, start + float(self.segments[index].frames / self.fps)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

@@ -57,6 +57,7 @@ class TemplateOut(BaseModel):
     segments: int = 0
     inputs: list[dict[str, Any]] = []
     slots: list[dict[str, Any]] = []
+    warnings: list[str] = []
 
 
 def _template_out(r: TemplateRecord) -> TemplateOut:
@@ -64,6 +65,7 @@ def _template_out(r: TemplateRecord) -> TemplateOut:
     return TemplateOut(
         id=r.id, version=r.version, status=r.status, title=m.get("title", ""), duration=r.duration,
         segments=r.segment_count, inputs=m.get("inputs", []), slots=m.get("slots", []),
+        warnings=m.get("warnings", []),
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from ..bundle import ArchiveLimits, Template, extract_zip, load_bundle
 from ..errors import Conflict, NotFound
 from ..ffmpeg import Limits
+from ..plan import visible
 from ..prepare import Prepared, prepare
 from ..records import Database, TemplateRecord
 from ..render import Job
@@ -65,7 +66,7 @@ class Registry:
                 record = TemplateRecord(id=template.id, version=template.version)
                 s.add(record)
             record.status = status
-            record.manifest = describe(template)
+            record.manifest = describe(template, prepared)
             if prepared is not None:
                 record.key_prefix = prepared.key
                 record.segment_count = len(prepared.segments)
@@ -110,10 +111,11 @@ class Registry:
             bundle.rename(root)
 
 
-def describe(template: Template) -> dict[str, Any]:
-    """What the API shows of a template: its slots and input fields."""
+def describe(template: Template, prepared: Prepared | None = None) -> dict[str, Any]:
+    """What the API shows of a template: its slots, input fields and start-up warnings."""
     m = template.manifest
     return {
+        "warnings": start_warnings(template, prepared) if prepared else [],
         "digest": template.digest,
         "title": m.title,
         "duration": template.media.duration,
@@ -123,3 +125,31 @@ def describe(template: Template) -> dict[str, Any]:
             {"id": s.id, "kind": s.kind, "start": s.start, "end": s.end, "box": s.box.model_dump()} for s in m.slots
         ],
     }
+
+
+def start_warnings(template: Template, prepared: Prepared) -> list[str]:
+    """Templates whose first seconds are personalized start late or may stall while rendering.
+
+    The first segment must be rendered before playback can begin; after that, rendering has to
+    stay ahead of the playhead. Rendering runs a few times faster than real time on a small
+    machine, so a template that personalizes more than half of its first ten seconds leaves
+    little margin when several customers open their links at once.
+    """
+    grid = [prepared.window(i) for i in range(len(prepared.segments))]
+    touching = [[slot.id for slot in template.slots if visible(slot, a, b)] for a, b in grid]
+    warnings = []
+    if touching and touching[0]:
+        warnings.append(
+            f"slot(s) {', '.join(touching[0])} appear in the first segment (0–{grid[0][1]:g} s): playback "
+            "can start only after it renders; start personalized slots at or after "
+            f"{grid[0][1]:g} s for an instant start"
+        )
+    early = [(a, b, ids) for (a, b), ids in zip(grid, touching, strict=True) if b <= 10.0 + 1e-9]
+    dynamic = sum(b - a for a, b, ids in early if ids)
+    total = sum(b - a for a, b, _ in early)
+    if total and dynamic / total > 0.5:
+        warnings.append(
+            f"{dynamic:g} of the first {total:g} s are personalized: with several viewers at once, "
+            "rendering may fall behind playback; keep personalized windows short or spaced early on"
+        )
+    return warnings
