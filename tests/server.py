@@ -1,9 +1,9 @@
 """Real vidmerge processes for service tests: `vidmerge serve` and `vidmerge worker`.
 
-    api = start_api(tmp, env)          # a real uvicorn process on a free port
-    api.post_template(bundle_zip)      # upload and prepare
-    r = api.post_render({...})         # the webhook
-    api.wait_done(r["render_id"])
+api = start_api(tmp, env)          # a real uvicorn process on a free port
+api.post_template(bundle_zip)      # upload and prepare
+r = api.post_render({...})         # the webhook
+api.wait_done(r["render_id"])
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ class Api(ProcessFixture):
         return dict(response.json())
 
     def post_render(self, body: dict[str, Any], **headers: str) -> httpx.Response:
-        return self.client.post("/v1/renders", content=json.dumps(body), headers={"content-type": "application/json", **headers})
+        return self.client.post(
+            "/v1/renders", content=json.dumps(body), headers={"content-type": "application/json", **headers}
+        )
 
     def wait_done(self, render_id: str, timeout: float = 180) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -6,6 +6,7 @@ Small tests use a generated 6 s 320×180 clip (three 2 s segments: 0 static, 1 t
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -196,6 +197,8 @@ SUZUKI = {**TANAKA, "name": "鈴木 一郎"}  # same plan and numbers as TANAKA,
 
 STATIC_TIMES = [1.0, 8.0, 20.0, 29.0]  # no slot visible
 SLOT_TIMES = [4.0, 15.0, 26.0]  # greeting, savings, plan (all past their fade-in)
+POSTER_TIMES = [3.9667, 4.0333]  # the frames either side of the poster's
+FRAME_TIMES = STATIC_TIMES + SLOT_TIMES + POSTER_TIMES
 
 
 class Demo:
@@ -203,6 +206,7 @@ class Demo:
         self.settings = Settings(data_dir=root / "data")
         self.root = root
         self.summaries: dict[str, dict[str, Any]] = {}
+        self._frames: dict[str, dict[float, np.ndarray]] = {}
 
     def render(self, who: str, data: dict[str, Any]) -> dict[str, Any]:
         out = self.root / who
@@ -213,11 +217,17 @@ class Demo:
     def out(self, who: str) -> Path:
         return self.root / who
 
-    @property
+    def frames(self, who: str) -> dict[float, np.ndarray]:
+        """Decoded frames of a customer's MP4 at every time the tests look at (decoded once)."""
+        if who not in self._frames:
+            self._frames[who] = frames_at(self.out(who) / "video.mp4", FRAME_TIMES)
+        return self._frames[who]
+
+    @functools.cached_property
     def template(self) -> Template:
         return load_bundle(DEMO)
 
-    @property
+    @functools.cached_property
     def prepared(self) -> Prepared:
         return prepare(self.template, open_storage(self.settings))
 
@@ -274,9 +284,7 @@ def test_video_timestamps_have_a_constant_step(demo: Demo, who: str) -> None:
 
 
 def test_frames_are_identical_where_no_slot_is_visible(demo: Demo) -> None:
-    a = frames_at(demo.out("tanaka") / "video.mp4", STATIC_TIMES)
-    b = frames_at(demo.out("sato") / "video.mp4", STATIC_TIMES)
-    assert sorted(a) == sorted(b) == STATIC_TIMES
+    a, b = demo.frames("tanaka"), demo.frames("sato")
     for t in STATIC_TIMES:
         assert np.array_equal(a[t], b[t]), f"t={t}"
         index, offset = divmod(t, 2.0)
@@ -295,8 +303,7 @@ def test_static_segments_are_the_shared_ones(demo: Demo) -> None:
 
 
 def test_frames_differ_inside_slot_windows(demo: Demo) -> None:
-    a = frames_at(demo.out("tanaka") / "video.mp4", SLOT_TIMES)
-    b = frames_at(demo.out("sato") / "video.mp4", SLOT_TIMES)
+    a, b = demo.frames("tanaka"), demo.frames("sato")
     for t in SLOT_TIMES:
         assert not np.array_equal(a[t], b[t]), f"t={t}"
 
@@ -314,7 +321,7 @@ def test_each_customer_sees_their_own_text(demo: Demo, slot_id: str, t: float) -
     own: dict[str, float] = {}
     other: dict[str, float] = {}
     for who, them in (("tanaka", "sato"), ("sato", "tanaka")):
-        frame = frames_at(demo.out(who) / "video.mp4", [t])[t]
+        frame = demo.frames(who)[t]
         mine, theirs = demo.summaries[who]["values"][slot_id], demo.summaries[them]["values"][slot_id]
         own[who] = text_psnr(frame, base, template, slot_id, mine)
         if mine != theirs:
@@ -326,7 +333,7 @@ def test_each_customer_sees_their_own_text(demo: Demo, slot_id: str, t: float) -
 
 def test_plan_icon_is_drawn(demo: Demo) -> None:
     template = demo.template
-    frame = frames_at(demo.out("tanaka") / "video.mp4", [26.0])[26.0]
+    frame = demo.frames("tanaka")[26.0]
     base = _mezzanine_at(demo, 26.0)
     diff = np.abs(box_of(frame, template, "plan_icon").astype(int) - box_of(base, template, "plan_icon").astype(int))
     assert diff.mean() > 10
@@ -391,9 +398,11 @@ def test_poster_shows_the_personalized_frame(demo: Demo) -> None:
         with Image.open(path) as im:
             assert im.format == "JPEG" and im.size == (1280, 720)
             posters[who] = np.asarray(im.convert("RGB"))
-        # the middle of the first slot's window: the greeting at 4.0 s
-        frame = frames_at(demo.out(who) / "video.mp4", [4.0])[4.0]
-        assert psnr(posters[who], frame) > 30
+        # the middle of the first slot's window: the greeting at 4.0 s (noisy footage + JPEG
+        # keep the PSNR modest; the neighbouring frames must match clearly worse)
+        frames = demo.frames(who)
+        at = psnr(posters[who], frames[4.0])
+        assert at > 25 and at > max(psnr(posters[who], frames[t]) for t in POSTER_TIMES) + 1
     base = _mezzanine_at(demo, 4.0)
     mine = text_psnr(posters["tanaka"], base, template, "greeting", "田中 太郎様、こんにちは")
     theirs = text_psnr(posters["tanaka"], base, template, "greeting", "佐藤 花子様、こんにちは")

@@ -118,8 +118,12 @@ def test_repeat_and_idempotency_key_return_the_same_urls_without_rendering(api: 
     same = api.post_render({"template_id": "electricity-savings", "data": {"name": "伊藤 健", "monthly_kwh": "３００"}})
     assert same.json()["render_id"] == first.json()["render_id"]
 
-    keyed = api.post_render({"template_id": "electricity-savings", "data": {"name": "木村"}}, **{"Idempotency-Key": "k-1"})
-    retried = api.post_render({"template_id": "electricity-savings", "data": {"name": "別人"}}, **{"Idempotency-Key": "k-1"})
+    keyed = api.post_render(
+        {"template_id": "electricity-savings", "data": {"name": "木村"}}, **{"Idempotency-Key": "k-1"}
+    )
+    retried = api.post_render(
+        {"template_id": "electricity-savings", "data": {"name": "別人"}}, **{"Idempotency-Key": "k-1"}
+    )
     assert retried.json()["render_id"] == keyed.json()["render_id"]
 
 

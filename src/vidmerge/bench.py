@@ -233,10 +233,7 @@ def hand_written_full(job: Job, person: Personalized, out_dir: Path) -> Path:
         chains.append(stream.format(*(f"[{first + k}:v]" for k in range(slot_inputs.count("-i")))))
         inputs += slot_inputs
         win = f"between(t,{slot.start},{slot.end})"
-        chains.append(
-            f"[{last}][s{i}]overlay=x={slot.box.x}:y={slot.box.y}:eof_action=pass:"
-            f"enable='{win}'[o{i}]"
-        )
+        chains.append(f"[{last}][s{i}]overlay=x={slot.box.x}:y={slot.box.y}:eof_action=pass:enable='{win}'[o{i}]")
         last = f"o{i}"
     out = out_dir / "full.mp4"
     o = job.template.manifest.output
@@ -248,9 +245,7 @@ def hand_written_full(job: Job, person: Personalized, out_dir: Path) -> Path:
     return out
 
 
-def _slot_stream(
-    job: Job, slot: Slot, drawn: Drawn, out_dir: Path, fps: Fraction, i: int
-) -> tuple[str, list[str]]:
+def _slot_stream(job: Job, slot: Slot, drawn: Drawn, out_dir: Path, fps: Fraction, i: int) -> tuple[str, list[str]]:
     """A filter chain template ({} = input labels) producing `[s{i}]`, and its inputs."""
     frames = round((slot.end - slot.start) * fps)
     final = slot_image(job.template, slot, drawn, slot.end - 1e-6)
@@ -383,9 +378,7 @@ def _moviepy_slot(job: Job, slot: Slot, drawn: Drawn) -> list[Any]:
 
     fps = job.prepared.fps
     counting = _count_up_frames(slot, fps)
-    starts = [slot.start + float(n / fps) for n in range(counting)] + [
-        slot.start + float(counting / fps)
-    ]
+    starts = [slot.start + float(n / fps) for n in range(counting)] + [slot.start + float(counting / fps)]
     clips = []
     for k, start in enumerate(starts):
         end = starts[k + 1] if k + 1 < len(starts) else slot.end
@@ -407,7 +400,8 @@ def _text_clip(job: Job, slot: Slot, drawn: Drawn, t: float) -> Any:
     return TextClip(
         font=str(job.template.fonts[slot.id]), text=text, font_size=s.size, color=s.color,
         stroke_color=s.stroke_color if s.stroke_width else None, stroke_width=s.stroke_width,
-        text_align=s.align, method="label",
+        text_align=s.align,
+        margin=(s.stroke_width, s.size // 4),  # room below CJK glyphs: label size cuts them method="label",
     )  # fmt: skip
 
 
@@ -478,9 +472,7 @@ def _ratios(figures: Mapping[str, float]) -> dict[str, float | None]:
     return {"V/L": ratio("V", "L"), "V/F": ratio("V", "F"), "M/V": ratio("M", "V")}
 
 
-def targets(
-    figures: Mapping[str, float], ratios: Mapping[str, float | None], best: Mapping[str, Any]
-) -> list[Target]:
+def targets(figures: Mapping[str, float], ratios: Mapping[str, float | None], best: Mapping[str, Any]) -> list[Target]:
     """DESIGN.md's targets for R30; TTFP and the viewer simulation add theirs here."""
     return [
         Target("V/L", ratios["V/L"], "<=", 1.25),

@@ -32,6 +32,7 @@ class Settings:
     s3_retry_seconds: float = 30.0  # how long storage calls retry an unreachable S3 before failing
     webhook_secrets: tuple[str, ...] = ()
     api_keys: tuple[str, ...] = ()
+    metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 2  # embedded worker threads
     ffmpeg_threads: int = 0  # 0: let x264 choose
     ffmpeg_timeout: float = 300.0
@@ -77,6 +78,7 @@ class Settings:
             s3_retry_seconds=float(get("VIDMERGE_S3_RETRY_SECONDS", d.s3_retry_seconds)),
             webhook_secrets=_split(get("VIDMERGE_WEBHOOK_SECRETS", "")),
             api_keys=_split(get("VIDMERGE_API_KEYS", "")),
+            metrics_public=get("VIDMERGE_METRICS_PUBLIC", "true").strip().lower() not in ("0", "false", "no", "off"),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),

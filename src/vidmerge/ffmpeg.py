@@ -22,6 +22,8 @@ from .errors import FFmpegError
 # Demuxers ffmpeg may open. Uploaded files are probed against a stricter list first (media.py);
 # this list covers what vidmerge itself writes and reads back.
 INTERNAL_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,image2,png_pipe,jpeg_pipe,webp_pipe,rawvideo,lavfi,wav"
+# Local files and our own stdin only: a crafted input can never make ffmpeg fetch a URL.
+PROTOCOLS = "file,pipe"
 
 
 @functools.cache
@@ -41,12 +43,24 @@ class Limits:
     threads: int = 0  # 0: encoder default
 
 
-def command(args: Sequence[str], *, formats: str = INTERNAL_FORMATS) -> list[str]:
-    """The full argv: the binary, quiet logging, no stdin prompts, the demuxer allow-list."""
-    return [
-        binary(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-format_whitelist", formats, *args,
-    ]  # fmt: skip
+def command(args: Sequence[str], *, formats: str = INTERNAL_FORMATS, threads: int = 0) -> list[str]:
+    """The full argv: the binary, quiet logging, no stdin prompts, the demuxer allow-list.
+
+    `-format_whitelist` and `-protocol_whitelist` are per-input options in the ffmpeg CLI: given
+    once up front they guard only the first input, so they are repeated before every `-i`.
+    `threads` (when > 0) caps decoder and filter threads; encoders get theirs from the caller.
+    """
+    guard = ["-format_whitelist", formats, "-protocol_whitelist", PROTOCOLS]
+    if threads > 0:
+        guard += ["-threads", str(threads)]
+    argv = [binary(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if threads > 0:
+        argv += ["-filter_threads", str(threads), "-filter_complex_threads", str(threads)]
+    for arg in args:
+        if arg == "-i":
+            argv += guard
+        argv.append(arg)
+    return argv
 
 
 def run(
@@ -58,7 +72,7 @@ def run(
     what: str = "ffmpeg",
 ) -> bytes:
     """Run ffmpeg; return stdout. Kills the whole process group on timeout."""
-    argv = command(args, formats=formats)
+    argv = command(args, formats=formats, threads=limits.threads)
     if stdin_chunks is not None:
         argv.remove("-nostdin")
     proc = subprocess.Popen(

@@ -45,7 +45,7 @@ def render_segment(job: Job, seg: SegmentPlan) -> bool:
         )
         ffmpeg.run([*args, *ts_muxer_args(), "-f", "mpegts", str(out)], limits=job.limits,
                    stdin_chunks=layer.frames, what=f"segment {seg.index}")  # fmt: skip
-        verify_segment(out, frames=seg.frames, pts0=seg.pts0)
+        verify_segment(out, frames=seg.frames, pts0=seg.pts0, reference=source)
         job.storage.put_file(seg.key, out, "video/mp2t")
     return True
 

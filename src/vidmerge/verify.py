@@ -67,22 +67,52 @@ def _demux_report(path: Path) -> StreamReport:
     )
 
 
-def verify_segment(path: Path, *, frames: int, pts0: int) -> None:
-    """A freshly rendered segment, before it is published: it starts on the mezzanine's clock
-    (first pts), has the segment's frame count, and every frame decodes."""
-    decoded = 0
-    first: int | None = None
+def verify_segment(path: Path, *, frames: int, pts0: int, reference: Path) -> None:
+    """A freshly rendered segment, before it is published, must splice into the mezzanine:
+    the segment's frame count, the mezzanine's clock (first pts), strictly increasing decode
+    timestamps, an IDR first that decodes, and the same SPS/PPS as the shared segment it
+    replaces (so no decoder has to reinitialize at the join).
+
+    Decoding every frame would cost about a quarter of the encode; the x264 bitstream after a
+    good IDR is not where splices break, timestamps and parameter sets are.
+    """
+    packets, parameter_sets = _scan(path)
+    if len(packets) != frames:
+        raise VerificationError(f"{len(packets)} video frames, expected {frames}", where=path.name)
+    if min(p[0] for p in packets) != pts0:
+        raise VerificationError(f"starts at pts {min(p[0] for p in packets)}, the mezzanine at {pts0}", where=path.name)
+    dts = [p[1] for p in packets]
+    if any(b <= a for a, b in zip(dts, dts[1:], strict=False)) or not packets[0][2]:
+        raise VerificationError("decode timestamps not increasing, or no keyframe first", where=path.name)
+    if parameter_sets != _scan(reference, first_only=True)[1]:
+        raise VerificationError("SPS/PPS differ from the mezzanine's", where=path.name)
+
+
+def _scan(path: Path, *, first_only: bool = False) -> tuple[list[tuple[int, int, bool]], list[bytes]]:
+    """One pass over a segment's video packets: (pts, dts, keyframe) of each, and the SPS/PPS
+    of the first, which is also decoded (a decoder error raises)."""
+    packets: list[tuple[int, int, bool]] = []
+    parameter_sets: list[bytes] = []
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                decoded += 1
-                if frame.pts is not None:
-                    first = frame.pts if first is None else min(first, frame.pts)
+            for packet in container.demux(stream):
+                if packet.pts is None or packet.dts is None:
+                    continue
+                if not packets:
+                    parameter_sets = _parameter_sets(bytes(packet))
+                    decoded = [*stream.codec_context.decode(packet), *stream.codec_context.decode(None)]
+                    if not decoded and not first_only:
+                        raise VerificationError("the first frame does not decode", where=path.name)
+                packets.append((packet.pts, packet.dts, packet.is_keyframe))
+                if first_only:
+                    break
     except av.FFmpegError as exc:
         raise VerificationError(f"decode error: {exc}", where=path.name) from None
-    if decoded != frames:
-        raise VerificationError(f"decoded {decoded} frames, expected {frames}", where=path.name)
-    if first != pts0:
-        raise VerificationError(f"starts at pts {first}, the mezzanine at {pts0}", where=path.name)
+    return packets, parameter_sets
+
+
+def _parameter_sets(data: bytes) -> list[bytes]:
+    """The SPS and PPS NAL units of an Annex B access unit."""
+    units = [u.strip(b"\x00") for u in data.split(b"\x00\x00\x01")]  # 3- or 4-byte start codes
+    return [u for u in units if u and u[0] & 0x1F in (7, 8)]

@@ -14,10 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
 
-from .. import __version__
+from .. import __version__, logs
 from ..config import Settings
 from ..errors import NotReady, VidmergeError
 from . import api, delivery
+from .auth import UploadGuard, check_api_key
 from .metrics import METRICS
 from .queue import Sweeper, open_queue
 from .runtime import open_runtime
@@ -51,6 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)
     _health(app)
+    app.add_middleware(UploadGuard, keys=settings.api_keys, max_bytes=settings.max_bundle_bytes)
+    app.add_middleware(logs.RequestLog)
     return app
 
 
@@ -116,12 +119,17 @@ def _health(app: FastAPI) -> None:
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": report}, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        settings = request.app.state.rt.settings
+        if not settings.metrics_public:
+            check_api_key(request.headers.get("authorization"), settings.api_keys)
         return PlainTextResponse(generate_latest(METRICS.registry).decode(), media_type="text/plain; version=0.0.4")
 
 
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    logs.configure(settings.log_level)
+    app = create_app(settings)
+    # log_config=None keeps our JSON logging; uvicorn's access log would print full tokens
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

@@ -12,6 +12,10 @@ import hmac
 import time
 from collections.abc import Sequence
 
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from ..errors import Unauthorized
 
 TOLERANCE_SECONDS = 300
@@ -33,7 +37,8 @@ def verify_signature(header: str | None, body: bytes, secrets: Sequence[str], *,
     signed = f"{timestamp}.".encode() + body
     for secret in secrets:
         expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-        if any(hmac.compare_digest(expected, c) for c in candidates):
+        # bytes, not str: compare_digest refuses non-ASCII str (a 500 instead of a 401)
+        if any(hmac.compare_digest(expected.encode(), c.encode("utf-8", "replace")) for c in candidates):
             return
     raise Unauthorized("signature does not match", where="X-Vidmerge-Signature")
 
@@ -43,7 +48,7 @@ def _parse(header: str) -> tuple[int, list[str]]:
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:  # not "²"
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value)
@@ -80,3 +85,40 @@ def check_webhook(
         verify_signature(signature, body, secrets)
         return
     check_api_key(authorization, keys)
+
+
+class UploadGuard:
+    """Checks the API key and the declared size of a template upload before its body is read.
+
+    FastAPI parses a multipart body (spooling the file to disk) before the endpoint runs, so a
+    check inside the endpoint would come after an anonymous caller had filled the disk.
+    """
+
+    def __init__(self, app: ASGIApp, *, keys: Sequence[str], max_bytes: int) -> None:
+        self.app, self.keys, self.max_bytes = app, tuple(keys), max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/templates":
+            refusal = self._refusal(Headers(scope=scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, headers: Headers) -> JSONResponse | None:
+        try:
+            check_api_key(headers.get("authorization"), self.keys)
+        except Unauthorized as exc:
+            return _problem(401, exc.title, exc.message, exc.where)
+        length = headers.get("content-length", "")
+        if length.isascii() and length.isdigit() and int(length) > self.max_bytes + (1 << 20):
+            return _problem(413, "Upload too large", f"upload exceeds {self.max_bytes} bytes", "file")
+        return None
+
+
+def _problem(status: int, title: str, detail: str, where: str) -> JSONResponse:
+    body = {
+        "type": "about:blank", "title": title, "status": status, "detail": detail, "retryable": False,
+        "problems": [{"where": where, "reason": detail}],
+    }  # fmt: skip
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")

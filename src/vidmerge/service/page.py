@@ -1,37 +1,73 @@
-"""The landing page a customer opens from an email: the video, at once, on any phone."""
+"""The landing page a customer opens from an email: the video, at once, on any phone.
+
+The page is generic on purpose: chat apps and link previews read it, so it carries no name and
+no value, only the render's token inside relative URLs (`{token}/index.m3u8` from `/v/{token}`,
+so it works behind any public base URL). It loads scripts from `/static/` only, and says so in
+its Content-Security-Policy. The player lives in `static/player.js`.
+"""
 
 from __future__ import annotations
 
 from html import escape
 
+TITLE = "あなただけの動画"
+DESCRIPTION = "あなたのために用意した動画です。"
+
+# No third-party anything; hls.js transmuxes in a blob: worker and feeds MSE through blob: URLs.
+CSP = (
+    "default-src 'none'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
+    "media-src 'self' blob:; img-src 'self' data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
 PAGE = """<!doctype html>
 <html lang="ja">
 <head>
 <meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex, nofollow">
-<meta property="og:title" content="あなただけの動画">
-<meta property="og:type" content="video.other">
-<title>あなただけの動画</title>
+<meta name="theme-color" content="#000000">
+<meta property="og:type" content="website">
+<meta property="og:title" content="{title}">
+<meta property="og:description" content="{description}">
+<meta name="twitter:card" content="summary">
+<title>{title}</title>
+<script src="/static/hls.min.js" defer></script>
+<script src="/static/player.js" defer></script>
 <style>
-  html, body {{ margin: 0; background: #000; height: 100%; }}
-  main {{ display: flex; align-items: center; justify-content: center; min-height: 100%; }}
-  video {{ width: 100%; max-width: 1280px; aspect-ratio: 16 / 9; background: #000; }}
+  html, body {{ margin: 0; height: 100%; background: #000; color: #fff;
+    font-family: system-ui, -apple-system, "Hiragino Sans", "Noto Sans CJK JP", sans-serif; }}
+  main {{ position: relative; display: flex; align-items: center; justify-content: center;
+    min-height: 100vh; min-height: 100dvh; }}
+  .frame {{ position: relative; width: min(100vw, calc(100vh * 16 / 9)); width: min(100vw, calc(100dvh * 16 / 9)); }}
+  video {{ display: block; width: 100%; aspect-ratio: 16 / 9; background: #000; object-fit: contain; }}
+  #unmute {{ position: absolute; top: 12px; right: 12px; padding: 10px 16px; border: 0; border-radius: 999px;
+    background: rgba(0, 0, 0, .65); color: #fff; font: inherit; font-size: 16px; cursor: pointer; }}
+  #unmute[hidden] {{ display: none; }}
+  a {{ color: #fff; }}
 </style>
 </head>
 <body>
 <main>
-<video id="v" controls playsinline muted autoplay preload="auto" poster="{token}/poster.jpg"
+<div class="frame">
+<video id="v" controls playsinline muted autoplay preload="auto"{poster}
        data-hls="{token}/index.m3u8" data-mp4="{token}/video.mp4"></video>
+<button id="unmute" type="button" hidden>&#x1F507; タップで音声オン</button>
+</div>
+<noscript><p><a href="{token}/video.mp4">動画を開く</a></p></noscript>
 </main>
-<script src="/static/hls.min.js"></script>
-<script src="/static/player.js"></script>
 </body>
 </html>
 """
 
 
 def landing_page(token: str, status: str) -> str:
-    # URLs are relative to /v/, so the page works behind any public base URL.
-    return PAGE.format(token=escape(token, quote=True))
+    """The page of one render. The poster exists only once the render is done: before that the
+    browser would hold a connection open waiting for it, so the page goes without."""
+    token = escape(token, quote=True)
+    poster = f' poster="{token}/poster.jpg"' if status == "done" else ""
+    return PAGE.format(
+        token=token, poster=poster, csp=CSP, title=escape(TITLE), description=escape(DESCRIPTION)
+    )

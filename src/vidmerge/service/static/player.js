@@ -1,0 +1,144 @@
+/* vidmerge landing-page player. No dependencies beyond the vendored hls.js (same origin).
+ *
+ * Apple devices play HLS natively; other browsers use hls.js on Media Source Extensions
+ * (recent Chromium also answers "maybe" for native HLS, but hls.js is the player whose retries
+ * are tuned below); anything else gets the MP4, which exists once the render is done.
+ *
+ * The playlist is complete the moment the webhook answers, but its personalized segments may
+ * still be rendering: the server then holds the request until the segment exists (up to
+ * VIDMERGE_SEGMENT_WAIT_SECONDS, 20 s by default) or answers 503 + Retry-After. So the loader
+ * waits long for a first byte and retries 5xx a few times, one second apart.
+ *
+ * Playback telemetry is kept on window.vidmergeStats (read by the browser test).
+ */
+(function () {
+  "use strict";
+
+  var HLS_TYPE = "application/vnd.apple.mpegurl";
+  var video = document.getElementById("v");
+  if (!video) return;
+
+  var stats = (window.vidmergeStats = {
+    engine: null, // "native" | "hls.js" | "mp4"
+    playing: false,
+    started_at: null, // performance.now() of the first "playing"
+    first_frame_at: null, // performance.now() of the first presented frame
+    waiting: 0, // "waiting" events after playback started (stalls)
+    waiting_before_start: 0,
+    waits: [], // [{at: performance.now(), time: currentTime}] after start
+    fragments: 0, // hls.js fragments loaded
+    errors: [], // hls.js errors, fatal or not (a 503 retry is a non-fatal one)
+    fatal: null,
+  });
+
+  function now() {
+    return Math.round(performance.now());
+  }
+
+  function watch() {
+    video.addEventListener("playing", function () {
+      stats.playing = true;
+      if (stats.started_at === null) stats.started_at = now();
+    });
+    video.addEventListener("pause", function () {
+      stats.playing = false;
+    });
+    video.addEventListener("waiting", function () {
+      if (stats.started_at === null) {
+        stats.waiting_before_start += 1;
+        return;
+      }
+      stats.waiting += 1;
+      stats.waits.push({ at: now(), time: video.currentTime });
+    });
+    if (video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback(function () {
+        stats.first_frame_at = now();
+      });
+    } else {
+      video.addEventListener("loadeddata", function () {
+        stats.first_frame_at = now();
+      }, { once: true });
+    }
+  }
+
+  function play() {
+    video.muted = true; // browsers only autoplay muted video
+    var started = video.play();
+    if (started && started.catch) started.catch(function () { /* the controls remain */ });
+  }
+
+  function useFile(url, engine) {
+    stats.engine = engine;
+    video.src = url;
+    play();
+  }
+
+  function useHlsJs(url, fallback) {
+    stats.engine = "hls.js";
+    var patience = {
+      maxTimeToFirstByteMs: 25000, // longer than the server's segment wait
+      maxLoadTimeMs: 40000,
+      timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+      errorRetry: { maxNumRetry: 8, retryDelayMs: 1000, maxRetryDelayMs: 4000 }, // 503 + Retry-After: 1
+    };
+    var hls = new window.Hls({
+      startLevel: 0, // one rendition: no bandwidth probing before the first fragment
+      lowLatencyMode: false,
+      startFragPrefetch: true,
+      maxBufferLength: 30,
+      maxMaxBufferLength: 60,
+      backBufferLength: 30,
+      fragLoadPolicy: { default: patience },
+    });
+    var recovered = false;
+    hls.on(window.Hls.Events.FRAG_LOADED, function () {
+      stats.fragments += 1;
+    });
+    hls.on(window.Hls.Events.ERROR, function (_, data) {
+      var code = data.response ? data.response.code : null;
+      if (stats.errors.length < 50) stats.errors.push({ details: data.details, fatal: data.fatal, code: code });
+      if (!data.fatal) return;
+      if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR && !recovered) {
+        recovered = true;
+        hls.recoverMediaError();
+        return;
+      }
+      stats.fatal = data.details;
+      hls.destroy();
+      fallback();
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    play();
+  }
+
+  function unmuteButton() {
+    var button = document.getElementById("unmute");
+    if (!button) return;
+    function sync() {
+      button.hidden = !video.muted || video.paused;
+    }
+    button.addEventListener("click", function () {
+      video.muted = false;
+      video.volume = 1;
+      if (video.paused) video.play();
+      sync();
+    });
+    video.addEventListener("volumechange", sync);
+    video.addEventListener("playing", sync);
+    video.addEventListener("pause", sync);
+  }
+
+  var hlsUrl = video.getAttribute("data-hls");
+  var mp4Url = video.getAttribute("data-mp4");
+  var native = video.canPlayType(HLS_TYPE) !== "";
+  var apple = /Apple/.test(navigator.vendor || "");
+  var mse = !!(window.Hls && window.Hls.isSupported());
+
+  watch();
+  unmuteButton();
+  if (native && (apple || !mse)) useFile(hlsUrl, "native");
+  else if (mse) useHlsJs(hlsUrl, function () { useFile(mp4Url, "mp4"); });
+  else useFile(mp4Url, "mp4");
+})();

@@ -1,0 +1,176 @@
+"""The landing page in a real browser: Debian's chromium, driven by Playwright, against a real
+`vidmerge serve`. The page is opened the moment the webhook answers, so playback runs while the
+render's personalized segments are still being encoded (just in time)."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from server import DEMO, Api, zip_bundle
+from services import unavailable
+
+from vidmerge.demo import make_base_clip
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+]  # fmt: skip
+SCREENSHOT = Path("/tmp/page.png")
+PLAY_SECONDS = 8.0  # media time that must play without a stall
+START_TIMEOUT_MS = 15_000
+
+CODECS = """() => {
+  const v = document.createElement('video');
+  const mse = window.MediaSource || window.ManagedMediaSource;
+  return {
+    file: v.canPlayType('video/mp4; codecs="avc1.640028"'),
+    mse: !!mse && mse.isTypeSupported('video/mp4; codecs="avc1.640028,mp4a.40.2"'),
+  };
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    make_base_clip(DEMO / "base.mp4")
+    return zip_bundle(DEMO, tmp_path_factory.mktemp("bundle") / "demo.zip")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, demo_zip: Path) -> Iterator[Api]:
+    server = Api(tmp_path_factory.mktemp("api"))
+    server.start()
+    server.post_template(demo_zip)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} not found (make system-deps installs Debian's chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def fresh_customer() -> dict[str, Any]:
+    """Data whose every drawn value is new, so no personalized segment is in the cache."""
+    rng = random.Random(uuid.uuid4().int)
+    return {
+        "name": f"検証 {uuid.uuid4().hex[:6]}",
+        "monthly_kwh": rng.randint(200, 2900) + rng.randint(1, 9) / 10,
+        "deadline": (date(2030, 1, 1) + timedelta(days=rng.randint(0, 3000))).isoformat(),
+    }
+
+
+def _render(api: Api, data: dict[str, Any]) -> dict[str, Any]:
+    response = api.post_render({"template_id": "electricity-savings", "data": data})
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def _status(api: Api, render_id: str) -> str:
+    return str(api.client.get(f"/v1/renders/{render_id}").json()["status"])
+
+
+def test_page_is_generic_private_and_same_origin(api: Api) -> None:
+    data = fresh_customer()
+    r = _render(api, data)
+    page = httpx.get(r["page_url"], timeout=30)
+    assert page.status_code == 200
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "noindex" in page.headers["x-robots-tag"]
+    html = page.text
+    token = urlsplit(r["page_url"]).path.rsplit("/", 1)[1]
+    for value in (data["name"], str(data["monthly_kwh"]), data["deadline"], r["render_id"]):
+        assert value not in html
+    assert 'content="width=device-width, initial-scale=1' in html
+    assert re.search(r'<meta property="og:title" content="[^"]+">', html)
+    assert 'data-hls="{0}/index.m3u8" data-mp4="{0}/video.mp4"'.format(token) in html
+    assert "poster=" not in html  # the poster waits for the finished render; the page must not
+    assert re.findall(r'<script[^>]*src="([^"]+)"', html) == ["/static/hls.min.js", "/static/player.js"]
+    assert "<script>" not in html and "script-src 'self'" in html
+    for name, kind in (("hls.min.js", "javascript"), ("player.js", "javascript"), ("hls.js.LICENSE", "text")):
+        asset = httpx.get(f"{api.url}/static/{name}", timeout=30)
+        assert asset.status_code == 200 and kind in asset.headers["content-type"], name
+
+    api.wait_done(r["render_id"])
+    assert f'poster="{token}/poster.jpg"' in httpx.get(r["page_url"], timeout=30).text
+
+
+def test_playback_starts_at_once_and_never_stalls_while_segments_render(api: Api, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    try:
+        r = _render(api, fresh_customer())
+        posted = time.monotonic()
+        response = page.goto(r["page_url"], wait_until="commit")
+        assert response is not None and response.status == 200
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "noindex" in response.headers["x-robots-tag"]
+        codecs = page.evaluate(CODECS)
+        if not codecs["mse"]:
+            _assert_loads_without_decoding(page, codecs)
+            return
+
+        page.wait_for_function("window.vidmergeStats && window.vidmergeStats.started_at !== null",
+                               timeout=START_TIMEOUT_MS)  # fmt: skip
+        status_at_start = _status(api, r["render_id"])
+        seconds_to_play = time.monotonic() - posted
+        start = page.evaluate("({t: document.getElementById('v').currentTime, s: window.vidmergeStats})")
+        assert status_at_start != "done", (
+            f"the render finished ({seconds_to_play:.2f} s after the webhook) before playback started: "
+            "this run does not prove just-in-time playback"
+        )
+        page.wait_for_function("document.getElementById('v').currentTime >= 3.5", timeout=START_TIMEOUT_MS)
+        page.screenshot(path=str(SCREENSHOT))
+        target = start["t"] + PLAY_SECONDS
+        page.wait_for_function(f"document.getElementById('v').currentTime >= {target}",
+                               timeout=int(PLAY_SECONDS * 1000 + START_TIMEOUT_MS))  # fmt: skip
+        stats = page.evaluate("window.vidmergeStats")
+    finally:
+        context.close()
+
+    summary = (
+        f"engine={stats['engine']} first frame {stats['first_frame_at']} ms, playing at {stats['started_at']} ms "
+        f"after navigation; {seconds_to_play:.2f} s after the webhook; render status at start: {status_at_start}; "
+        f"waits: {stats['waits']}; errors: {stats['errors']}"
+    )
+    print(summary)
+    assert stats["engine"] == "hls.js", summary
+    assert stats["fatal"] is None, summary
+    assert stats["waiting"] == 0, summary
+    assert stats["started_at"] < 5000, summary
+    origin = api.url
+    foreign = [u for u in requests if not (u.startswith(origin + "/") or u.startswith(("blob:", "data:")))]
+    assert not foreign, foreign
+    assert f"{origin}/static/hls.min.js" in requests and any(u.endswith("/index.m3u8") for u in requests)
+
+
+def _assert_loads_without_decoding(page: Any, codecs: dict[str, Any]) -> None:
+    """This chromium cannot decode H.264 through MSE (a build without proprietary codecs): check
+    that the player picked a path and hit no error, then report the browser as unavailable."""
+    page.wait_for_function("window.vidmergeStats && window.vidmergeStats.engine !== null", timeout=START_TIMEOUT_MS)
+    stats = page.evaluate("window.vidmergeStats")
+    assert stats["fatal"] is None and not stats["errors"], stats
+    unavailable(f"{CHROMIUM} cannot decode H.264 through MSE ({codecs}, player: {stats['engine']})")
