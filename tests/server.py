@@ -9,6 +9,7 @@ api.wait_done(r["render_id"])
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import zipfile
@@ -70,11 +71,25 @@ class Api(ProcessFixture):
 
 
 class Worker(ProcessFixture):
+    """A `vidmerge worker` (Celery, concurrency 1). Ready once Celery logs `celery@host ready.`
+    since this start: a restarted worker appends to the same log, whose old tail already says so."""
+
     def __init__(self, workdir: Path, name: str, env: dict[str, str]) -> None:
         super().__init__(
             [*VIDMERGE, "worker", "--concurrency", "1"],
             env={"VIDMERGE_DATA_DIR": str(workdir / name), **env},
             log_path=workdir / f"{name}.log",
-            ready=lambda: "ready" in self.log_tail(200),
+            ready=self._logged_ready,
             startup_timeout=60,
         )
+        self._log_offset = 0
+
+    def start(self) -> None:
+        if not self.running:
+            self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        super().start()
+
+    def _logged_ready(self) -> bool:
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return re.search(rb"celery@\S+ ready\.", log.read()) is not None

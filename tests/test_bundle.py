@@ -143,9 +143,7 @@ def test_expression_using_an_undeclared_input(tmp_path: Path, clip: Path) -> Non
 
 
 def test_box_outside_the_frame(tmp_path: Path, clip: Path) -> None:
-    err = _rejected(
-        write_bundle(tmp_path / "b", _with_slot(box={"x": 100, "y": 0, "w": 300, "h": 50}), clip=clip)
-    )
+    err = _rejected(write_bundle(tmp_path / "b", _with_slot(box={"x": 100, "y": 0, "w": 300, "h": 50}), clip=clip))
     assert err.problems[0].where == "template.yaml: slots[greeting].box"
     assert "320x180" in err.problems[0].reason
 

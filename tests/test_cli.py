@@ -34,7 +34,9 @@ def _data(tmp: Path, data: object) -> str:
 
 
 def test_render_prints_values_outputs_and_timings(bundle: Path, tmp_path: Path) -> None:
-    done = _vidmerge(tmp_path, "render", str(bundle), "--data", _data(tmp_path, {"name": "田中"}), "--out", str(tmp_path / "out"))
+    done = _vidmerge(
+        tmp_path, "render", str(bundle), "--data", _data(tmp_path, {"name": "田中"}), "--out", str(tmp_path / "out")
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["template"] == {"id": "small", "version": 1}

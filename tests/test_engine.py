@@ -34,7 +34,7 @@ from vidmerge.bundle import Template, load_bundle
 from vidmerge.config import Settings
 from vidmerge.errors import DataError, GlyphError
 from vidmerge.pipeline import package_outputs, personalize, render_dynamic
-from vidmerge.prepare import Prepared, prepare
+from vidmerge.prepare import LEAD_FRAMES, Prepared, prepare
 from vidmerge.render import Job, render_segment
 from vidmerge.runner import render_to_folder
 from vidmerge.storage import LocalStorage, open_storage
@@ -74,8 +74,9 @@ def test_prepare_cuts_the_clip_on_the_grid(small_job: Job) -> None:
         assert decoded_frames(path) == 60
         pts = video_pts(path)
         assert pts[0] == seg.pts0
-        # the MPEG-TS muxer's default ~1.4 s delay would show here
-        assert seg.pts0 == pytest.approx(seg.index * 180_000, abs=3000)
+        # on the frame grid, LEAD_FRAMES after zero: not the MPEG-TS muxer's ~1.4 s delay, nor
+        # shifted between frames by the AAC priming
+        assert seg.pts0 == seg.index * 180_000 + LEAD_FRAMES * 3000
 
 
 def test_prepare_is_idempotent(small_job: Job) -> None:
@@ -119,7 +120,7 @@ def test_small_render_outputs(small_job: Job, tmp_path: Path) -> None:
 # --- hostile text -------------------------------------------------------------------------------
 
 HOSTILE = [
-    "O'Brien \"Bob\"",
+    'O\'Brien "Bob"',
     "a:b:c",
     "back\\slash \\N \\\\",
     "%{pts} %{eif:n:d}",
@@ -146,7 +147,10 @@ def test_hostile_text_is_drawn_exactly_as_typed(small_job: Job, name: str) -> No
     assert decoded_frames(rendered) == 60
     base = frames_at(_shared(small_job, 1), [1.0])[1.0]
     frame = frames_at(rendered, [1.0])[1.0]
-    box_diff = np.abs(box_of(frame, small_job.template, "greeting").astype(int) - box_of(base, small_job.template, "greeting").astype(int))
+    box_diff = np.abs(
+        box_of(frame, small_job.template, "greeting").astype(int)
+        - box_of(base, small_job.template, "greeting").astype(int)
+    )
     assert box_diff.mean() > 5, "nothing drawn in the box"
     assert text_psnr(frame, base, small_job.template, "greeting", f"{name}様") > 30
 
@@ -347,7 +351,9 @@ def test_repeated_render_renders_nothing(demo: Demo) -> None:
     assert (demo.out("tanaka_again") / "hls" / "index.m3u8").read_text() == a
     for i in (1, 2, 6, 7, 8, 12, 13):
         name = f"seg_{i:05d}.ts"
-        assert (demo.out("tanaka_again") / "hls" / name).read_bytes() == (demo.out("tanaka") / "hls" / name).read_bytes()
+        assert (demo.out("tanaka_again") / "hls" / name).read_bytes() == (
+            demo.out("tanaka") / "hls" / name
+        ).read_bytes()
 
 
 def test_another_name_re_renders_only_the_greeting(demo: Demo) -> None:

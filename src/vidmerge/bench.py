@@ -9,7 +9,7 @@ Every figure is measured in the same run on the same machine; nothing is hard-co
              clip, each slot drawn once to PNG with vidmerge's own drawing (the count-up as one
              PNG per frame), composited by ffmpeg `overlay` with `enable='between(t,a,b)'` and
              alpha fades, audio copied, same preset/crf
-    F_full_render   vidmerge's own one-pass fallback (`render.full_render`), for reference
+    F_full_render   vidmerge's own one-pass fallback (`render.full_render`), shown beside F
     V        vidmerge, cold cache, in a fresh worker process: personalize + render_dynamic +
              MP4 + verification (poster and GIF reported apart, and V including them)
     repeat   the same request again: plan + cache lookup, and how many encodes it did
@@ -401,7 +401,7 @@ def _text_clip(job: Job, slot: Slot, drawn: Drawn, t: float) -> Any:
         font=str(job.template.fonts[slot.id]), text=text, font_size=s.size, color=s.color,
         stroke_color=s.stroke_color if s.stroke_width else None, stroke_width=s.stroke_width,
         text_align=s.align,
-        margin=(s.stroke_width, s.size // 4),  # room below CJK glyphs: label size cuts them method="label",
+        method="label", margin=(s.stroke_width, s.size // 4),  # label sizing cuts CJK descenders
     )  # fmt: skip
 
 

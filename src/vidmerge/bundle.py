@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import stat
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,7 +19,7 @@ import yaml
 from . import fonts
 from .errors import BundleError, InvalidInput, ProblemCollector
 from .manifest import ImageSlot, Manifest, NumberSlot, Slot, TextSlot, parse_manifest
-from .media import MediaInfo, probe_image_format, probe_video
+from .media import MediaInfo, probe_image, probe_video
 from .resolver import Expression, Spec, compile_expression, load_spec
 
 MANIFEST = "template.yaml"
@@ -60,10 +62,9 @@ def load_bundle(root: Path) -> Template:
     expressions = _compile(manifest, spec, problems)
     font_paths = _fonts(manifest, root, problems)
     _check_images(manifest, root, problems)
+    _check_constant_sources(manifest, expressions, root, problems)
     problems.raise_if_any(BundleError)
-    return Template(
-        manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest)
-    )
+    return Template(manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest))
 
 
 def _read_yaml(path: Path) -> object:
@@ -90,9 +91,7 @@ def _check_slots(manifest: Manifest, media: MediaInfo, problems: ProblemCollecto
             problems.add(where, "duplicate slot id")
         seen.add(slot.id)
         if slot.end > media.duration + 1e-6:
-            problems.add(
-                f"{where}.end", f"{slot.end} s is beyond the base clip ({media.duration:.3f} s)"
-            )
+            problems.add(f"{where}.end", f"{slot.end} s is beyond the base clip ({media.duration:.3f} s)")
         b = slot.box
         if b.x + b.w > media.width or b.y + b.h > media.height:
             problems.add(f"{where}.box", f"extends outside the {media.width}x{media.height} frame")
@@ -142,18 +141,41 @@ def _fonts(manifest: Manifest, root: Path, problems: ProblemCollector) -> dict[s
 
 
 def _check_images(manifest: Manifest, root: Path, problems: ProblemCollector) -> None:
-    """Every image file in the bundle's assets must pass the image allow-list."""
+    """assets/ holds images and fonts only, and every image passes the allow-list and limits.
+
+    An image slot's `src` is an expression that may name any file under assets/, so every
+    file there (whatever its suffix) is checked, not only those named `.png`.
+    """
     assets = root / "assets"
     if not assets.is_dir():
         if any(isinstance(s, ImageSlot) for s in manifest.slots):
             problems.add("assets/", "image slots need an assets/ folder")
         return
     for path in sorted(assets.rglob("*")):
-        if path.is_file() and path.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}:
+        if path.is_file() and path.suffix.lower() not in fonts.FONT_SUFFIXES:
             try:
-                probe_image_format(path)
+                probe_image(path)
             except InvalidInput as exc:
                 problems.add(str(path.relative_to(root)), exc.message)
+
+
+def _check_constant_sources(
+    manifest: Manifest, expressions: Mapping[str, Expression], root: Path, problems: ProblemCollector
+) -> None:
+    """An image `src` that uses no input is known now: refuse a bad one at upload, not at render."""
+    for slot in manifest.slots:
+        expr = expressions.get(slot.id)
+        if not isinstance(slot, ImageSlot) or expr is None or expr.names:
+            continue
+        where = f"{MANIFEST}: slots[{slot.id}].src"
+        try:
+            relative = expr.render({}).strip()
+            path = _inside(root / "assets", relative, where=where)
+        except InvalidInput as exc:
+            problems.add(where, exc.message)
+            continue
+        if (root / "assets").is_dir() and not path.is_file():  # no assets/ at all is reported once
+            problems.add(where, f"image {relative!r} is not in the bundle's assets")
 
 
 def _digest(root: Path, manifest: Manifest) -> str:
@@ -183,15 +205,22 @@ def extract_zip(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits
     """
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         raise BundleError("not a zip archive", where=archive.name) from None
-    with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        _check_members(members, archive.name, limits)
-        dest.mkdir(parents=True, exist_ok=True)
-        for member in members:
-            _extract_member(zf, member, dest, limits, archive.name)
-    return _bundle_root(dest)
+    created = not dest.exists()
+    try:
+        with zf:
+            # not ZipInfo.is_dir(): it raises IndexError on an empty name
+            members = [m for m in zf.infolist() if not m.filename.endswith("/")]
+            _check_members(members, archive.name, limits)
+            dest.mkdir(parents=True, exist_ok=True)
+            for member in members:
+                _extract_member(zf, member, dest, limits, archive.name)
+        return _bundle_root(dest)
+    except BaseException:
+        if created:  # a half-extracted bundle is never left behind
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
 
 
 def _check_members(members: list[zipfile.ZipInfo], name: str, limits: ArchiveLimits) -> None:
@@ -202,33 +231,36 @@ def _check_members(members: list[zipfile.ZipInfo], name: str, limits: ArchiveLim
     for m in members:
         path = PurePosixPath(m.filename)
         if (
-            m.filename.startswith(("/", "\\"))
+            not m.filename
+            or m.filename.startswith(("/", "\\"))
             or ".." in path.parts
             or "\\" in m.filename
             or ":" in m.filename
         ):
             raise BundleError("unsafe path in archive", where=f"{name}: {m.filename}")
         mode = m.external_attr >> 16
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise BundleError(
-                "links and special files are not allowed", where=f"{name}: {m.filename}"
-            )
+        # no file-type bits at all (`ZipFile.writestr`, some Windows tools): a regular file
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise BundleError("links and special files are not allowed", where=f"{name}: {m.filename}")
 
 
-def _extract_member(
-    zf: zipfile.ZipFile, member: zipfile.ZipInfo, dest: Path, limits: ArchiveLimits, name: str
-) -> None:
+def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, dest: Path, limits: ArchiveLimits, name: str) -> None:
     target = dest / member.filename
     if not target.resolve().is_relative_to(dest.resolve()):
         raise BundleError("unsafe path in archive", where=f"{name}: {member.filename}")
-    target.parent.mkdir(parents=True, exist_ok=True)
     written = 0
-    with zf.open(member) as src, target.open("wb") as out:
-        for block in iter(lambda: src.read(1 << 20), b""):
-            written += len(block)
-            if written > member.file_size or written > limits.max_bytes:
-                raise BundleError("entry larger than declared", where=f"{name}: {member.filename}")
-            out.write(block)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(member) as src, target.open("wb") as out:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                written += len(block)
+                if written > member.file_size or written > limits.max_bytes:
+                    raise BundleError("entry larger than declared", where=f"{name}: {member.filename}")
+                out.write(block)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
+        # a bad CRC, an unsupported or encrypted entry, a name the file system refuses
+        reason = f"damaged or unsupported entry ({type(exc).__name__})"
+        raise BundleError(reason, where=f"{name}: {member.filename}") from None
 
 
 def _bundle_root(dest: Path) -> Path:

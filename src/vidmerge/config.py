@@ -34,6 +34,7 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 2  # embedded worker threads
+    segment_parallel: int = 2  # segments of one render encoded at once
     ffmpeg_threads: int = 0  # 0: let x264 choose
     ffmpeg_timeout: float = 300.0
     segment_seconds: float = 2.0
@@ -80,12 +81,11 @@ class Settings:
             api_keys=_split(get("VIDMERGE_API_KEYS", "")),
             metrics_public=get("VIDMERGE_METRICS_PUBLIC", "true").strip().lower() not in ("0", "false", "no", "off"),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
+            segment_parallel=max(1, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),
             segment_seconds=float(get("VIDMERGE_SEGMENT_SECONDS", d.segment_seconds)),
-            segment_wait_seconds=float(
-                get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)
-            ),
+            segment_wait_seconds=float(get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)),
             requeue_after_seconds=float(get("VIDMERGE_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds)),
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),

@@ -6,14 +6,19 @@ Uploaded files are opened with a demuxer allow-list and the file protocol only, 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+from PIL import Image, UnidentifiedImageError
 
 from .errors import MediaRejected
 
+# Pillow decoders an image asset may use (overlay.py reads assets with Pillow, not ffmpeg).
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+MAX_IMAGE_PIXELS = 4096 * 4096
 VIDEO_DEMUXERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 IMAGE_DEMUXERS = frozenset({"png_pipe", "jpeg_pipe", "webp_pipe", "image2"})
 _WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,png_pipe,jpeg_pipe,webp_pipe,mpegts"
@@ -41,9 +46,7 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaRejected(f"not a readable media file ({exc})", where=path.name) from None
 
 
-def probe_video(
-    path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 * 2160
-) -> MediaInfo:
+def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 * 2160) -> MediaInfo:
     """Probe a video against the allow-list and limits; raise MediaRejected naming the file."""
     with _open(path) as container:
         fmt = container.format.name
@@ -78,9 +81,7 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
 
 def _check_limits(info: MediaInfo, name: str, max_seconds: float, max_pixels: int) -> None:
     if not 0 < info.duration <= max_seconds:
-        raise MediaRejected(
-            f"duration {info.duration:.2f} s is outside (0, {max_seconds}]", where=name
-        )
+        raise MediaRejected(f"duration {info.duration:.2f} s is outside (0, {max_seconds}]", where=name)
     if info.width * info.height > max_pixels or info.width < 16 or info.height < 16:
         raise MediaRejected(f"resolution {info.width}x{info.height} is not allowed", where=name)
     if not 1 <= info.fps <= 60:
@@ -96,3 +97,36 @@ def probe_image_format(path: Path) -> str:
     if fmt not in IMAGE_DEMUXERS:
         raise MediaRejected(f"format {fmt!r} is not an allowed image format", where=path.name)
     return fmt
+
+
+def probe_image(path: Path, *, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image asset that passes both allow-lists and the pixel limit.
+
+    The demuxer probe sees what ffmpeg would make of the file; Pillow, limited to PNG, JPEG and
+    WebP, sees what overlay.py will decode: a GIF, BMP, SVG or EPS renamed `.png` fails here.
+    The size is read from the header, before any pixel is decoded (decompression bombs).
+    """
+    probe_image_format(path)
+    guard_pillow(max_pixels)
+    try:
+        with warnings.catch_warnings():  # the explicit check below replaces Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path, formats=IMAGE_FORMATS)
+        with im:
+            width, height = im.size
+            if width * height > max_pixels:
+                raise MediaRejected(f"{width}x{height} pixels; at most {max_pixels} allowed", where=path.name)
+            im.verify()  # checksums and structure, without keeping the pixels
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise MediaRejected(f"not an allowed image ({type(exc).__name__})", where=path.name) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MediaRejected(f"damaged image ({type(exc).__name__})", where=path.name) from None
+    return width, height
+
+
+def guard_pillow(max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Pillow's own decompression-bomb guard, process-wide: it raises at twice this many pixels.
+
+    Set wherever bundles are loaded (API and workers), so every later Image.open is guarded too.
+    """
+    Image.MAX_IMAGE_PIXELS = max_pixels

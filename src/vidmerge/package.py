@@ -5,11 +5,8 @@ by stream copy (`+faststart`), the poster JPEG and the email GIF.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import av
 
 from . import ffmpeg
 from .plan import RenderPlan, SegmentPlan
@@ -32,31 +29,23 @@ def playlist(plan: RenderPlan, url_for: Callable[[SegmentPlan], str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def concat_mp4(segments: Sequence[Path], dest: Path) -> None:
-    """Remux MPEG-TS segments into one MP4, keeping every packet and timestamp as it is."""
-    tmp = dest.with_name(dest.name + ".part")
-    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        streams: dict[str, Any] = {}
-        for path in segments:
-            with av.open(str(path)) as src:
-                if not streams:
-                    streams = {
-                        s.type: _add_stream(out, s)
-                        for s in src.streams
-                        if s.type in ("video", "audio")
-                    }
-                for packet in src.demux():
-                    if packet.dts is None or packet.stream.type not in streams:
-                        continue
-                    packet.stream = streams[packet.stream.type]
-                    out.mux(packet)
+def concat_mp4(segments: Sequence[Path], dest: Path, limits: ffmpeg.Limits = ffmpeg.Limits()) -> None:
+    """Remux MPEG-TS segments into one MP4 (+faststart), every packet and timestamp as it is.
+
+    The segments' bytes are piped in one after another: MPEG-TS is a packet stream and the
+    segments carry the mezzanine's continuous clock, so one demuxer reads them as one stream
+    (one probe instead of one per file).
+    """
+    tmp = dest.with_name(dest.name + ".part.mp4")
+    args = ["-f", "mpegts", "-i", "pipe:0", "-map", "0:v", "-map", "0:a?", "-c", "copy", "-movflags", "+faststart"]
+    ffmpeg.run([*args, str(tmp)], limits=limits, stdin_chunks=_file_chunks(segments), what="mp4")
     tmp.replace(dest)
 
 
-def _add_stream(out: Any, template: Any) -> Any:
-    stream = out.add_stream_from_template(template)
-    stream.time_base = template.time_base
-    return stream
+def _file_chunks(paths: Sequence[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with path.open("rb") as f:
+            yield from iter(lambda: f.read(1 << 20), b"")
 
 
 def poster(segment: Path, frame: int, dest: Path, limits: ffmpeg.Limits) -> None:

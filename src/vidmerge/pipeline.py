@@ -83,7 +83,7 @@ def package_outputs(
     fallback = False
     with segment_files(job, person.plan) as files:
         with timer.stage("mp4"):
-            concat_mp4(files, mp4)
+            concat_mp4(files, mp4, job.limits)
         with timer.stage("verify"):
             try:
                 verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)

@@ -21,6 +21,7 @@ from .manifest import Output
 from .storage import Storage
 
 TS_CLOCK = 90_000  # MPEG-TS timestamps tick at 90 kHz
+LEAD_FRAMES = 6  # the mezzanine's clock starts this many frames after zero (see timeline_args)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Prepared:
 
 def prepared_key(template: Template) -> str:
     out = template.manifest.output
-    profile = f"{out.preset}|{out.crf}|{out.segment_seconds}|{out.audio_bitrate}|v1"
+    profile = f"{out.preset}|{out.crf}|{out.segment_seconds}|{out.audio_bitrate}|v2"
     return hashlib.sha256(f"{template.digest}|{profile}".encode()).hexdigest()[:32]
 
 
@@ -101,6 +102,19 @@ def video_encoder_args(p: Prepared, threads: int = 0) -> list[str]:
 def ts_muxer_args() -> list[str]:
     """No mux delay: segments keep the mezzanine's timestamps instead of starting at ~1.4 s."""
     return ["-muxdelay", "0", "-muxpreload", "0"]
+
+
+def timeline_args(fps: Fraction) -> list[str]:
+    """Start the mezzanine's clock a few whole frames after zero.
+
+    Left to itself the muxer shifts everything by the larger of the B-frame delay and the AAC
+    priming (1024 samples, 21.3 ms), which puts video timestamps between frame boundaries. The
+    re-encode of a dynamic segment counts in whole frames, so it could not land on them.
+    Six frames cover both delays; with negative-timestamp shifting off, video starts exactly
+    there.
+    """
+    offset_us = round(Fraction(LEAD_FRAMES) / fps * 1_000_000)
+    return ["-output_ts_offset", f"{offset_us}us", "-avoid_negative_ts", "disabled"]
 
 
 def load_prepared(storage: Storage, key: str) -> Prepared | None:
@@ -156,6 +170,7 @@ def _encode_mezzanine(
         "-force_key_frames", f"expr:eq(mod(n,{p.gop}),0)",
         "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", "48000", "-ac", "2",
         *([] if template.media.has_audio else ["-shortest"]),
+        *timeline_args(p.fps),
         "-f", "segment", "-segment_format", "mpegts", "-segment_frames", cuts or str(total + 1),
         *ts_muxer_args(), str(tmp / "seg_%05d.ts"),
     ]  # fmt: skip

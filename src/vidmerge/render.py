@@ -16,6 +16,7 @@ from pathlib import Path
 from . import ffmpeg
 from .bundle import Template
 from .overlay import Layer, segment_layer, timeline_layer
+from .package import concat_mp4
 from .plan import Drawn, SegmentPlan
 from .prepare import TS_CLOCK, Prepared, ts_muxer_args, video_encoder_args
 from .storage import Storage
@@ -91,13 +92,11 @@ def local_copy(storage: Storage, key: str) -> Iterator[Path]:
 
 def full_render(job: Job, drawn: dict[str, Drawn], dest: Path) -> None:
     """One pass over the whole clip with every overlay: the fallback when a splice fails."""
-    from .package import concat_mp4  # package imports nothing from here; keep the graph acyclic
-
     p = job.prepared
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base.mp4"
         with _shared_segments(job) as files:
-            concat_mp4(files, base)
+            concat_mp4(files, base, job.limits)
         layer = timeline_layer(job.template, drawn, p.fps, p.frames)
         out = Path(tmp) / "full.mp4"
         args = overlay_args(base, layer, 0, p, job.limits)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 
 from .. import __version__, logs
 from ..config import Settings
@@ -25,6 +27,15 @@ from .runtime import open_runtime
 
 log = logging.getLogger("vidmerge")
 STATIC = Path(__file__).parent / "static"
+
+
+class CachedStatic(StaticFiles):
+    """The player's scripts: cacheable for a day (a phone on a slow line loads hls.js once)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -49,7 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(delivery.router)
     if STATIC.is_dir():
-        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+        app.mount("/static", GZipMiddleware(CachedStatic(directory=STATIC)), name="static")
     _errors(app)
     _health(app)
     app.add_middleware(UploadGuard, keys=settings.api_keys, max_bytes=settings.max_bundle_bytes)
@@ -91,6 +102,8 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:  # no route: the same 404 as an unknown or erased token
+            return problem(404, "Not found", "not found")
         return problem(exc.status_code, "Error", str(exc.detail))
 
     @app.exception_handler(Exception)

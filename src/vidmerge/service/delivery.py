@@ -23,7 +23,7 @@ from ..records import RenderRecord
 from ..render import Job
 from . import renders, segments
 from .metrics import METRICS
-from .page import landing_page
+from .page import CSP, landing_page
 from .renders import OUTPUTS, output_key
 
 router = APIRouter()
@@ -65,7 +65,8 @@ class Plans:
 @router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, token: str) -> HTMLResponse:
     record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
-    return HTMLResponse(landing_page(record.token, record.status), headers=PRIVATE)
+    headers = {**PRIVATE, "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'"}
+    return HTMLResponse(landing_page(record.token, record.status), headers=headers)
 
 
 @router.get("/v/{token}/index.m3u8", include_in_schema=False)

@@ -44,7 +44,8 @@ PAGE = """<!doctype html>
   .frame {{ position: relative; width: min(100vw, calc(100vh * 16 / 9)); width: min(100vw, calc(100dvh * 16 / 9)); }}
   video {{ display: block; width: 100%; aspect-ratio: 16 / 9; background: #000; object-fit: contain; }}
   #unmute {{ position: absolute; top: 12px; right: 12px; padding: 10px 16px; border: 0; border-radius: 999px;
-    background: rgba(0, 0, 0, .65); color: #fff; font: inherit; font-size: 16px; cursor: pointer; }}
+    background: rgba(0, 0, 0, .65); color: #fff; font: inherit; font-size: 16px; cursor: pointer;
+    display: flex; align-items: center; gap: 6px; }}
   #unmute[hidden] {{ display: none; }}
   a {{ color: #fff; }}
 </style>
@@ -54,7 +55,9 @@ PAGE = """<!doctype html>
 <div class="frame">
 <video id="v" controls playsinline muted autoplay preload="auto"{poster}
        data-hls="{token}/index.m3u8" data-mp4="{token}/video.mp4"></video>
-<button id="unmute" type="button" hidden>&#x1F507; タップで音声オン</button>
+<button id="unmute" type="button" hidden><svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+<path fill="currentColor" d="M3 9v6h4l5 5V4L7 9H3zm13.6 3 2.7-2.7-1.3-1.3-2.7 2.7-2.7-2.7-1.3 1.3 2.7 2.7-2.7 2.7
+ 1.3 1.3 2.7-2.7 2.7 2.7 1.3-1.3-2.7-2.7z"/></svg>タップで音声オン</button>
 </div>
 <noscript><p><a href="{token}/video.mp4">動画を開く</a></p></noscript>
 </main>
@@ -68,6 +71,4 @@ def landing_page(token: str, status: str) -> str:
     browser would hold a connection open waiting for it, so the page goes without."""
     token = escape(token, quote=True)
     poster = f' poster="{token}/poster.jpg"' if status == "done" else ""
-    return PAGE.format(
-        token=token, poster=poster, csp=CSP, title=escape(TITLE), description=escape(DESCRIPTION)
-    )
+    return PAGE.format(token=token, poster=poster, csp=CSP, title=escape(TITLE), description=escape(DESCRIPTION))

@@ -8,6 +8,7 @@ segments) keeps a duplicate message from packaging a render twice.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from ..errors import InvalidInput, NotFound
@@ -68,9 +69,11 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     record = renders.load(rt.db, render_id)
     job, person = renders.replan(rt.registry, record)
     timer = Timer()
-    with timer.stage("segments"):
-        for seg in person.plan.dynamic:
-            outcome = segments.ensure(rt.db, job, seg, wait=rt.settings.segment_wait_seconds * 3)
+    with timer.stage("segments"), ThreadPoolExecutor(rt.settings.segment_parallel) as pool:
+        # in playhead order, a few at a time: one x264 process alone does not use both cores,
+        # and the segment the viewer needs next should not wait behind the whole list
+        wait = rt.settings.segment_wait_seconds * 3
+        for outcome in pool.map(lambda seg: segments.ensure(rt.db, job, seg, wait=wait), person.plan.dynamic):
             METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
             lease.renew(render_id)
     renders.finish(rt.db, job, person, record, timer)

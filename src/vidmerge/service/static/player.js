@@ -22,6 +22,8 @@
     engine: null, // "native" | "hls.js" | "mp4"
     playing: false,
     started_at: null, // performance.now() of the first "playing"
+    start_time: null,
+    buffered_from: null,
     first_frame_at: null, // performance.now() of the first presented frame
     waiting: 0, // "waiting" events after playback started (stalls)
     waiting_before_start: 0,
@@ -38,7 +40,10 @@
   function watch() {
     video.addEventListener("playing", function () {
       stats.playing = true;
-      if (stats.started_at === null) stats.started_at = now();
+      if (stats.started_at !== null) return;
+      stats.started_at = now();
+      stats.start_time = video.currentTime; // where playback began (hls.js skips a hole at 0)
+      stats.buffered_from = video.buffered.length ? video.buffered.start(0) : null;
     });
     video.addEventListener("pause", function () {
       stats.playing = false;
