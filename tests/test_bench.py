@@ -60,6 +60,7 @@ def tiny(tmp_path: Path) -> bench.Workload:
         fps=30,
         best_of=1,
         parallels=(1, 2),
+        ttfp_samples=3,
     )
 
 
@@ -74,8 +75,8 @@ def test_bench_on_tiny_workload(tiny: bench.Workload, tmp_path: Path) -> None:
     report = json.loads(json.dumps(report))  # what --json prints
 
     figures = report["figures"]
-    for key in ("prepare", "L", "F", "F_full_render", "M", "V", "V_p1", "V_p2", "poster", "gif",
-                "V_with_poster_gif", "repeat"):  # fmt: skip
+    for key in ("prepare", "L", "F", "F_full_render", "M", "M_same_preset", "V", "V_p1", "V_p2", "poster",
+                "gif", "V_with_poster_gif", "repeat"):  # fmt: skip
         assert isinstance(figures[key], float | int) and figures[key] > 0, key
 
     r = report["ratios"]
@@ -94,5 +95,12 @@ def test_bench_on_tiny_workload(tiny: bench.Workload, tmp_path: Path) -> None:
     assert names["repeat encodes"]["pass"] is True
     assert {"V/L", "V/F", "M/V", "worker peak RSS MB"} <= set(names)
 
+    live = report["live"]  # through a real `vidmerge serve`
+    assert live["ttfp_samples"] == 3 and 0 < live["ttfp_p50"] <= live["ttfp_p95"]
+    assert live["crowd"]["viewers"] == 4 and live["crowd"]["stalls"] >= 0
+    assert live["repeat_same_urls"] is True and live["repeat_encodes"] == 0
+    assert names["repeat encodes (HTTP)"]["pass"] is True
+    assert names["TTFP p95 / F"]["value"] == pytest.approx(live["ttfp_p95"] / figures["F"], rel=0.02)
+
     table = bench.format_table(report)
-    assert "V/L" in table and ("PASS" in table or "MISS" in table)
+    assert "V/L" in table and ("PASS" in table or "MISS" in table) and "TTFP" in table

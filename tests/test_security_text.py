@@ -104,7 +104,7 @@ SANDBOX_ESCAPES = [
     "{{ lipsum.__globals__['os'].popen('id').read() }}",
     "{{ self._TemplateReference__context }}",
     "{{ range(10**9) | list }}",
-    "{{ name.format_map({}) }}",
+    "{{ '{0.__class__.__mro__}'.format(name) }}",
 ]
 
 

@@ -13,11 +13,13 @@ Every figure is measured in the same run on the same machine; nothing is hard-co
     V        vidmerge, cold cache, in a fresh worker process: personalize + render_dynamic +
              MP4 + verification (poster and GIF reported apart, and V including them)
     repeat   the same request again: plan + cache lookup, and how many encodes it did
-    M        moviepy 2: CompositeVideoClip + TextClip/ImageClip, libx264 same preset, audio
+    M        moviepy 2: CompositeVideoClip + TextClip/ImageClip written with moviepy's defaults
+             (libx264 medium): the obvious approach; M_same_preset forces the template's preset
+    live     a real `vidmerge serve`: TTFP p50/p95 over fresh customers, N fresh viewers at
+             once playing at 1x (stalls), the repeated request over HTTP (livebench.py)
 
 L, F and V are the best of `best_of` runs; M and F_full_render run once. Other processes on the
 machine are not controlled; the load average before the run is recorded with the figures.
-Later sections (TTFP, viewer simulation) add keys to the report and rows to `targets`.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from PIL import Image
 from . import ffmpeg
 from .bundle import Template, load_bundle
 from .demo import make_base_clip
+from .livebench import live_figures
 from .manifest import NumberSlot, Slot
-from .overlay import _slot_pixels, _slot_state
+from .overlay import slot_pixels, slot_state
 from .pipeline import Personalized, Timer, package_outputs, personalize, render_dynamic
 from .plan import Drawn
 from .prepare import Prepared, load_prepared, prepare, prepared_key, video_encoder_args
@@ -66,6 +69,8 @@ class Workload:
     fps: int = 30
     best_of: int = 2  # L, F and each V configuration: best of this many runs
     parallels: tuple[int, ...] = (1, 2)  # V configurations (segments rendered at once)
+    live: bool = True  # TTFP, concurrent viewers and the repeat through a real `vidmerge serve`
+    ttfp_samples: int = 10
 
 
 def r30() -> Workload:
@@ -131,8 +136,14 @@ def measure(workload: Workload, root: Path, *, with_moviepy: bool) -> dict[str, 
     figures["F_full_render"] = _timed(lambda: full_render(job, dict(person.drawn), root / "Ffr.mp4"))
     v_runs = {p: _best_v(workload, root, store, p) for p in workload.parallels}
     if with_moviepy:
-        figures["M"] = _timed(lambda: moviepy_full(job, person, root / "M.mp4"))
-    return assemble(workload, job, person, figures, v_runs, load_before)
+        figures["M"] = _timed(lambda: moviepy_full(job, person, root / "M.mp4", same_preset=False))
+        figures["M_same_preset"] = _timed(lambda: moviepy_full(job, person, root / "Ms.mp4", same_preset=True))
+    live = (
+        live_figures(root / "bundle", workload.data, root / "live", ttfp_n=workload.ttfp_samples)
+        if workload.live
+        else None
+    )
+    return assemble(workload, job, person, figures, v_runs, load_before, live)
 
 
 def _timed(action: Callable[[], object]) -> float:
@@ -289,9 +300,9 @@ def _fades(slot: Slot, duration: Fraction) -> str:
 
 def slot_image(template: Template, slot: Slot, drawn: Drawn, t: float) -> Image.Image:
     """The slot as vidmerge draws it at time t, at full opacity (fades are applied apart)."""
-    state = _slot_state(slot, drawn, t)
+    state = slot_state(slot, drawn, t)
     content = drawn.text if state is None else state[0]
-    return _slot_pixels(template, slot, content, drawn.text)
+    return slot_pixels(template, slot, content, drawn.text)
 
 
 # --- V: vidmerge, cold, in a fresh worker process -------------------------------------------
@@ -353,8 +364,12 @@ def _maxrss_mb(who: int) -> float:
 # --- M: moviepy -----------------------------------------------------------------------------
 
 
-def moviepy_full(job: Job, person: Personalized, out: Path) -> Path:
-    """The obvious Python approach: moviepy composites every frame of the whole clip."""
+def moviepy_full(job: Job, person: Personalized, out: Path, *, same_preset: bool) -> Path:
+    """The obvious Python approach: moviepy composites every frame of the whole clip.
+
+    M writes with moviepy's defaults (libx264 `medium`, as `write_videofile(path, fps=…)` does);
+    M_same_preset forces the template's preset and CRF, to show how much of M is the encoder.
+    """
     from moviepy import CompositeVideoClip, VideoFileClip
 
     o = job.template.manifest.output
@@ -363,10 +378,9 @@ def moviepy_full(job: Job, person: Personalized, out: Path) -> Path:
     for slot in job.template.slots:
         layers += _moviepy_slot(job, slot, person.drawn[slot.id])
     video = CompositeVideoClip(layers, size=base.size).with_duration(base.duration)
+    encoder: dict[str, Any] = {"preset": o.preset, "ffmpeg_params": ["-crf", str(o.crf)]} if same_preset else {}
     video.write_videofile(
-        str(out), fps=float(job.prepared.fps), codec="libx264", preset=o.preset,
-        ffmpeg_params=["-crf", str(o.crf)],
-        audio_codec="aac", audio_bitrate=o.audio_bitrate, logger=None,
+        str(out), fps=float(job.prepared.fps), codec="libx264", audio_codec="aac", logger=None, **encoder,
     )  # fmt: skip
     base.close()
     return out
@@ -394,7 +408,7 @@ def _moviepy_slot(job: Job, slot: Slot, drawn: Drawn) -> list[Any]:
 def _text_clip(job: Job, slot: Slot, drawn: Drawn, t: float) -> Any:
     from moviepy import TextClip
 
-    state = _slot_state(slot, drawn, t)
+    state = slot_state(slot, drawn, t)
     text = drawn.text if state is None else state[0]
     s = slot.style
     return TextClip(
@@ -439,6 +453,7 @@ def assemble(
     figures: dict[str, float],
     v_runs: Mapping[int, dict[str, Any]],
     load_before: tuple[float, float, float],
+    live: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     best = min(v_runs.values(), key=lambda r: r["V"])
     figures = {**figures, **{f"V_p{p}": r["V"] for p, r in v_runs.items()}}
@@ -459,7 +474,8 @@ def assemble(
             "worker_peak_rss": round(best["rss_self_mb"], 1),
             "ffmpeg_peak_rss": round(best["rss_children_mb"], 1),
         },
-        "targets": [_target_json(t) for t in targets(figures, ratios, best)],
+        "live": dict(live) if live else None,
+        "targets": [_target_json(t) for t in targets(figures, ratios, best, live)],
     }
 
 
@@ -469,18 +485,36 @@ def _ratios(figures: Mapping[str, float]) -> dict[str, float | None]:
             return None
         return round(figures[a] / figures[b], 3)
 
-    return {"V/L": ratio("V", "L"), "V/F": ratio("V", "F"), "M/V": ratio("M", "V")}
+    return {
+        "V/L": ratio("V", "L"),
+        "V/F": ratio("V", "F"),
+        "M/V": ratio("M", "V"),
+        "M_same_preset/V": ratio("M_same_preset", "V"),
+    }
 
 
-def targets(figures: Mapping[str, float], ratios: Mapping[str, float | None], best: Mapping[str, Any]) -> list[Target]:
-    """DESIGN.md's targets for R30; TTFP and the viewer simulation add theirs here."""
-    return [
+def targets(
+    figures: Mapping[str, float],
+    ratios: Mapping[str, float | None],
+    best: Mapping[str, Any],
+    live: Mapping[str, Any] | None = None,
+) -> list[Target]:
+    """DESIGN.md's targets for R30."""
+    found = [
         Target("V/L", ratios["V/L"], "<=", 1.25),
         Target("V/F", ratios["V/F"], "<=", 0.55),
         Target("M/V", ratios["M/V"], ">=", 10.0),
         Target("repeat encodes", float(best["repeat_encodes"]), "==", 0.0),
         Target("worker peak RSS MB", round(best["rss_self_mb"], 1), "<=", 300.0),
     ]
+    if live:
+        ttfp_share = round(live["ttfp_p95"] / figures["F"], 4) if figures.get("F") else None
+        found += [
+            Target("TTFP p95 / F", ttfp_share, "<=", 0.05),
+            Target(f"stalls, {live['crowd']['viewers']} viewers", float(live["crowd"]["stalls"]), "==", 0.0),
+            Target("repeat encodes (HTTP)", float(live["repeat_encodes"]), "==", 0.0),
+        ]
+    return found
 
 
 def _target_json(t: Target) -> dict[str, Any]:
@@ -513,7 +547,8 @@ ROWS = (
     ("L", "L  floor: encode only the personalized seconds"),
     ("F", "F  hand-written one-pass re-encode (PNG overlays)"),
     ("F_full_render", "   vidmerge full_render (one pass, raw overlay pipe)"),
-    ("M", "M  moviepy CompositeVideoClip + TextClip"),
+    ("M", "M  moviepy CompositeVideoClip + TextClip (its defaults)"),
+    ("M_same_preset", "   M with the template's preset and CRF"),
     ("V", "V  vidmerge, cold cache, MP4 + verification"),
     ("V_p1", "   V with parallel=1"),
     ("V_p2", "   V with parallel=2"),
@@ -541,6 +576,16 @@ def format_table(report: Mapping[str, Any]) -> str:
         f"{'peak RSS MB: worker / largest ffmpeg child':<56}"
         f"{mem['worker_peak_rss']:>6.0f} / {mem['ffmpeg_peak_rss']:.0f}"
     )
+    live = report.get("live")
+    if live:
+        crowd = live["crowd"]
+        ttfp, repeat = (live["ttfp_p50"], live["ttfp_p95"]), (live["repeat_latency"], live["repeat_encodes"])
+        rows = {
+            "TTFP p50 / p95 (webhook -> playlist + first segment)": "{:.3f} / {:.3f}".format(*ttfp),
+            "viewers at once / stalls / stall seconds": "{viewers} / {stalls} / {stall_seconds}".format(**crowd),
+            "repeated request over HTTP: seconds / encodes": "{:.4f} / {:g}".format(*repeat),
+        }
+        lines += [f"{label:<56}{value:>16}" for label, value in rows.items()]
     lines += ["", f"{'target':<24}{'value':>10}  {'goal':<10}result"]
     for t in report["targets"]:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"

@@ -20,6 +20,7 @@ from . import fonts
 from .bundle import Template
 from .errors import BundleError, ExpressionError, InvalidInput
 from .manifest import Box, ImageSlot, NumberSlot, Slot, Style
+from .media import IMAGE_FORMATS
 from .plan import Drawn, SegmentPlan
 from .resolver.formatters import format_number
 from .typography import TextStyle, layout, render_text
@@ -129,14 +130,14 @@ def _frames(
     last_state: tuple[object, ...] | None = None
     last_bytes = b""
     for t in times:
-        state = tuple(_slot_state(slot, drawn[slot.id], t) for slot in slots)
+        state = tuple(slot_state(slot, drawn[slot.id], t) for slot in slots)
         if state != last_state:
             last_bytes = _compose(template, slots, drawn, box, state)
             last_state = state
         yield last_bytes
 
 
-def _slot_state(slot: Slot, drawn: Drawn, t: float) -> tuple[str, float] | None:
+def slot_state(slot: Slot, drawn: Drawn, t: float) -> tuple[str, float] | None:
     """What a slot shows at time t: (text or image, opacity), or None when hidden."""
     if not slot.start <= t < slot.end:
         return None
@@ -171,7 +172,7 @@ def _compose(
         if shown is None:
             continue
         content, alpha = cast(tuple[str, float], shown)
-        pixels = _slot_pixels(template, slot, content, drawn[slot.id].text)
+        pixels = slot_pixels(template, slot, content, drawn[slot.id].text)
         if alpha < 1.0:
             pixels = pixels.copy()
             pixels.putalpha(pixels.getchannel("A").point(lambda a, k=alpha: round(a * k)))
@@ -179,7 +180,7 @@ def _compose(
     return canvas.tobytes()
 
 
-def _slot_pixels(template: Template, slot: Slot, content: str, final: str) -> Image.Image:
+def slot_pixels(template: Template, slot: Slot, content: str, final: str) -> Image.Image:
     if isinstance(slot, ImageSlot):
         return _image_pixels(template.root / content, slot.box.w, slot.box.h, slot.fit)
     style = _text_style(template.fonts[slot.id], slot.style)
@@ -219,7 +220,7 @@ def _text_pixels(text: str, style: TextStyle, w: int, h: int) -> Image.Image:
 
 @functools.lru_cache(maxsize=64)
 def _image_pixels(path: Path, w: int, h: int, fit: str) -> Image.Image:
-    with Image.open(path) as im:
+    with Image.open(path, formats=IMAGE_FORMATS) as im:
         im = im.convert("RGBA")
         scale = (min if fit == "contain" else max)(w / im.width, h / im.height)
         size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))

@@ -20,6 +20,7 @@ import httpx
 
 @dataclass
 class Viewer:
+    render_id: str = ""
     ttfp: float = 0.0
     webhook: float = 0.0
     stalls: int = 0
@@ -33,6 +34,7 @@ async def watch(client: httpx.AsyncClient, template_id: str, data: dict[str, Any
     answer = await client.post("/v1/renders", json={"template_id": template_id, "data": data})
     answer.raise_for_status()
     viewer.webhook = time.perf_counter() - t0
+    viewer.render_id = answer.json()["render_id"]
     hls_url = answer.json()["hls_url"]
     playlist = (await client.get(hls_url)).text
     segments = _segments(playlist, hls_url.rsplit("/", 1)[0])
@@ -86,12 +88,12 @@ async def crowd(base_url: str, template_id: str, make_data: Callable[[int], dict
 
 async def ttfp_series(
     base_url: str, template_id: str, make_data: Callable[[int], dict[str, Any]], n: int, *, pause: float = 0.0
-) -> list[float]:
-    """TTFP of n fresh customers one after another (no playback)."""
-    out: list[float] = []
+) -> list[Viewer]:
+    """n fresh customers one after another, each stopping at its first segment (TTFP only)."""
+    out: list[Viewer] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
         for i in range(n):
-            out.append((await watch(client, template_id, make_data(i), play=False)).ttfp)
+            out.append(await watch(client, template_id, make_data(i), play=False))
             await asyncio.sleep(pause)
     return out
 

@@ -91,3 +91,13 @@ def test_the_sandbox_is_immutable() -> None:
     with pytest.raises(ExpressionError):
         compile_expression("{{ items.append(2) }}", where="w").render({"items": items})
     assert items == [1]
+
+
+@pytest.mark.parametrize("source", ["{{ 2 ** 100000 }}", "{{ 'a' * 10 ** 8 }}", "{{ [0] * 100000 }}", "{{ x ** 9999 }}"])
+def test_operators_that_could_exhaust_a_worker_are_bounded(source: str) -> None:
+    with pytest.raises(ExpressionError, match="exponent|repetition"):
+        compile_expression(source, where="slots[s].text").render({"x": 7})
+
+
+def test_ordinary_arithmetic_and_repetition_still_work() -> None:
+    assert compile_expression("{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 3 * 4 }}", where="t").render({}) == "1024 ababab 12"

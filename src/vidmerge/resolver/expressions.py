@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined, meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from vidmerge.errors import ExpressionError
 from vidmerge.resolver import dates, formatters, wording
@@ -52,10 +52,35 @@ TESTS = {
 }
 
 
+MAX_EXPONENT = 64  # `**` beyond this is refused: `9**9**9` would hold a worker for minutes
+MAX_REPEAT = 10_000  # `'a' * n` and `[x] * n` may not build more items than this
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with the two operators that can exhaust CPU or memory bounded."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is above {MAX_EXPONENT}")
+        if operator == "*" and _repeats(left, right) > MAX_REPEAT:
+            raise SecurityError(f"repetition longer than {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _repeats(left: Any, right: Any) -> int:
+    """How many items `left * right` builds when it repeats a string or list, else 0."""
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, str | list | tuple) and isinstance(count, int) and not isinstance(count, bool):
+            return len(seq) * max(0, count)
+    return 0
+
+
 @functools.cache
 def environment() -> ImmutableSandboxedEnvironment:
     """The one sandbox every expression runs in (built on first use, not at import)."""
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
     env.filters.update(FILTERS)
     # `date` reads naturally in templates ("{{ deadline | date }}") and Jinja has none.
     env.filters["date"] = dates.date_ja

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_init
 
+from .. import logs
 from ..config import Settings
 from ..errors import Transient
 from .runtime import Runtime, open_runtime
@@ -74,7 +75,7 @@ def _fresh_runtime(**_: Any) -> None:
 def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> int:
     if not settings.broker_url:
         raise SystemExit("vidmerge worker needs VIDMERGE_BROKER_URL (without it, `vidmerge serve` renders in-process)")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     open_runtime(settings, migrate=True).db.dispose()
     app = celery_app(settings)
     argv = ["worker", "-Q", ",".join(queues), "-c", str(concurrency), "--loglevel", settings.log_level.lower()]
