@@ -6,8 +6,10 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from server import DEMO, Api, zip_bundle
 from services import (
     PostgresServer,
     RedisServer,
@@ -16,6 +18,8 @@ from services import (
     start_redis,
     start_seaweed,
 )
+
+from vidmerge.demo import make_base_clip
 
 STARTUP_SECONDS: dict[str, float] = {}
 
@@ -56,3 +60,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if STARTUP_SECONDS:
         times = ", ".join(f"{name} {secs:.2f}s" for name, secs in sorted(STARTUP_SECONDS.items()))
         terminalreporter.write_line(f"service startup: {times}")
+
+
+@pytest.fixture(scope="session")
+def demo_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo template (templates_video/electricity) zipped, its base clip generated if missing."""
+    make_base_clip(DEMO / "base.mp4")
+    return zip_bundle(DEMO, tmp_path_factory.mktemp("bundle") / "demo.zip")
+
+
+@pytest.fixture(scope="session")
+def demo_api(tmp_path_factory: pytest.TempPathFactory, demo_zip: Path) -> Iterator[Api]:
+    """One real `vidmerge serve` on the embedded defaults with the demo uploaded (prepared once)."""
+    server = Api(tmp_path_factory.mktemp("api"))
+    server.start()
+    server.post_template(demo_zip)
+    yield server
+    server.stop()

@@ -86,9 +86,7 @@ def test_bundle_font_may_not_leave_the_bundle_or_be_missing(tmp_path: Path, name
         fonts.font_path(name, bundle_dir=bundle)
 
 
-def test_shipped_dir_can_be_pointed_elsewhere(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_shipped_dir_can_be_pointed_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fonts, "SHIPPED_DIR", tmp_path)
     (tmp_path / "Other.ttf").write_bytes(DEFAULT.read_bytes())
     assert fonts.known_fonts() == ["Other"]

@@ -17,10 +17,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from server import DEMO, Api, zip_bundle
+from server import Api
 from services import unavailable
-
-from vidmerge.demo import make_base_clip
 
 pytestmark = pytest.mark.slow
 
@@ -43,19 +41,9 @@ CODECS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def demo_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    make_base_clip(DEMO / "base.mp4")
-    return zip_bundle(DEMO, tmp_path_factory.mktemp("bundle") / "demo.zip")
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, demo_zip: Path) -> Iterator[Api]:
-    server = Api(tmp_path_factory.mktemp("api"))
-    server.start()
-    server.post_template(demo_zip)
-    yield server
-    server.stop()
+@pytest.fixture
+def api(demo_api: Api) -> Api:
+    return demo_api
 
 
 @pytest.fixture(scope="module")

@@ -5,33 +5,20 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
 from PIL import Image
-from server import DEMO, Api, zip_bundle
-
-from vidmerge.demo import make_base_clip
+from server import Api
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def demo_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    make_base_clip(DEMO / "base.mp4")
-    return zip_bundle(DEMO, tmp_path_factory.mktemp("bundle") / "demo.zip")
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, demo_zip: Path) -> Iterator[Api]:
-    server = Api(tmp_path_factory.mktemp("api"))
-    server.start()
-    server.post_template(demo_zip)
-    yield server
-    server.stop()
+@pytest.fixture
+def api(demo_api: Api) -> Api:
+    return demo_api
 
 
 def _render(api: Api, data: dict[str, Any], **extra: Any) -> dict[str, Any]:

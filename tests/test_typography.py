@@ -157,9 +157,7 @@ def test_shadow_is_semi_transparent_and_offset() -> None:
     assert ((a > 100) & (a < 160)).sum() > 50  # the shadow peeking out: half transparent
 
 
-@pytest.mark.parametrize(
-    ("align", "valign"), [("left", "top"), ("right", "bottom"), ("center", "middle")]
-)
+@pytest.mark.parametrize(("align", "valign"), [("left", "top"), ("right", "bottom"), ("center", "middle")])
 def test_alignment_moves_the_ink(align: str, valign: str) -> None:
     style = replace(STYLE, align=align, valign=valign, stroke_width=0)
     ys, xs = np.nonzero(alpha(render_text("田", style, 400, 200)))

@@ -38,9 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidmerge", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "render", help="render one personalized video from a template and a data file"
-    )
+    p = sub.add_parser("render", help="render one personalized video from a template and a data file")
     p.add_argument("template", type=Path, help="template bundle folder or .zip")
     p.add_argument("--data", type=Path, required=True, help="JSON file with the customer's data")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -49,15 +47,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure the reference workload R30 against its baselines")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument(
-        "--work", type=Path, default=None, help="working folder (default: a temporary one)"
-    )
+    p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     p.add_argument("--skip-moviepy", action="store_true", help="skip the slow moviepy baseline M")
     p.set_defaults(func=_bench)
 
-    p = sub.add_parser(
-        "serve", help="the HTTP API (embedded worker, local storage, SQLite by default)"
-    )
+    p = sub.add_parser("serve", help="the HTTP API (embedded worker, local storage, SQLite by default)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("worker", help="a Celery worker (needs VIDMERGE_BROKER_URL)")
@@ -72,9 +66,7 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
 
     data = json.loads(args.data.read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="vidmerge-bundle-") as tmp:
-        summary = render_to_folder(
-            args.template, data, args.out, settings, Path(tmp), parallel=args.parallel
-        )
+        summary = render_to_folder(args.template, data, args.out, settings, Path(tmp), parallel=args.parallel)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
 

@@ -102,9 +102,7 @@ def segment_layer(template: Template, seg: SegmentPlan, fps: Fraction) -> Layer:
     return Layer(box, _frames(template, slots, drawn, box, times))
 
 
-def timeline_layer(
-    template: Template, drawn: Mapping[str, Drawn], fps: Fraction, frames: int
-) -> Layer:
+def timeline_layer(template: Template, drawn: Mapping[str, Drawn], fps: Fraction, frames: int) -> Layer:
     """One layer over the whole clip (the full-render fallback and the F baseline)."""
     slots = list(template.slots)
     box = _union([s.box for s in slots])

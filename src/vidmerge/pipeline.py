@@ -73,9 +73,7 @@ class Timer:
             self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 4)
 
 
-def package_outputs(
-    job: Job, person: Personalized, out_dir: Path, timer: Timer | None = None
-) -> Outputs:
+def package_outputs(job: Job, person: Personalized, out_dir: Path, timer: Timer | None = None) -> Outputs:
     """MP4 (verified; full-render fallback), poster and GIF into out_dir."""
     timer = timer or Timer()
     out_dir.mkdir(parents=True, exist_ok=True)

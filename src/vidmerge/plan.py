@@ -73,9 +73,7 @@ def make_plan(
     return RenderPlan(template_id, version, prepared.key, segments, values_hash)
 
 
-def _segment(
-    prepared: Prepared, index: int, slots: tuple[Slot, ...], drawn: Mapping[str, Drawn]
-) -> SegmentPlan:
+def _segment(prepared: Prepared, index: int, slots: tuple[Slot, ...], drawn: Mapping[str, Drawn]) -> SegmentPlan:
     info = prepared.segments[index]
     start, end = prepared.window(index)
     draws = tuple(drawn[s.id] for s in slots if visible(s, start, end))

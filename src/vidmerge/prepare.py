@@ -124,9 +124,7 @@ def load_prepared(storage: Storage, key: str) -> Prepared | None:
     return Prepared.from_json(storage.get_bytes(manifest_key).decode())
 
 
-def prepare(
-    template: Template, storage: Storage, *, limits: ffmpeg.Limits = ffmpeg.Limits()
-) -> Prepared:
+def prepare(template: Template, storage: Storage, *, limits: ffmpeg.Limits = ffmpeg.Limits()) -> Prepared:
     """Build (or find) the shared segments of a template version. Idempotent."""
     key = prepared_key(template)
     existing = load_prepared(storage, key)
@@ -148,20 +146,14 @@ def prepare(
             f"mezzanine lasts {prepared.duration:.3f} s, base clip {template.media.duration:.3f} s",
             where=template.manifest.base,
         )
-    storage.put_bytes(
-        f"shared/{key}/prepared.json", prepared.to_json().encode(), "application/json"
-    )
+    storage.put_bytes(f"shared/{key}/prepared.json", prepared.to_json().encode(), "application/json")
     return prepared
 
 
-def _encode_mezzanine(
-    template: Template, p: Prepared, tmp: Path, limits: ffmpeg.Limits
-) -> list[Path]:
+def _encode_mezzanine(template: Template, p: Prepared, tmp: Path, limits: ffmpeg.Limits) -> list[Path]:
     total = round(template.media.duration * p.fps)
     cuts = ",".join(str(n) for n in range(p.gop, total, p.gop))
-    audio_in = (
-        [] if template.media.has_audio else ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
-    )
+    audio_in = [] if template.media.has_audio else ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
     args = [
         "-i", str(template.base), *audio_in,
         "-map", "0:v:0", "-map", "0:a:0" if template.media.has_audio else "1:a:0",

@@ -41,9 +41,7 @@ def render_segment(job: Job, seg: SegmentPlan) -> bool:
     with local_copy(job.storage, shared) as source, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "segment.ts"
         layer = segment_layer(job.template, seg, job.prepared.fps)
-        args = overlay_args(
-            source, layer, _frame_offset(seg.pts0, job.prepared.fps), job.prepared, job.limits
-        )
+        args = overlay_args(source, layer, _frame_offset(seg.pts0, job.prepared.fps), job.prepared, job.limits)
         ffmpeg.run([*args, *ts_muxer_args(), "-f", "mpegts", str(out)], limits=job.limits,
                    stdin_chunks=layer.frames, what=f"segment {seg.index}")  # fmt: skip
         verify_segment(out, frames=seg.frames, pts0=seg.pts0, reference=source)
@@ -51,19 +49,14 @@ def render_segment(job: Job, seg: SegmentPlan) -> bool:
     return True
 
 
-def overlay_args(
-    source: Path, layer: Layer, offset_frames: int, p: Prepared, limits: ffmpeg.Limits
-) -> list[str]:
+def overlay_args(source: Path, layer: Layer, offset_frames: int, p: Prepared, limits: ffmpeg.Limits) -> list[str]:
     """Input `source` with the raw RGBA layer from stdin laid over it; audio copied.
 
     The layer's frames are numbered from 0, so setpts shifts them onto the source's clock
     (kept by -copyts) before the overlay filter pairs frames by timestamp.
     """
     b = layer.box
-    graph = (
-        f"[1:v]setpts=N+{offset_frames}[o];"
-        f"[0:v][o]overlay=x={b.x}:y={b.y}:eof_action=pass:format=auto[v]"
-    )
+    graph = f"[1:v]setpts=N+{offset_frames}[o];[0:v][o]overlay=x={b.x}:y={b.y}:eof_action=pass:format=auto[v]"
     return [
         "-copyts", "-i", str(source),
         "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{b.w}x{b.h}",

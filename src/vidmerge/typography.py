@@ -151,9 +151,7 @@ def _iter_lines(text: str, fits: Callable[[str], bool]) -> Iterator[str]:
         yield from _paragraph_lines(paragraph.replace("\t", " "), fits)
 
 
-def break_lines(
-    text: str, fits: Callable[[str], bool], *, max_lines: int | None = None
-) -> list[str]:
+def break_lines(text: str, fits: Callable[[str], bool], *, max_lines: int | None = None) -> list[str]:
     """Break ``text`` into lines that each satisfy ``fits`` (greedy, with kinsoku).
 
     ``"\\n"`` forces a break. With ``max_lines``, stops after ``max_lines + 1`` lines: enough

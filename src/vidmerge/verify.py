@@ -32,9 +32,7 @@ def verify_mp4(path: Path, *, frames: int, fps: Fraction) -> StreamReport:
     if report.frames != frames:
         raise VerificationError(f"{report.frames} video frames, expected {frames}", where=path.name)
     if abs(report.video_seconds - expected) > 1.5 / float(fps):
-        raise VerificationError(
-            f"video lasts {report.video_seconds:.3f} s, expected {expected:.3f} s", where=path.name
-        )
+        raise VerificationError(f"video lasts {report.video_seconds:.3f} s, expected {expected:.3f} s", where=path.name)
     if abs(report.audio_seconds - report.video_seconds) > AUDIO_SLACK + 1 / float(fps):
         raise VerificationError(
             f"audio lasts {report.audio_seconds:.3f} s, video {report.video_seconds:.3f} s",
@@ -54,17 +52,13 @@ def _demux_report(path: Path) -> StreamReport:
             if kind not in ends or packet.dts is None or packet.pts is None:
                 continue
             if kind in last_dts and packet.dts <= last_dts[kind]:
-                raise VerificationError(
-                    f"{kind} timestamps go backwards at dts {packet.dts}", where=path.name
-                )
+                raise VerificationError(f"{kind} timestamps go backwards at dts {packet.dts}", where=path.name)
             last_dts[kind] = packet.dts
             tb = packet.time_base
             starts[kind] = min(starts.get(kind, float(packet.pts * tb)), float(packet.pts * tb))
             ends[kind] = max(ends[kind], float((packet.pts + (packet.duration or 0)) * tb))
             frames += kind == "video"
-    return StreamReport(
-        frames, ends["video"] - starts.get("video", 0.0), ends["audio"] - starts.get("audio", 0.0)
-    )
+    return StreamReport(frames, ends["video"] - starts.get("video", 0.0), ends["audio"] - starts.get("audio", 0.0))
 
 
 def verify_segment(path: Path, *, frames: int, pts0: int, reference: Path) -> None:

@@ -11,9 +11,7 @@ def render(source: str, **context: object) -> str:
 
 
 def test_data_values_are_never_templates() -> None:
-    assert (
-        render("{{ name | honorific }}、こんにちは", name="{{ 7*7 }}") == "{{ 7*7 }}様、こんにちは"
-    )
+    assert render("{{ name | honorific }}、こんにちは", name="{{ 7*7 }}") == "{{ 7*7 }}様、こんにちは"
 
 
 def test_japanese_filters_are_registered() -> None:
@@ -29,29 +27,20 @@ def test_wording_by_value_and_tests() -> None:
     source = "{{ s | by_value(positive='お得です', zero='変わりません', negative='割高です') }}"
     assert render(source, s=0) == "変わりません"
     assert render(source, s=-1) == "割高です"
-    assert render("{% if s is positive %}{{ s|yen }}お得{% else %}見直し不要{% endif %}", s=0) == (
-        "見直し不要"
-    )
+    assert render("{% if s is positive %}{{ s|yen }}お得{% else %}見直し不要{% endif %}", s=0) == ("見直し不要")
 
 
 def test_evaluate_returns_native_values() -> None:
     savings = {"yearly": 12340, "best_plan_name": "スマート"}
-    assert (
-        compile_expression("{{ savings.yearly }}", where="w").evaluate({"savings": savings})
-        == 12340
-    )
-    assert (
-        compile_expression("{{- savings -}}", where="w").evaluate({"savings": savings}) == savings
-    )
+    assert compile_expression("{{ savings.yearly }}", where="w").evaluate({"savings": savings}) == 12340
+    assert compile_expression("{{- savings -}}", where="w").evaluate({"savings": savings}) == savings
     assert compile_expression("{{ '}}' }}", where="w").evaluate({}) == "}}"
     assert compile_expression("{{ a }}{{ b }}", where="w").evaluate({"a": 1, "b": 2}) == "12"
     assert compile_expression("年{{ a }}", where="w").evaluate({"a": 1}) == "年1"
 
 
 def test_names_are_top_level_variables() -> None:
-    expr = compile_expression(
-        "{{ savings.yearly | yen }} {{ name }}{% set x = 1 %}{{ x }}", where="w"
-    )
+    expr = compile_expression("{{ savings.yearly | yen }} {{ name }}{% set x = 1 %}{{ x }}", where="w")
     assert isinstance(expr, Expression)
     assert expr.names == frozenset({"savings", "name"})
     assert compile_expression("{% for i in range(n) %}★{% endfor %}", where="w").names == {"n"}
@@ -93,7 +82,9 @@ def test_the_sandbox_is_immutable() -> None:
     assert items == [1]
 
 
-@pytest.mark.parametrize("source", ["{{ 2 ** 100000 }}", "{{ 'a' * 10 ** 8 }}", "{{ [0] * 100000 }}", "{{ x ** 9999 }}"])
+@pytest.mark.parametrize(
+    "source", ["{{ 2 ** 100000 }}", "{{ 'a' * 10 ** 8 }}", "{{ [0] * 100000 }}", "{{ x ** 9999 }}"]
+)
 def test_operators_that_could_exhaust_a_worker_are_bounded(source: str) -> None:
     with pytest.raises(ExpressionError, match="exponent|repetition"):
         compile_expression(source, where="slots[s].text").render({"x": 7})

@@ -28,9 +28,7 @@ def calculator(table: str = "example_tokyo.yaml", **params: Any) -> PlanSavings:
 
 def savings(plan: str, kwh: object, amperage: int | None = 30, **params: Any) -> dict[str, Any]:
     table = params.pop("table", "example_tokyo.yaml")
-    value, _ = calculator(table, **params).compute(
-        {"current_plan": plan, "usage_kwh": kwh, "amperage": amperage}
-    )
+    value, _ = calculator(table, **params).compute({"current_plan": plan, "usage_kwh": kwh, "amperage": amperage})
     return value
 
 
@@ -100,22 +98,16 @@ def test_city_gas_brackets() -> None:
     table = load_table(SHIPPED / "example_city_gas.yaml")
     general = table.plans[0]
     assert monthly_bill(general, Decimal(20), None, "w").total == 3665  # 759 + 20×145.31 = 3,665.20
-    assert (
-        monthly_bill(general, Decimal(21), None, "w").total == 3795
-    )  # 1,056 + 21×130.46 = 3,795.66
+    assert monthly_bill(general, Decimal(21), None, "w").total == 3795  # 1,056 + 21×130.46 = 3,795.66
 
 
 def test_twelve_months_and_seasonality() -> None:
     months = [390, 375, 315, 255, 240, 255, 315, 360, 300, 255, 255, 300]
     calc = calculator(seasonality=True)
     # One September reading of 300 kWh (factor 1.00) shaped by the table's factors.
-    shaped, why = calc.compute(
-        {"current_plan": "standard_b", "usage_kwh": 300, "month": 9, "amperage": 30}
-    )
+    shaped, why = calc.compute({"current_plan": "standard_b", "usage_kwh": 300, "month": 9, "amperage": 30})
     assert why["usage_by_month"] == [str(m) for m in months]
-    given_months, _ = calculator().compute(
-        {"current_plan": "standard_b", "usage_kwh": months, "amperage": 30}
-    )
+    given_months, _ = calculator().compute({"current_plan": "standard_b", "usage_kwh": months, "amperage": 30})
     assert shaped == given_months
     # 390 kWh in January: 935.10 + 3,584.40 + 6,575.40 + 90×40.61 (3,654.90) − 963.30 = 13,786.50
     #   → 13,786; levy 390×3.13 = 1,220.70 → 1,220; 15,006
@@ -130,10 +122,7 @@ def test_explanation_is_json_and_complete() -> None:
     assert set(why["bills"]) == {"standard_b", "smart"}
     assert why["bills"]["standard_b"][0]["formula"].endswith("= 10353; + levy 939 = 11292")
     assert "floor" in why["rounding"]
-    assert (
-        why["formula"]
-        == "savings = 135504 (standard_b) − 118200 (smart) = 17304; monthly = 17304 / 12 → 1442"
-    )
+    assert why["formula"] == "savings = 135504 (standard_b) − 118200 (smart) = 17304; monthly = 17304 / 12 → 1442"
 
 
 @pytest.mark.parametrize(
@@ -167,24 +156,19 @@ def test_data_problems_are_data_errors(inputs: dict[str, Any], where: str) -> No
 
 def test_malformed_table_names_the_path(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(
-        "plans:\n  - id: a\n    tiers:\n"
-        "      - {up_to: 100, price: x}\n      - {up_to: 50, price: 2}\n",
+        "plans:\n  - id: a\n    tiers:\n      - {up_to: 100, price: x}\n      - {up_to: 50, price: 2}\n",
         encoding="utf-8",
     )
     with pytest.raises(BundleError) as info:
         PlanSavings.from_params({"tariffs": "bad.yaml"}, tmp_path, "computed.s")
     found = {str(p) for p in info.value.problems}
     assert "computed.s.tariffs: bad.yaml: plans[0].tiers[0].price: must be a number" in found
-    assert (
-        "computed.s.tariffs: bad.yaml: plans[0].tiers[1].up_to: the last tier must have no up_to"
-        in found
-    )
+    assert "computed.s.tariffs: bad.yaml: plans[0].tiers[1].up_to: the last tier must have no up_to" in found
 
 
 def test_bundle_table_wins_over_shipped(tmp_path: Path) -> None:
     (tmp_path / "example_tokyo.yaml").write_text(
-        "plans:\n  - {id: a, tiers: [{price: 10}]}\n"
-        "  - {id: b, basic_charge: 100, tiers: [{price: 9}]}\n",
+        "plans:\n  - {id: a, tiers: [{price: 10}]}\n  - {id: b, basic_charge: 100, tiers: [{price: 9}]}\n",
         encoding="utf-8",
     )
     value, _ = PlanSavings.from_params({"tariffs": "example_tokyo.yaml"}, tmp_path, "c").compute(
@@ -217,9 +201,7 @@ def test_savings_is_current_minus_best(plan: str, kwh: int, amperage: int) -> No
 def test_cost_is_monotonic_in_usage(plan: str, a: int, b: int, amperage: int) -> None:
     low, high = sorted((a, b))
     cost = [
-        TOKYO.compute({"current_plan": plan, "usage_kwh": k, "amperage": amperage})[0][
-            "current_yearly"
-        ]
+        TOKYO.compute({"current_plan": plan, "usage_kwh": k, "amperage": amperage})[0]["current_yearly"]
         for k in (low, high)
     ]
     assert cost[0] <= cost[1]

@@ -29,9 +29,7 @@ COMPUTED: dict[str, Any] = {
         "usage_kwh": "{{ monthly_kwh }}",
         "amperage": "{{ amperage }}",
     },
-    "headline": (
-        "{{ savings.yearly | by_value(positive=savings.yearly | yen ~ 'お得', zero='見直し不要') }}"
-    ),
+    "headline": ("{{ savings.yearly | by_value(positive=savings.yearly | yen ~ 'お得', zero='見直し不要') }}"),
 }
 
 
@@ -185,9 +183,7 @@ def test_computed_errors_in_calculator_params(tmp_path: Path) -> None:
 
 
 def test_computed_values_see_earlier_ones(tmp_path: Path) -> None:
-    spec = load_spec(
-        {"x": "integer"}, {"double": "{{ x * 2 }}", "quad": "{{ double * 2 }}"}, base_dir=tmp_path
-    )
+    spec = load_spec({"x": "integer"}, {"double": "{{ x * 2 }}", "quad": "{{ double * 2 }}"}, base_dir=tmp_path)
     resolved = spec.resolve({"x": 3})
     assert resolved.context["quad"] == 12
     assert resolved.explanations["quad"] == {
@@ -209,9 +205,7 @@ def test_empty_sections(tmp_path: Path) -> None:
 
 
 def test_number_list_field(tmp_path: Path) -> None:
-    spec = load_spec(
-        {"usage": {"type": "number_list", "length": 3, "min": 0}}, None, base_dir=tmp_path
-    )
+    spec = load_spec({"usage": {"type": "number_list", "length": 3, "min": 0}}, None, base_dir=tmp_path)
     assert spec.resolve({"usage": "1, 2、3"}).context["usage"] == [1, 2, 3]
     with pytest.raises(DataError, match="exactly 3"):
         spec.resolve({"usage": [1, 2]})

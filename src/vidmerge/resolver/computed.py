@@ -102,9 +102,7 @@ def parse_computed(
         if value is None:
             continue
         for unknown in sorted(value.names - known):
-            problems.add(
-                here, f"uses unknown name {unknown!r} (not an input or earlier computed value)"
-            )
+            problems.add(here, f"uses unknown name {unknown!r} (not an input or earlier computed value)")
         if name in known:
             problems.add(here, "name already used by an input or another computed value")
         known.add(name)
@@ -121,9 +119,7 @@ def _parse_one(
     if isinstance(spec, str):
         spec = {"expression": spec}
     if not isinstance(spec, Mapping) or ("expression" in spec) == ("calculator" in spec):
-        problems.add(
-            where, "must be an expression string or a mapping with 'expression' or 'calculator'"
-        )
+        problems.add(where, "must be an expression string or a mapping with 'expression' or 'calculator'")
         return None
     try:
         if "expression" in spec:
@@ -138,14 +134,10 @@ def _parse_expression(name: str, spec: Mapping[str, Any], where: str) -> Express
     extra = sorted(set(spec) - {"expression", "description"})
     if extra:
         raise BundleError("unknown key", where=f"{where}.{extra[0]}")
-    return ExpressionValue(
-        name, compile_expression(spec["expression"], where=f"{where}.expression")
-    )
+    return ExpressionValue(name, compile_expression(spec["expression"], where=f"{where}.expression"))
 
 
-def _parse_calculator(
-    name: str, spec: Mapping[str, Any], where: str, base_dir: Path
-) -> CalculatorValue:
+def _parse_calculator(name: str, spec: Mapping[str, Any], where: str, base_dir: Path) -> CalculatorValue:
     calc_name = spec["calculator"]
     try:
         cls = load_calculator(str(calc_name))
@@ -162,9 +154,7 @@ def _parse_calculator(
         raise
     except Exception as exc:  # a third-party plugin's own error: still the manifest's fault
         raise BundleError(f"{calc_name}: {type(exc).__name__}: {exc}", where=where) from exc
-    bindings = tuple(
-        (key, _binding(value, f"{where}.{key}")) for key, value in rest.items() if key in cls.inputs
-    )
+    bindings = tuple((key, _binding(value, f"{where}.{key}")) for key, value in rest.items() if key in cls.inputs)
     return CalculatorValue(name, str(calc_name), calculator, bindings)
 
 

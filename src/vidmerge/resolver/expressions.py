@@ -126,9 +126,7 @@ def _error(where: str, what: str, exc: BaseException) -> ExpressionError:
 def compile_expression(source: str, *, where: str) -> Expression:
     """Compile a template string once; raises ExpressionError(where=where) on a syntax error."""
     if not isinstance(source, str):
-        raise ExpressionError(
-            f"expression must be a string, not {type(source).__name__}", where=where
-        )
+        raise ExpressionError(f"expression must be a string, not {type(source).__name__}", where=where)
     return _compile(source, where)
 
 

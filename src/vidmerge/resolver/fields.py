@@ -201,17 +201,13 @@ def _check_flags(spec: Mapping[str, Any], problems: ProblemCollector, where: str
 def _check_sizes(spec: Mapping[str, Any], problems: ProblemCollector, where: str) -> None:
     for key in ("max_length", "length"):
         value = spec.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             problems.add(f"{where}.{key}", "must be a positive integer")
     if "length" in spec and spec.get("type") != "number_list":
         problems.add(f"{where}.length", "only applies to type number_list")
 
 
-def _with_bounds(
-    base: Field, spec: Mapping[str, Any], problems: ProblemCollector, where: str
-) -> Field:
+def _with_bounds(base: Field, spec: Mapping[str, Any], problems: ProblemCollector, where: str) -> Field:
     bounds: dict[str, Any] = {}
     for key in ("min", "max"):
         if spec.get(key) is None:
@@ -223,15 +219,11 @@ def _with_bounds(
         try:
             bounds[key] = convert(spec[key])
         except ValueError:
-            problems.add(
-                f"{where}.{key}", "must be a date" if base.type == "date" else "must be a number"
-            )
+            problems.add(f"{where}.{key}", "must be a date" if base.type == "date" else "must be a number")
     return replace(base, **bounds)
 
 
-def _with_allowed(
-    base: Field, spec: Mapping[str, Any], problems: ProblemCollector, where: str
-) -> Field:
+def _with_allowed(base: Field, spec: Mapping[str, Any], problems: ProblemCollector, where: str) -> Field:
     allowed = spec.get("allowed")
     if allowed is None:
         if base.type == "enum":
@@ -250,9 +242,7 @@ def _with_allowed(
     return replace(base, allowed=tuple(values))
 
 
-def _with_default(
-    base: Field, spec: Mapping[str, Any], problems: ProblemCollector, where: str
-) -> Field:
+def _with_default(base: Field, spec: Mapping[str, Any], problems: ProblemCollector, where: str) -> Field:
     if spec.get("default") is None:
         return base
     if base.required:

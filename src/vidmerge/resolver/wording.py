@@ -38,9 +38,7 @@ def _widen_kana(text: str) -> list[str]:
             out[-1] += char
         else:
             out.append(char)
-    return [
-        unicodedata.normalize("NFKC", part) if ord(part[0]) in _HALF_KANA else part for part in out
-    ]
+    return [unicodedata.normalize("NFKC", part) if ord(part[0]) in _HALF_KANA else part for part in out]
 
 
 def hankaku(value: object) -> str:

@@ -69,16 +69,12 @@ class HttpLookup:
             timeout=_positive(params.get("timeout", 2.0), float, f"{where}.timeout"),
             retries=int(_positive(params.get("retries", 1), int, f"{where}.retries", zero=True)),
             fallback=_mapping(params.get("fallback"), f"{where}.fallback"),
-            headers={
-                str(k): str(v) for k, v in (_mapping(params.get("headers"), where) or {}).items()
-            },
+            headers={str(k): str(v) for k, v in (_mapping(params.get("headers"), where) or {}).items()},
             where=where,
         )
 
     def compute(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        query = {
-            str(k): "" if v is None else str(v) for k, v in (inputs.get("query") or {}).items()
-        }
+        query = {str(k): "" if v is None else str(v) for k, v in (inputs.get("query") or {}).items()}
         steps: dict[str, Any] = {"url": self.url, "method": self.method, "attempts": 0}
         started = time.monotonic()
         try:
@@ -119,9 +115,7 @@ class HttpLookup:
         spare = self.fallback or {}
         return {name: _clean(answer.get(name, spare.get(name))) for name in self.fields}
 
-    def _fallback(
-        self, reason: str, steps: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _fallback(self, reason: str, steps: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         if self.fallback is None:
             raise Transient(f"lookup failed: {reason}", where=self.where)
         steps.update(fallback_used=True, fallback_reason=reason)
@@ -159,25 +153,14 @@ def _choice(raw: Any, choices: tuple[str, ...], where: str) -> str:
 
 
 def _fields(raw: Any, where: str) -> tuple[str, ...]:
-    if (
-        not isinstance(raw, list)
-        or not raw
-        or not all(isinstance(f, str) and f.isidentifier() for f in raw)
-    ):
+    if not isinstance(raw, list) or not raw or not all(isinstance(f, str) and f.isidentifier() for f in raw):
         raise BundleError("must be a non-empty list of field names", where=where)
     return tuple(raw)
 
 
 def _positive(raw: Any, kind: type, where: str, *, zero: bool = False) -> Any:
-    if (
-        isinstance(raw, bool)
-        or not isinstance(raw, int | float)
-        or raw < 0
-        or (raw == 0 and not zero)
-    ):
-        raise BundleError(
-            "must be a positive number" if not zero else "must be 0 or more", where=where
-        )
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0 or (raw == 0 and not zero):
+        raise BundleError("must be a positive number" if not zero else "must be 0 or more", where=where)
     return kind(raw)
 
 

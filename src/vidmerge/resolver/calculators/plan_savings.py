@@ -73,9 +73,7 @@ class PlanSavings:
         plans = self._compared(current)
         amperage = inputs.get("amperage")
         bills = {p.id: [monthly_bill(p, u, amperage, self.where) for u in months] for p in plans}
-        yearly = {
-            plan_id: sum(b.total for b in month_bills) for plan_id, month_bills in bills.items()
-        }
+        yearly = {plan_id: sum(b.total for b in month_bills) for plan_id, month_bills in bills.items()}
         best = min(plans[1:] or plans[:1], key=lambda p: yearly[p.id])  # ties: table order
         value = _value(current, best, yearly)
         return value, self._explain(current, best, months, source, amperage, bills, value)
@@ -83,9 +81,7 @@ class PlanSavings:
     def _compared(self, current: Plan) -> list[Plan]:
         """The current plan first, then the candidates in table order."""
         wanted = self.candidates
-        others = [
-            p for p in self.table.plans if p.id != current.id and (wanted is None or p.id in wanted)
-        ]
+        others = [p for p in self.table.plans if p.id != current.id and (wanted is None or p.id in wanted)]
         return [current, *others]
 
     def _explain(
@@ -110,11 +106,7 @@ class PlanSavings:
             "yearly_by_plan": dict(value["yearly_by_plan"]),
             "best_plan": best.id,
             "best_plan_reason": "lowest yearly cost among the candidates (ties: table order)",
-            "bills": {
-                pid: [b.explain() for b in month_bills]
-                for pid, month_bills in bills.items()
-                if pid in shown
-            },
+            "bills": {pid: [b.explain() for b in month_bills] for pid, month_bills in bills.items() if pid in shown},
             "formula": _formula(current, best, value),
             "rounding": ROUNDING,
         }
@@ -180,7 +172,5 @@ def _seasonality(raw: Any, table: TariffTable, where: str) -> tuple[Decimal, ...
     except ValueError:
         factors = ()
     if len(factors) != 12 or any(f <= 0 for f in factors):
-        raise BundleError(
-            "must be true, false or 12 positive numbers (January to December)", where=where
-        )
+        raise BundleError("must be true, false or 12 positive numbers (January to December)", where=where)
     return factors

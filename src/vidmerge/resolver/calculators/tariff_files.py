@@ -51,9 +51,7 @@ def find_table(name: object, base_dir: Path, where: str) -> Path:
         candidate = (folder / relative).resolve()
         if candidate.is_relative_to(folder.resolve()) and candidate.is_file():
             return candidate
-    raise BundleError(
-        f"tariff table {name!r} not found in the bundle or the shipped examples", where=where
-    )
+    raise BundleError(f"tariff table {name!r} not found in the bundle or the shipped examples", where=where)
 
 
 def load_table(path: Path) -> TariffTable:
@@ -70,10 +68,7 @@ def _load_cached(path: Path, _mtime: int) -> TariffTable:
     problems = ProblemCollector()
     table = _table(raw, problems, "")
     if table is None or problems.problems:
-        found = [
-            Problem(f"{path.name}: {p.where.lstrip('.')}".rstrip(": "), p.reason)
-            for p in problems.problems
-        ]
+        found = [Problem(f"{path.name}: {p.where.lstrip('.')}".rstrip(": "), p.reason) for p in problems.problems]
         raise BundleError("; ".join(map(str, found)), where=path.name, problems=found)
     return table
 
@@ -120,9 +115,7 @@ def _table(raw: Any, problems: ProblemCollector, where: str) -> TariffTable | No
     )
 
 
-def _unknown(
-    raw: Mapping[str, Any], keys: set[str], problems: ProblemCollector, where: str
-) -> None:
+def _unknown(raw: Mapping[str, Any], keys: set[str], problems: ProblemCollector, where: str) -> None:
     for key in raw:
         if key not in keys:
             problems.add(f"{where}.{key}", "unknown key")
@@ -171,9 +164,7 @@ def _basic(raw: Any, problems: ProblemCollector, where: str) -> tuple[Any, dict[
         if not all(isinstance(a, int) and not isinstance(a, bool) for a in table):
             problems.add(f"{where}.by_amperage", "keys must be whole amperes (10, 15, 20, …)")
             return fixed, None
-        charges = {
-            a: _get(table, a, decimal, decimal(0), problems, f"{where}.by_amperage") for a in table
-        }
+        charges = {a: _get(table, a, decimal, decimal(0), problems, f"{where}.by_amperage") for a in table}
         return fixed, charges
     try:
         return decimal(raw), None

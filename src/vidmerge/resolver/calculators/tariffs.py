@@ -117,9 +117,7 @@ def monthly_bill(plan: Plan, usage: Decimal, amperage: int | None, where: str) -
     return Bill(usage, basic, energy, plan.fuel_adjustment, charge, levy, charge + levy)
 
 
-def _incremental(
-    tiers: tuple[Tier, ...], usage: Decimal
-) -> tuple[tuple[Decimal, Decimal, Decimal], ...]:
+def _incremental(tiers: tuple[Tier, ...], usage: Decimal) -> tuple[tuple[Decimal, Decimal, Decimal], ...]:
     steps, lower = [], ZERO
     for tier in tiers:
         upper = usage if tier.up_to is None else min(usage, tier.up_to)

@@ -48,9 +48,7 @@ def _base_factor(seasonality: Sequence[Decimal], month: object, where: str) -> D
     if month is None or month == "":
         return sum(seasonality, Decimal(0)) / 12
     if isinstance(month, bool) or not isinstance(month, int | str) or str(month) not in _MONTHS:
-        raise DataError(
-            f"month must be 1–12, got {month!r}", where=where.rsplit(".", 1)[0] + ".month"
-        )
+        raise DataError(f"month must be 1–12, got {month!r}", where=where.rsplit(".", 1)[0] + ".month")
     return seasonality[int(month) - 1]
 
 
