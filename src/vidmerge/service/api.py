@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -10,14 +11,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, File, Header, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, Problem
 from ..records import RenderRecord, TemplateRecord
 from . import renders
 from .auth import check_api_key, check_webhook
 from .metrics import METRICS
 
+log = logging.getLogger("vidmerge.api")
 router = APIRouter(prefix="/v1")
 
 
@@ -156,13 +158,9 @@ def _parse_render(body: bytes) -> RenderRequest:
         raw = json.loads(body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"body is not JSON ({exc})", where="body") from None
-    from pydantic import ValidationError
-
     try:
         return RenderRequest.model_validate(raw)
     except ValidationError as exc:
-        from ..errors import Problem
-
         problems = [Problem("body." + ".".join(str(x) for x in e["loc"]), e["msg"]) for e in exc.errors()]
         raise InvalidInput("; ".join(map(str, problems)), problems=problems) from None
 
@@ -172,11 +170,7 @@ def _enqueue(request: Request, record: RenderRecord) -> None:
     try:
         request.app.state.queue.enqueue(record.id, record.priority)
     except Exception as exc:
-        import logging
-
-        logging.getLogger("vidmerge.api").warning(
-            "render %s accepted but not enqueued (%s); the sweep will retry", record.id, type(exc).__name__
-        )
+        log.warning("render %s accepted but not enqueued (%s); the sweep will retry", record.id, type(exc).__name__)
 
 
 @router.get("/renders/{render_id}", response_model=RenderOut)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, NotReady
 from ..package import playlist
 from ..pipeline import Personalized
 from ..records import RenderRecord
@@ -107,8 +107,6 @@ async def _wait_done(request: Request, record: RenderRecord) -> None:
         if status == "failed":
             raise NotFound("not found")
         if asyncio.get_running_loop().time() > deadline:
-            from ..errors import NotReady
-
             raise NotReady("the video is still rendering", where="render")
         await asyncio.sleep(0.25)
         current = await run_in_threadpool(rt.db.find_render_by_token, record.token)

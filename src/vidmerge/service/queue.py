@@ -10,12 +10,12 @@ import logging
 import queue
 import random
 import threading
-import time
 from typing import Protocol
 
 from ..errors import Transient
 from . import tasks
 from .metrics import METRICS
+from .renders import purge_older_than
 from .runtime import Runtime
 
 log = logging.getLogger("vidmerge.queue")
@@ -94,7 +94,7 @@ class CeleryQueue:
     """Producer side: sends task messages (ids only) to the broker."""
 
     def __init__(self, rt: Runtime) -> None:
-        from .worker import celery_app
+        from .worker import celery_app  # celery is imported only when a broker is configured
 
         self.app = celery_app(rt.settings)
 
@@ -145,9 +145,6 @@ class Sweeper:
             try:
                 self.sweep()
                 if self.rt.settings.retention_days > 0:
-                    from .renders import purge_older_than
-
                     purge_older_than(self.rt.db, self.rt.registry, self.rt.settings.retention_days * 86400)
             except Exception as exc:  # a database or broker outage; try again next round
                 log.warning("sweep failed: %s", type(exc).__name__)
-            time.sleep(0)

@@ -13,6 +13,7 @@ from .. import logs
 from ..config import Settings
 from ..errors import Transient
 from .runtime import Runtime, open_runtime
+from .tasks import run_render
 
 log = logging.getLogger("vidmerge.worker")
 _runtime: Runtime | None = None
@@ -52,8 +53,6 @@ def celery_app(settings: Settings) -> Celery:
 
 
 def _render_task(self: Task, render_id: str) -> str:
-    from .tasks import run_render
-
     return run_render(runtime(), render_id)
 
 
