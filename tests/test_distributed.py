@@ -398,11 +398,6 @@ def test_readiness_fails_while_redis_is_down_and_liveness_does_not(stack: Stack)
     _readiness(stack, 200, "queue")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="S3Storage.check() makes no request once the bucket is known (storage/s3.py: "
-    "`self._retrying('check', ..., lambda: None, budget=0.0)`), so /readyz stays 200 with S3 down",
-)
 def test_readiness_fails_while_s3_is_down_and_liveness_does_not(stack: Stack) -> None:
     _readiness(stack, 200, "storage")
     with running(stack.seaweed):

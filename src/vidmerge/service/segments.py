@@ -19,7 +19,7 @@ from ..plan import SegmentPlan
 from ..records import Database
 from ..render import Job, render_segment
 
-LEASE_SECONDS = 60.0
+LEASE_SECONDS = 20.0  # far above one segment's encode; a dead renderer's claim frees up soon
 POLL_SECONDS = 0.05
 
 

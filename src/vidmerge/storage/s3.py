@@ -257,7 +257,7 @@ class S3Storage:
 
     def check(self) -> None:
         """One quick attempt, no retry budget: readiness must answer fast."""
-        self._retrying("check", self.bucket, lambda: None, budget=0.0)
+        self._retrying("check", self.bucket, lambda: self.client.head_bucket(Bucket=self.bucket), budget=0.0)
 
     # -- the retry loop -----------------------------------------------------------------------
 
