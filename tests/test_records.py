@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,9 @@ def add_template(db: Database, template_id: str = "brochure", version: int = 1) 
 
 
 def add_render(db: Database, **fields: object) -> RenderRecord:
-    render = RenderRecord(**{"template_id": "brochure", "template_version": 1, "values_hash": "h1", **fields})
+    render = RenderRecord(
+        **{"template_id": "brochure", "template_version": 1, "values_hash": secrets.token_hex(8), **fields}
+    )
     with db.session() as session:
         session.add(render)
     return render
@@ -131,16 +134,18 @@ def test_create_and_find_renders(db: Database) -> None:
         assert template is not None and template.manifest["slots"][0]["text"] == "{{ name }}様"
 
 
-def test_find_by_values_hash_skips_failed_and_takes_newest(db: Database) -> None:
+def test_one_live_render_per_content_key_and_failed_ones_do_not_count(db: Database) -> None:
     add_template(db)
     add_template(db, version=2)
     now = datetime.now(UTC)
-    add_render(db, status="done", created_at=now - timedelta(minutes=2))
-    newest = add_render(db, status="rendering", created_at=now - timedelta(minutes=1))
-    add_render(db, status="failed", created_at=now)
+    add_render(db, values_hash="h1", status="failed", created_at=now - timedelta(minutes=3))
+    live = add_render(db, values_hash="h1", status="rendering", created_at=now - timedelta(minutes=2))
+    add_render(db, values_hash="h1", status="failed", created_at=now)
     add_render(db, template_version=2, values_hash="h1", created_at=now)
+    with pytest.raises(IntegrityError):  # a second live render of the same content
+        add_render(db, values_hash="h1", status="queued")
     found = db.find_render_by_values_hash("brochure", 1, "h1")
-    assert found is not None and found.id == newest.id
+    assert found is not None and found.id == live.id
     assert db.find_render_by_values_hash("brochure", 1, "other") is None
     assert db.find_render_by_values_hash("brochure", 3, "h1") is None
 

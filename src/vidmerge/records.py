@@ -137,8 +137,17 @@ class RenderRecord(Base):
         _one_of("status", ("queued", "rendering", "done", "failed")),
         _one_of("priority", ("interactive", "bulk")),
         ForeignKeyConstraint(["template_id", "template_version"], ["templates.id", "templates.version"]),
-        # The content key of a render: the same template version and values give the same video.
-        Index(None, "template_id", "template_version", "values_hash"),
+        # The content key of a render: the same template version and values give the same video,
+        # and only one live (not failed) render may hold it.
+        Index(
+            "uq_renders_content",
+            "template_id",
+            "template_version",
+            "values_hash",
+            unique=True,
+            sqlite_where=text("status != 'failed'"),
+            postgresql_where=text("status != 'failed'"),
+        ),  # fmt: skip
         Index(None, "status", "updated_at"),  # renders_to_requeue
     )
 

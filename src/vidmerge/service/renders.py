@@ -6,11 +6,8 @@ The database is the source of truth. A render's record holds the customer's vali
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,12 +15,11 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import NotFound, Transient
+from ..errors import NotFound
 from ..pipeline import Personalized, Timer, package_outputs, personalize
 from ..records import AuditRecord, Database, RenderRecord, SegmentRecord, external_id_subject, utcnow
 from ..render import Job
 from .registry import Registry
-from .segments import owner_id
 
 OUTPUTS = {"video.mp4": "video/mp4", "poster.jpg": "image/jpeg", "email.gif": "image/gif"}
 
@@ -57,50 +53,28 @@ def accept(
     record = registry.record(template_id, version)
     job = registry.job(record.id, record.version)
     person = personalize(job, data)
-    with _accepting(db, f"{record.id}/{record.version}/{person.plan.values_hash}"):
-        found = db.find_render_by_values_hash(record.id, record.version, person.plan.values_hash)
-        if found is not None:
-            return Accepted(found, created=False)
-        render = RenderRecord(
-            template_id=record.id,
-            template_version=record.version,
-            external_id=external_id,
-            values_hash=person.plan.values_hash,
-            priority=priority,
-            idempotency_key=idempotency_key,
-            resolved=_resolved(person, {k: data[k] for k in job.template.spec.field_names if k in data}),
-        )
-        try:
-            with db.session() as s:
-                s.add(render)
-        except IntegrityError:  # the same Idempotency-Key, sent concurrently with other data
-            found = db.find_render_by_idempotency_key(idempotency_key) if idempotency_key else None
-            if found is None:
-                raise
-            return Accepted(found, created=False)
-    return Accepted(render, created=True)
-
-
-@contextmanager
-def _accepting(db: Database, content_key: str, timeout: float = 30.0) -> Iterator[None]:
-    """One caller at a time per content key, across processes (the single-flight lease table).
-
-    Without it, two identical webhooks arriving together both miss the lookup and both
-    insert: one customer, two renders, two sets of URLs.
-    """
-    key = "accept:" + hashlib.sha256(content_key.encode()).hexdigest()[:40]
-    owner, deadline = owner_id(), time.monotonic() + timeout
-    while not db.claim_segment(key, owner, lease_seconds=timeout):
-        if time.monotonic() > deadline:
-            raise Transient("another identical request is being accepted", where="render")
-        time.sleep(0.01)
+    found = db.find_render_by_values_hash(record.id, record.version, person.plan.values_hash)
+    if found is not None:
+        return Accepted(found, created=False)
+    render = RenderRecord(
+        template_id=record.id,
+        template_version=record.version,
+        external_id=external_id,
+        values_hash=person.plan.values_hash,
+        priority=priority,
+        idempotency_key=idempotency_key,
+        resolved=_resolved(person, {k: data[k] for k in job.template.spec.field_names if k in data}),
+    )
     try:
-        yield
-    finally:
         with db.session() as s:
-            lease = s.get(SegmentRecord, key)
-            if lease is not None and lease.owner == owner:
-                s.delete(lease)
+            s.add(render)
+    except IntegrityError:  # an identical request (or the same Idempotency-Key) won the race
+        found = db.find_render_by_idempotency_key(idempotency_key) if idempotency_key else None
+        found = found or db.find_render_by_values_hash(record.id, record.version, person.plan.values_hash)
+        if found is None:
+            raise
+        return Accepted(found, created=False)
+    return Accepted(render, created=True)
 
 
 def _resolved(person: Personalized, data: Mapping[str, Any]) -> dict[str, Any]:
