@@ -33,12 +33,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
 
+import yaml
 from PIL import Image
 
 from . import ffmpeg
@@ -69,6 +70,7 @@ class Workload:
     fps: int = 30
     best_of: int = 2  # L, F and each V configuration: best of this many runs
     parallels: tuple[int, ...] = (1, 2)  # V configurations (segments rendered at once)
+    segment_seconds: float | None = None  # None: the template's grid; else override it (1 vs 2 s)
     live: bool = True  # TTFP, concurrent viewers and the repeat through a real `vidmerge serve`
     ttfp_samples: int = 10
 
@@ -101,9 +103,9 @@ class Target:
 # --- entry point ----------------------------------------------------------------------------
 
 
-def run_bench(work: Path | None, *, as_json: bool, with_moviepy: bool) -> int:
+def run_bench(work: Path | None, *, as_json: bool, with_moviepy: bool, segment_seconds: float | None = None) -> int:
     with _work_dir(work) as root:
-        report = measure(r30(), root, with_moviepy=with_moviepy)
+        report = measure(replace(r30(), segment_seconds=segment_seconds), root, with_moviepy=with_moviepy)
         (root / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_table(report))
     return 0
@@ -168,7 +170,10 @@ def _best(n: int, action: Callable[[int], object]) -> float:
 def build_bundle(workload: Workload, dest: Path) -> Template:
     """A copy of the workload's template.yaml and assets, over a generated base clip."""
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(workload.bundle_source / "template.yaml", dest / "template.yaml")
+    manifest = yaml.safe_load((workload.bundle_source / "template.yaml").read_text(encoding="utf-8"))
+    if workload.segment_seconds:
+        manifest.setdefault("output", {})["segment_seconds"] = workload.segment_seconds
+    (dest / "template.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
     assets = workload.bundle_source / "assets"
     if assets.is_dir():
         shutil.copytree(assets, dest / "assets", dirs_exist_ok=True)

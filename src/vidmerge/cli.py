@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure the reference workload R30 against its baselines")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
-    p.add_argument("--skip-moviepy", action="store_true", help="skip the slow moviepy baseline M")
+    p.add_argument("--skip-moviepy", action="store_true", help="skip the slow moviepy baselines M")
+    p.add_argument("--segment-seconds", type=float, default=None, help="override the template's segment grid")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("serve", help="the HTTP API (embedded worker, local storage, SQLite by default)")
@@ -74,7 +75,9 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from .bench import run_bench
 
-    return run_bench(args.work, as_json=args.json, with_moviepy=not args.skip_moviepy)
+    return run_bench(
+        args.work, as_json=args.json, with_moviepy=not args.skip_moviepy, segment_seconds=args.segment_seconds
+    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
