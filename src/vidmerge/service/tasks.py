@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from ..errors import InvalidInput, NotFound
 from ..pipeline import Timer
+from ..plan import SegmentPlan
 from ..records import RenderRecord, utcnow
 from . import renders, segments
 from .metrics import METRICS
@@ -69,13 +70,22 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     record = renders.load(rt.db, render_id)
     job, person = renders.replan(rt.registry, record)
     timer = Timer()
-    with timer.stage("segments"), ThreadPoolExecutor(rt.settings.segment_parallel) as pool:
-        # in playhead order, a few at a time: one x264 process alone does not use both cores,
-        # and the segment the viewer needs next should not wait behind the whole list
-        wait = rt.settings.segment_wait_seconds * 3
-        for outcome in pool.map(lambda seg: segments.ensure(rt.db, job, seg, wait=wait), person.plan.dynamic):
-            METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
-            lease.renew(render_id)
+    first, *rest = person.plan.dynamic or (None,)
+    wait = rt.settings.segment_wait_seconds * 3
+
+    def one(seg: SegmentPlan) -> None:
+        outcome = segments.ensure(rt.db, job, seg, wait=wait)
+        METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
+        lease.renew(render_id)
+
+    with timer.stage("segments"):
+        # The first dynamic segment has the nearest deadline (a viewer may be playing already):
+        # it gets the machine to itself. The rest go in playhead order, a few at a time, since
+        # one x264 process alone does not keep both cores busy.
+        if first is not None:
+            one(first)
+        with ThreadPoolExecutor(rt.settings.segment_parallel) as pool:
+            list(pool.map(one, rest))
     renders.finish(rt.db, job, person, record, timer)
     METRICS.renders.labels("done").inc()
     METRICS.render_seconds.observe(sum(timer.stages.values()))
