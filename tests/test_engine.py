@@ -430,3 +430,24 @@ def test_gif_is_under_one_megabyte(demo: Demo, who: str) -> None:
     if size >= 1_000_000:
         pytest.xfail(f"known issue: the email GIF is {size} bytes (> 1 MB); being fixed in package.gif")
     assert size < 1_000_000
+
+
+def test_a_splice_that_fails_verification_ships_a_full_render_instead(small_job: Job, tmp_path: Path) -> None:
+    """A broken dynamic segment in storage (here: cut in half) must never ship; the one-pass
+    full render replaces the spliced MP4, verified, with the overlays drawn."""
+    person = personalize(small_job, {"name": "壊れた 接合"})
+    render_dynamic(small_job, person.plan)
+    broken = person.plan.dynamic[0]
+    path = small_job.storage.local_path(broken.key)
+    assert path is not None
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 188 // 2 * 188])  # whole TS packets, half the frames
+
+    out = package_outputs(small_job, person, tmp_path)
+
+    assert out.fallback
+    assert len(video_pts(out.mp4)) == 180
+    assert set(np.diff(video_pts(out.mp4)).tolist()) == {512}  # mp4 time base: one frame apart
+    base, shipped = frames_at(_shared(small_job, broken.index), [0.5]), frames_at(out.mp4, [broken.start + 0.5])
+    inside = box_of(next(iter(shipped.values())), small_job.template, "greeting")
+    assert np.abs(inside.astype(int) - box_of(next(iter(base.values())), small_job.template, "greeting")).mean() > 5

@@ -48,13 +48,11 @@ def _file_chunks(paths: Sequence[Path]) -> Iterator[bytes]:
             yield from iter(lambda: f.read(1 << 20), b"")
 
 
-def poster(segment: Path, frame: int, dest: Path, limits: ffmpeg.Limits) -> None:
-    """A JPEG of one frame of a segment (a personalized one, so the email shows the name)."""
+def poster(mp4: Path, at: float, dest: Path, limits: ffmpeg.Limits) -> None:
+    """A JPEG of the frame at `at` seconds (a personalized one, so the email shows the name)."""
     tmp = dest.with_name(dest.name + ".part.jpg")
-    ffmpeg.run(
-        ["-i", str(segment), "-vf", f"select=eq(n\\,{frame})", "-frames:v", "1", "-q:v", "3", str(tmp)],
-        limits=limits, what="poster",
-    )  # fmt: skip
+    args = ["-ss", f"{at:.3f}", "-i", str(mp4), "-frames:v", "1", "-q:v", "3", str(tmp)]
+    ffmpeg.run(args, limits=limits, what="poster")
     tmp.replace(dest)
 
 

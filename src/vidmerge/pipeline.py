@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import VerificationError
-from .manifest import Slot
+from .errors import FFmpegError, VerificationError
 from .overlay import drawn_values
 from .package import concat_mp4, gif, playlist, poster
 from .plan import Drawn, RenderPlan, SegmentPlan, make_plan
@@ -79,21 +78,20 @@ def package_outputs(job: Job, person: Personalized, out_dir: Path, timer: Timer 
     out_dir.mkdir(parents=True, exist_ok=True)
     mp4 = out_dir / "video.mp4"
     fallback = False
-    with segment_files(job, person.plan) as files:
-        with timer.stage("mp4"):
+    try:
+        with timer.stage("mp4"), segment_files(job, person.plan) as files:
             concat_mp4(files, mp4, job.limits)
         with timer.stage("verify"):
-            try:
-                verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)
-            except VerificationError:
-                fallback = True
-        if fallback:
-            with timer.stage("fallback"):
-                full_render(job, dict(person.drawn), mp4)
-                verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)
-        with timer.stage("poster"):
-            seg, frame = poster_frame(job.template.slots, person.plan, job)
-            poster(files[seg.index], frame, out_dir / "poster.jpg", job.limits)
+            verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)
+    except (VerificationError, FFmpegError):  # a splice that does not remux or does not verify
+        fallback = True
+    if fallback:
+        with timer.stage("fallback"):
+            full_render(job, dict(person.drawn), mp4)
+            verify_mp4(mp4, frames=job.prepared.frames, fps=job.prepared.fps)
+    # poster and GIF come from the verified MP4, whichever way it was made
+    with timer.stage("poster"):
+        poster(mp4, poster_time(job), out_dir / "poster.jpg", job.limits)
     with timer.stage("gif"):
         start, duration, width, fps = gif_window(job)
         gif(mp4, start, duration, width, fps, out_dir / "email.gif", job.limits)
@@ -106,16 +104,13 @@ def segment_files(job: Job, plan: RenderPlan) -> Iterator[list[Path]]:
         yield [stack.enter_context(local_copy(job.storage, s.key)) for s in plan.segments]
 
 
-def poster_frame(slots: tuple[Slot, ...], plan: RenderPlan, job: Job) -> tuple[SegmentPlan, int]:
-    """The segment and frame for the poster: `poster_at`, else the middle of the first slot."""
+def poster_time(job: Job) -> float:
+    """When the poster is taken: `poster_at`, else the middle of the first slot's window."""
     at = job.template.manifest.output.poster_at
     if at is None:
-        first = min(slots, key=lambda s: s.start)
+        first = min(job.template.slots, key=lambda s: s.start)
         at = (first.start + first.end) / 2
-    for seg in plan.segments:
-        if seg.start <= at < seg.end:
-            return seg, min(seg.frames - 1, int((at - seg.start) * float(job.prepared.fps)))
-    return plan.segments[-1], plan.segments[-1].frames - 1
+    return max(0.0, min(at, job.prepared.duration - 1 / float(job.prepared.fps)))
 
 
 def gif_window(job: Job) -> tuple[float, float, int, int]:
