@@ -69,7 +69,7 @@ class Workload:
     height: int = 720
     fps: int = 30
     best_of: int = 2  # L, F and each V configuration: best of this many runs
-    parallels: tuple[int, ...] = (1, 2)  # V configurations (segments rendered at once)
+    parallels: tuple[int, ...] = (1, 2, 4)  # V configurations (segments rendered at once)
     segment_seconds: float | None = None  # None: the template's grid; else override it (1 vs 2 s)
     live: bool = True  # TTFP, concurrent viewers and the repeat through a real `vidmerge serve`
     ttfp_samples: int = 10
@@ -557,6 +557,7 @@ ROWS = (
     ("V", "V  vidmerge, cold cache, MP4 + verification"),
     ("V_p1", "   V with parallel=1"),
     ("V_p2", "   V with parallel=2"),
+    ("V_p4", "   V with parallel=4"),
     ("poster", "   poster JPEG"),
     ("gif", "   email GIF"),
     ("V_with_poster_gif", "   V including poster and GIF"),

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("template", type=Path, help="template bundle folder or .zip")
     p.add_argument("--data", type=Path, required=True, help="JSON file with the customer's data")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--parallel", type=int, default=2, help="segments rendered at once (default 2)")
+    p.add_argument("--parallel", type=int, default=4, help="segments rendered at once, one thread each (default 4)")
     p.set_defaults(func=_render)
 
     p = sub.add_parser("bench", help="measure the reference workload R30 against its baselines")

@@ -34,7 +34,7 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 2  # embedded worker threads
-    segment_parallel: int = 2  # segments of one render encoded at once
+    segment_parallel: int = 4  # segments of one render encoded at once (one thread each)
     ffmpeg_threads: int = 0  # 0: let x264 choose
     ffmpeg_timeout: float = 300.0
     segment_seconds: float = 2.0

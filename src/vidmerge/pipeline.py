@@ -19,7 +19,7 @@ from .errors import FFmpegError, VerificationError
 from .overlay import drawn_values
 from .package import concat_mp4, gif, playlist, poster
 from .plan import Drawn, RenderPlan, SegmentPlan, make_plan
-from .render import Job, full_render, local_copy, render_segment
+from .render import Job, full_render, local_copy, render_segment, side_by_side
 from .verify import verify_mp4
 
 
@@ -47,8 +47,9 @@ def render_dynamic(job: Job, plan: RenderPlan, *, parallel: int = 1) -> int:
     segments = plan.dynamic
     if parallel <= 1:
         return sum(render_segment(job, s) for s in segments)
+    narrow = side_by_side(job)
     with ThreadPoolExecutor(parallel) as pool:
-        return sum(pool.map(lambda s: render_segment(job, s), segments))
+        return sum(pool.map(lambda s: render_segment(narrow, s), segments))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +31,16 @@ class Job:
     prepared: Prepared
     storage: Storage
     limits: ffmpeg.Limits = ffmpeg.Limits()
+
+
+def side_by_side(job: Job) -> Job:
+    """The job for segments rendered several at once: one thread per encoder.
+
+    A 2 s segment is one short GOP; x264's frame threads ramp up and drain at each end of it,
+    so on a small machine several one-thread encoders side by side get more done than a few
+    multi-threaded ones (measured in docs/bench.md).
+    """
+    return replace(job, limits=replace(job.limits, threads=1))
 
 
 def render_segment(job: Job, seg: SegmentPlan) -> bool:

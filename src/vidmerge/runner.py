@@ -30,7 +30,7 @@ def render_to_folder(
     settings: Settings,
     scratch: Path,
     *,
-    parallel: int = 2,
+    parallel: int = 4,
 ) -> dict[str, Any]:
     timer = Timer()
     t0 = time.perf_counter()
