@@ -33,8 +33,8 @@ class Settings:
     webhook_secrets: tuple[str, ...] = ()
     api_keys: tuple[str, ...] = ()
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
-    workers: int = 2  # embedded worker threads
-    segment_parallel: int = 4  # segments of one render encoded at once (one thread each)
+    workers: int = 4  # embedded render threads (they mostly wait on the segment scheduler)
+    segment_parallel: int = 0  # segment encoders at once in a server process; 0: one per CPU
     ffmpeg_threads: int = 0  # 0: let x264 choose
     ffmpeg_timeout: float = 300.0
     segment_seconds: float = 2.0
@@ -81,7 +81,7 @@ class Settings:
             api_keys=_split(get("VIDMERGE_API_KEYS", "")),
             metrics_public=get("VIDMERGE_METRICS_PUBLIC", "true").strip().lower() not in ("0", "false", "no", "off"),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
-            segment_parallel=max(1, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),
+            segment_parallel=max(0, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),
             segment_seconds=float(get("VIDMERGE_SEGMENT_SECONDS", d.segment_seconds)),

@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             sweeper.stop()
             queue.stop()
+            rt.scheduler.close()
             rt.db.dispose()
 
     app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan)

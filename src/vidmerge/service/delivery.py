@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import OrderedDict
 
 from fastapi import APIRouter, Request
@@ -21,7 +22,7 @@ from ..package import playlist
 from ..pipeline import Personalized
 from ..records import RenderRecord
 from ..render import Job
-from . import renders, segments
+from . import renders
 from .metrics import METRICS
 from .page import CSP, landing_page
 from .renders import OUTPUTS, output_key
@@ -84,7 +85,12 @@ async def hls_segment(request: Request, token: str, index: int) -> Response:
         raise NotFound("not found")
     seg = person.plan.segments[index]
     if seg.dynamic and not await run_in_threadpool(rt.storage.exists, seg.key):
-        outcome = await run_in_threadpool(segments.ensure, rt.db, job, seg, wait=rt.settings.segment_wait_seconds)
+        # a viewer is waiting: this segment goes to the front of the scheduler's queue
+        pending = asyncio.wrap_future(rt.scheduler.submit(job, seg, time.time()))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(pending), rt.settings.segment_wait_seconds)
+        except TimeoutError:
+            raise NotReady(f"segment {index} is still rendering", where="segment") from None
         METRICS.segments.labels("just_in_time" if outcome.rendered else "waited").inc()
     return await _serve(request, seg.key, "video/mp2t")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 from ..bundle import ArchiveLimits
@@ -11,6 +12,7 @@ from ..ffmpeg import Limits
 from ..records import Database
 from ..storage import Storage, open_storage
 from .registry import Registry
+from .scheduler import Scheduler
 
 log = logging.getLogger("vidmerge")
 
@@ -21,6 +23,7 @@ class Runtime:
     db: Database
     storage: Storage
     registry: Registry
+    scheduler: Scheduler
 
     @property
     def limits(self) -> Limits:
@@ -36,4 +39,6 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     limits = Limits(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads)
     archive = ArchiveLimits(max_bytes=settings.max_bundle_bytes)
     registry = Registry(db, storage, settings.data_dir / "bundles", limits, archive)
-    return Runtime(settings, db, storage, registry)
+    encoders = settings.segment_parallel or os.cpu_count() or 2
+    scheduler = Scheduler(db, workers=encoders, wait=settings.segment_wait_seconds * 3)
+    return Runtime(settings, db, storage, registry, scheduler)

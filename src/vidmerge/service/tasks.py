@@ -8,17 +8,15 @@ segments) keeps a duplicate message from packaging a render twice.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from ..errors import InvalidInput, NotFound
 from ..pipeline import Timer
-from ..plan import SegmentPlan
 from ..records import RenderRecord, utcnow
-from ..render import Job, side_by_side
 from . import renders, segments
 from .metrics import METRICS
 from .runtime import Runtime
+from .scheduler import BULK_DELAY
 
 log = logging.getLogger("vidmerge.tasks")
 
@@ -71,23 +69,14 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     record = renders.load(rt.db, render_id)
     job, person = renders.replan(rt.registry, record)
     timer = Timer()
-    first, *rest = person.plan.dynamic or (None,)
-    wait = rt.settings.segment_wait_seconds * 3
-
-    def one(seg: SegmentPlan, job: Job = job) -> None:
-        outcome = segments.ensure(rt.db, job, seg, wait=wait)
-        METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
-        lease.renew(render_id)
-
+    # every dynamic segment, due when the viewer's playhead gets there (scheduler.py)
+    start = record.created_at.timestamp() + (BULK_DELAY if record.priority == "bulk" else 0.0)
+    due = [(seg, rt.scheduler.submit(job, seg, start + seg.start)) for seg in person.plan.dynamic]
     with timer.stage("segments"):
-        # The first dynamic segment has the nearest deadline (a viewer may be playing already):
-        # it gets the machine to itself. The rest go in playhead order, several at once with
-        # one thread each, which gets the most done per second (render.side_by_side).
-        if first is not None:
-            one(first)
-        narrow = side_by_side(job)
-        with ThreadPoolExecutor(rt.settings.segment_parallel) as pool:
-            list(pool.map(lambda seg: one(seg, narrow), rest))
+        for _, future in due:
+            outcome = future.result()
+            METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
+            lease.renew(render_id)
     renders.finish(rt.db, job, person, record, timer)
     METRICS.renders.labels("done").inc()
     METRICS.render_seconds.observe(sum(timer.stages.values()))

@@ -1,0 +1,105 @@
+"""Earliest deadline first for dynamic segments, across every render in this process.
+
+A segment's deadline is when its viewer's playhead reaches it: the moment the render was
+accepted plus the segment's start (bulk renders a long way later). There is one encoder per
+CPU, each with x264's own threading: a viewer waiting on one segment needs that segment fast,
+which one-thread encoders side by side (best for a batch) do not give. A player asking for a
+segment that is not ready moves it to the front. One entry per segment key: asking again only
+ever brings its deadline forward. Each segment still goes through `segments.ensure`, so across
+processes exactly one renders it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from ..plan import SegmentPlan
+from ..records import Database
+from ..render import Job
+from . import segments
+
+BULK_DELAY = 3600.0  # seconds added to a bulk render's deadlines: interactive ones go first
+URGENT = 3.0  # seconds: a segment due sooner than this is encoded with the machine to itself
+
+
+@dataclass
+class _Entry:
+    job: Job
+    seg: SegmentPlan
+    deadline: float
+    future: Future[segments.Outcome] = field(default_factory=Future)
+    started: bool = False
+
+
+class Scheduler:
+    def __init__(self, db: Database, *, workers: int, wait: float) -> None:
+        self.db, self.workers, self.wait = db, max(1, workers), wait
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._entries: dict[str, _Entry] = {}
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._running_deadlines: dict[int, float] = {}  # id(entry) -> deadline, while encoding
+        self._closed = False
+
+    def submit(self, job: Job, seg: SegmentPlan, deadline: float) -> Future[segments.Outcome]:
+        with self._cv:
+            self._start_threads()
+            entry = self._entries.get(seg.key)
+            if entry is None:
+                entry = self._entries[seg.key] = _Entry(job, seg, deadline)
+            elif entry.started or deadline >= entry.deadline:
+                return entry.future
+            entry.deadline = deadline
+            heapq.heappush(self._heap, (deadline, next(self._seq), entry))
+            self._cv.notify()
+            return entry.future
+
+    def _start_threads(self) -> None:
+        while len(self._threads) < self.workers:
+            n = len(self._threads)
+            thread = threading.Thread(target=self._loop, args=(n,), name=f"vidmerge-segments-{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def close(self) -> None:
+        """Stop the encoder threads once their current segment is done; queued ones are dropped."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    def _next(self, worker: int) -> _Entry | None:
+        """The earliest-deadline entry. Only the first encoder starts work while an urgent
+        segment is being encoded: two encoders sharing the CPUs would make the urgent one late."""
+        with self._cv:
+            while True:
+                while not self._closed and (not self._heap or (worker > 0 and self._urgent_running())):
+                    self._cv.wait(timeout=0.25)  # urgency changes with the clock, not only on events
+                if self._closed:
+                    return None
+                deadline, _, entry = heapq.heappop(self._heap)
+                if not entry.started and deadline == entry.deadline:  # else a stale copy
+                    entry.started = True
+                    self._running_deadlines[id(entry)] = deadline
+                    return entry
+
+    def _urgent_running(self) -> bool:
+        now = time.time()
+        return any(deadline - now < URGENT for deadline in self._running_deadlines.values())
+
+    def _loop(self, worker: int) -> None:
+        while (entry := self._next(worker)) is not None:
+            try:
+                entry.future.set_result(segments.ensure(self.db, entry.job, entry.seg, wait=self.wait))
+            except BaseException as exc:  # handed to whoever waits on the future
+                entry.future.set_exception(exc)
+            finally:
+                with self._cv:
+                    self._entries.pop(entry.seg.key, None)
+                    self._running_deadlines.pop(id(entry), None)
+                    self._cv.notify_all()
