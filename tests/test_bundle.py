@@ -295,3 +295,23 @@ def test_zip_without_a_manifest(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "b.zip", [("a/readme.txt", b"x"), ("b/readme.txt", b"y")])
     with pytest.raises(BundleError, match="no template.yaml"):
         extract_zip(archive, tmp_path / "out")
+
+
+def test_a_local_header_name_that_does_not_decode_is_refused(tmp_path: Path) -> None:
+    """Found by hypothesis: zipfile raised UnicodeDecodeError from inside extraction."""
+    import zipfile as zf_module
+
+    archive = tmp_path / "bad.zip"
+    with zf_module.ZipFile(archive, "w") as zf:
+        info = zf_module.ZipInfo("a.txt")
+        info.flag_bits |= 0x800  # names are UTF-8
+        zf.writestr(info, b"hello")
+    data = bytearray(archive.read_bytes())
+    local = data.index(b"PK\x03\x04")
+    name_at = local + 30
+    assert data[name_at : name_at + 5] == b"a.txt"
+    data[name_at] = 0x98  # not UTF-8; the central directory still says "a.txt"
+    archive.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="damaged or unsupported entry"):
+        extract_zip(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

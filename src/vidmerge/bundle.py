@@ -257,8 +257,9 @@ def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, dest: Path, li
                 if written > member.file_size or written > limits.max_bytes:
                     raise BundleError("entry larger than declared", where=f"{name}: {member.filename}")
                 out.write(block)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
-        # a bad CRC, an unsupported or encrypted entry, a name the file system refuses
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, ValueError) as exc:
+        # a bad CRC, an unsupported or encrypted entry, a header whose name does not decode
+        # (UnicodeDecodeError is a ValueError), a name the file system refuses
         reason = f"damaged or unsupported entry ({type(exc).__name__})"
         raise BundleError(reason, where=f"{name}: {member.filename}") from None
 
