@@ -303,14 +303,13 @@ def test_a_local_header_name_that_does_not_decode_is_refused(tmp_path: Path) -> 
 
     archive = tmp_path / "bad.zip"
     with zf_module.ZipFile(archive, "w") as zf:
-        info = zf_module.ZipInfo("a.txt")
-        info.flag_bits |= 0x800  # names are UTF-8
-        zf.writestr(info, b"hello")
+        zf.writestr("a.txt", b"hello")
     data = bytearray(archive.read_bytes())
-    local = data.index(b"PK\x03\x04")
-    name_at = local + 30
-    assert data[name_at : name_at + 5] == b"a.txt"
-    data[name_at] = 0x98  # not UTF-8; the central directory still says "a.txt"
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    data[local + 7] |= 0x08  # general purpose flag bit 11: names are UTF-8 (local header)
+    data[central + 9] |= 0x08  # and in the central directory
+    assert data[local + 30 : local + 35] == b"a.txt"
+    data[local + 30] = 0x98  # the local name is no longer UTF-8
     archive.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="damaged or unsupported entry"):
         extract_zip(archive, tmp_path / "out")
