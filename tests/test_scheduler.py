@@ -69,3 +69,21 @@ def test_an_urgent_segment_is_encoded_alone(recorded: tuple[list[str], threading
     assert urgent.result(5).rendered and later.result(5).rendered
     assert order == ["now", "later"]
     sched.close()
+
+
+def test_several_urgent_segments_use_every_encoder(recorded: tuple[list[str], threading.Event]) -> None:
+    """Viewers at once: a second urgent segment starts beside the first, not after it."""
+    import time
+
+    order, release = recorded
+    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
+    job = Job(None, None, None)  # type: ignore[arg-type]
+    first = sched.submit(job, _seg("viewer-a"), deadline=time.time() + 1)
+    while not order:
+        threading.Event().wait(0.01)
+    second = sched.submit(job, _seg("viewer-b"), deadline=time.time() + 1)
+    assert second.result(5).rendered  # done while viewer-a's encode is still held
+    assert not first.done()
+    release.set()
+    assert first.result(5).rendered
+    sched.close()

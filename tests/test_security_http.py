@@ -139,3 +139,27 @@ def test_a_hostile_upload_is_refused_and_leaves_no_temporary_files(api: Api, tmp
     while list(tmpdir.iterdir()) and time.monotonic() < deadline:  # renders may still be packaging
         time.sleep(0.2)
     assert list(tmpdir.iterdir()) == []
+
+
+def test_links_expire_when_the_template_says_so(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`output.link_expire_days`: after it, every link answers like an unknown one."""
+    from media import SMALL_MANIFEST
+
+    tmp = tmp_path_factory.mktemp("expiry")
+    manifest = json.loads(json.dumps(SMALL_MANIFEST))
+    manifest["id"] = "expiring"
+    manifest["output"]["link_expire_days"] = 3 / 86400  # three seconds
+    root = write_bundle(tmp / "bundle", manifest, clip=make_clip(tmp / "clip.mp4"))
+    server = Api(tmp)
+    server.start()
+    try:
+        server.post_template(zip_folder(root, tmp / "expiring.zip"))
+        answer = server.post_render({"template_id": "expiring", "data": {"name": "期限 付き"}}).json()
+        assert server.client.get(_path(answer["hls_url"])).status_code == 200
+        unknown = server.client.get("/v/" + secrets.token_urlsafe(24) + "/index.m3u8")
+        time.sleep(3.5)
+        for key in OUTPUTS:
+            gone = server.client.get(_path(answer[key]))
+            assert (gone.status_code, gone.content) == (404, unknown.content), key
+    finally:
+        server.stop()

@@ -98,6 +98,7 @@ class Output(_Model):
     segment_seconds: float = Field(2.0, ge=0.5, le=10)
     audio_bitrate: str = Field("128k", pattern=r"^\d{2,3}k$")
     poster_at: float | None = None  # None: the middle of the first slot's window
+    link_expire_days: float | None = Field(None, gt=0)  # None: links never expire; else 404 after
     gif: Gif = Gif()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections import OrderedDict
 
 from fastapi import APIRouter, Request
@@ -50,12 +49,15 @@ class Plans:
         with self._lock:
             hit = self._items.get(token)
         if hit is not None and hit[0].id == record.id:
-            return record, hit[1], hit[2]
-        job, person = renders.replan(rt.registry, record)
-        with self._lock:
-            self._items[token] = (record, job, person)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            job, person = hit[1], hit[2]
+        else:
+            job, person = renders.replan(rt.registry, record)
+            with self._lock:
+                self._items[token] = (record, job, person)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        if renders.expired(record, job):
+            raise NotFound("not found")  # an expired link looks like any unknown one
         return record, job, person
 
     def forget(self, token: str) -> None:
@@ -80,13 +82,16 @@ async def hls_playlist(request: Request, token: str) -> Response:
 @router.get("/v/{token}/seg/{index}.ts", include_in_schema=False)
 async def hls_segment(request: Request, token: str, index: int) -> Response:
     rt = request.app.state.rt
-    _, job, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    record, job, person = await run_in_threadpool(request.app.state.plans.get, request, token)
     if not 0 <= index < len(person.plan.segments):
         raise NotFound("not found")
     seg = person.plan.segments[index]
     if seg.dynamic and not await run_in_threadpool(rt.storage.exists, seg.key):
-        # a viewer is waiting: this segment goes to the front of the scheduler's queue
-        pending = asyncio.wrap_future(rt.scheduler.submit(job, seg, time.time()))
+        # A viewer asks for it: due when a playhead started at acceptance reaches it (a bulk
+        # render being watched counts as interactive). Not "now": players fetch far ahead, and
+        # a prefetch must not push in front of another viewer's next segment.
+        due = record.created_at.timestamp() + seg.start
+        pending = asyncio.wrap_future(rt.scheduler.submit(job, seg, due))
         try:
             outcome = await asyncio.wait_for(asyncio.shield(pending), rt.settings.segment_wait_seconds)
         except TimeoutError:

@@ -97,6 +97,12 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def expired(record: RenderRecord, job: Job) -> bool:
+    """Whether the template's `output.link_expire_days` has passed since the render was accepted."""
+    days = job.template.manifest.output.link_expire_days
+    return days is not None and utcnow() - record.created_at > timedelta(days=days)
+
+
 def load(db: Database, render_id: str) -> RenderRecord:
     with db.session() as s:
         record = s.get(RenderRecord, render_id)

@@ -63,7 +63,7 @@ class Scheduler:
     def _start_threads(self) -> None:
         while len(self._threads) < self.workers:
             n = len(self._threads)
-            thread = threading.Thread(target=self._loop, args=(n,), name=f"vidmerge-segments-{n}", daemon=True)
+            thread = threading.Thread(target=self._loop, name=f"vidmerge-segments-{n}", daemon=True)
             self._threads.append(thread)
             thread.start()
 
@@ -73,12 +73,13 @@ class Scheduler:
             self._closed = True
             self._cv.notify_all()
 
-    def _next(self, worker: int) -> _Entry | None:
-        """The earliest-deadline entry. Only the first encoder starts work while an urgent
-        segment is being encoded: two encoders sharing the CPUs would make the urgent one late."""
+    def _next(self) -> _Entry | None:
+        """The earliest-deadline entry. While an urgent segment is being encoded, the other
+        encoders wait unless the next one is urgent too: a segment due later would only slow the
+        urgent one down, while several urgent ones (viewers at once) need every CPU."""
         with self._cv:
             while True:
-                while not self._closed and (not self._heap or (worker > 0 and self._urgent_running())):
+                while not self._closed and (not self._heap or self._hold_back()):
                     self._cv.wait(timeout=0.25)  # urgency changes with the clock, not only on events
                 if self._closed:
                     return None
@@ -88,12 +89,13 @@ class Scheduler:
                     self._running_deadlines[id(entry)] = deadline
                     return entry
 
-    def _urgent_running(self) -> bool:
+    def _hold_back(self) -> bool:
         now = time.time()
-        return any(deadline - now < URGENT for deadline in self._running_deadlines.values())
+        urgent_running = any(deadline - now < URGENT for deadline in self._running_deadlines.values())
+        return urgent_running and self._heap[0][0] - now >= URGENT
 
-    def _loop(self, worker: int) -> None:
-        while (entry := self._next(worker)) is not None:
+    def _loop(self) -> None:
+        while (entry := self._next()) is not None:
             try:
                 entry.future.set_result(segments.ensure(self.db, entry.job, entry.seg, wait=self.wait))
             except BaseException as exc:  # handed to whoever waits on the future
