@@ -3,11 +3,13 @@ free loopback ports and stopped at the end (see that module's docstring)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from server import DEMO, Api, zip_bundle
 from services import (
@@ -22,6 +24,12 @@ from services import (
 from vidmerge.demo import make_base_clip
 
 STARTUP_SECONDS: dict[str, float] = {}
+
+# Property tests: no per-example time limit (a 2-core CI box under load is slow, not wrong), and
+# under CI the same examples every run, so a red CI always means the same failing input.
+hypothesis.settings.register_profile("default", deadline=None)
+hypothesis.settings.register_profile("ci", deadline=None, derandomize=True)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 
 
 @pytest.fixture(scope="session")

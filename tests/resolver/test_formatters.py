@@ -150,3 +150,10 @@ def test_no_crash_on_any_number(value: float, style: str) -> None:
 def test_any_string_either_formats_or_raises_value_error(text: str) -> None:
     with contextlib.suppress(ValueError):
         yen(text)
+
+
+@pytest.mark.parametrize("text", ["1e28", "10000000000000000000000000000", "-1E+21"])
+def test_numbers_too_large_to_show_are_a_value_error(text: str) -> None:
+    """Found by hypothesis: 1e28 reached Decimal.quantize and raised InvalidOperation."""
+    with pytest.raises(ValueError, match="too large"):
+        yen(text)

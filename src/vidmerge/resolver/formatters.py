@@ -23,6 +23,9 @@ _UNITS = ((Decimal(10) ** 12, "兆"), (Decimal(10) ** 8, "億"), (Decimal(10) **
 STYLES = ("yen", "man", "comma", "percent", "plain")
 
 
+LIMIT = Decimal(10) ** 21  # beyond any amount a video shows; keeps Decimal's 28 digits exact
+
+
 def to_decimal(value: object) -> Decimal:
     """Exact Decimal for a number; floats go through repr so 0.1 stays 0.1."""
     if isinstance(value, bool):
@@ -39,6 +42,8 @@ def to_decimal(value: object) -> Decimal:
         raise TypeError(f"not a number: {type(value).__name__}")
     if not number.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
+    if abs(number) >= LIMIT:
+        raise ValueError(f"too large to show: {value!r}")
     return number
 
 
