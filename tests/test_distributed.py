@@ -259,6 +259,11 @@ def test_whole_flow_with_workers_redis_and_s3(request: pytest.FixtureRequest, ba
     assert done["values"]["greeting"] == f"分散 {backend}様"
     assert len(stack.events(r["render_id"], "started")) == 1
     check_outputs(stack, r)
+    for key in ("mp4_url", "poster_url", "gif_url"):  # big files come from the store itself
+        moved = stack.api.client.get(_path(r[key]))
+        assert moved.status_code == 302 and moved.headers["location"].startswith(stack.seaweed.endpoint), key
+    page = stack.fetch(r["page_url"])
+    assert f"media-src 'self' blob: {stack.seaweed.endpoint};" in page.headers["content-security-policy"]
     token = r["mp4_url"].split("/")[-2]
     assert set(stack.keys(f"renders/{token}/")) == {f"renders/{token}/{n}" for n in OUTPUTS}
 

@@ -171,6 +171,31 @@ def test_presigned_url_and_local_path(storage: Storage) -> None:
         assert url is None and path is None
 
 
+def test_presigned_urls_are_signed_for_the_public_endpoint(seaweed_s3: SeaweedS3) -> None:
+    """Viewers may reach the store at another address than the servers do (a proxy, a CDN)."""
+    public = seaweed_s3.endpoint.replace("127.0.0.1", "localhost")
+    storage = S3Storage(
+        seaweed_s3.endpoint, "public-ep", access_key=seaweed_s3.access_key,
+        secret_key=seaweed_s3.secret_key, public_endpoint=public,
+    )  # fmt: skip
+    storage.put_bytes("p/video.mp4", b"movie", "video/mp4")
+    url = storage.presigned_url("p/video.mp4", expires=60)
+    assert url is not None and url.startswith(public + "/")
+    with urllib.request.urlopen(url, timeout=5) as answer:  # the signature holds for that host
+        assert answer.read() == b"movie"
+
+
+def test_media_origin_follows_the_settings() -> None:
+    assert Settings().media_origin == ""
+    s3 = Settings(s3_endpoint="http://10.0.0.5:8333/")
+    assert s3.media_origin == "http://10.0.0.5:8333"
+    assert s3.with_(s3_public_endpoint="https://media.example.jp/store").media_origin == "https://media.example.jp"
+    assert s3.with_(s3_redirect=False).media_origin == ""
+    assert (
+        Settings.from_env({"VIDMERGE_S3_ENDPOINT": "http://s3:9000", "VIDMERGE_S3_REDIRECT": "off"}).media_origin == ""
+    )
+
+
 # -- local atomicity ----------------------------------------------------------------------------
 
 

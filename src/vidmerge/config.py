@@ -10,10 +10,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class Settings:
     s3_access_key: str = ""
     s3_secret_key: str = ""
     s3_retry_seconds: float = 30.0  # how long storage calls retry an unreachable S3 before failing
+    s3_redirect: bool = True  # MP4, poster and GIF URLs redirect to short-lived presigned S3 URLs
+    s3_public_endpoint: str = ""  # where viewers reach S3, if not at s3_endpoint
     webhook_secrets: tuple[str, ...] = ()
     api_keys: tuple[str, ...] = ()
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
@@ -51,6 +58,14 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'vidmerge.db').resolve()}"
+
+    @property
+    def media_origin(self) -> str:
+        """Where viewers' browsers fetch redirected files from; empty when vidmerge serves them."""
+        if not (self.s3_endpoint and self.s3_redirect):
+            return ""
+        parts = urlsplit(self.s3_public_endpoint or self.s3_endpoint)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def embedded_queue(self) -> bool:
@@ -77,9 +92,11 @@ class Settings:
             s3_access_key=get("VIDMERGE_S3_ACCESS_KEY", get("AWS_ACCESS_KEY_ID", "")),
             s3_secret_key=get("VIDMERGE_S3_SECRET_KEY", get("AWS_SECRET_ACCESS_KEY", "")),
             s3_retry_seconds=float(get("VIDMERGE_S3_RETRY_SECONDS", d.s3_retry_seconds)),
+            s3_redirect=_flag(get("VIDMERGE_S3_REDIRECT", "true")),
+            s3_public_endpoint=get("VIDMERGE_S3_PUBLIC_ENDPOINT", d.s3_public_endpoint),
             webhook_secrets=_split(get("VIDMERGE_WEBHOOK_SECRETS", "")),
             api_keys=_split(get("VIDMERGE_API_KEYS", "")),
-            metrics_public=get("VIDMERGE_METRICS_PUBLIC", "true").strip().lower() not in ("0", "false", "no", "off"),
+            metrics_public=_flag(get("VIDMERGE_METRICS_PUBLIC", "true")),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
             segment_parallel=max(0, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),

@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from ..errors import InvalidInput, NotFound, NotReady
 from ..package import playlist
@@ -23,13 +23,14 @@ from ..records import RenderRecord
 from ..render import Job
 from . import renders
 from .metrics import METRICS
-from .page import CSP, landing_page
+from .page import csp, landing_page
 from .renders import OUTPUTS, output_key
 
 router = APIRouter()
 PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "private"}
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Length, Content-Range"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+PRESIGNED_SECONDS = 600  # a redirect is asked for again at each play; the link itself stays stable
 
 
 class Plans:
@@ -68,8 +69,9 @@ class Plans:
 @router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, token: str) -> HTMLResponse:
     record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
-    headers = {**PRIVATE, "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'"}
-    return HTMLResponse(landing_page(record.token, record.status), headers=headers)
+    origin = request.app.state.rt.settings.media_origin
+    headers = {**PRIVATE, "Content-Security-Policy": f"{csp(origin)}; frame-ancestors 'none'"}
+    return HTMLResponse(landing_page(record.token, record.status, origin), headers=headers)
 
 
 @router.get("/v/{token}/index.m3u8", include_in_schema=False)
@@ -106,7 +108,14 @@ async def output_file(request: Request, token: str, name: str) -> Response:
         raise NotFound("not found")
     record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
     await _wait_done(request, record)
-    return await _serve(request, output_key(record.token, name), OUTPUTS[name])
+    key = output_key(record.token, name)
+    if request.app.state.rt.settings.media_origin:
+        # Big downloads go straight to the object store. HLS stays here: hls.js fetches with
+        # CORS, which a bucket would need configuring for, and dynamic segments wait here.
+        url = await run_in_threadpool(request.app.state.rt.storage.presigned_url, key, PRESIGNED_SECONDS)
+        if url is not None:
+            return RedirectResponse(url, status_code=302, headers=PRIVATE)
+    return await _serve(request, key, OUTPUTS[name])
 
 
 async def _wait_done(request: Request, record: RenderRecord) -> None:

@@ -13,12 +13,17 @@ from html import escape
 TITLE = "あなただけの動画"
 DESCRIPTION = "あなたのために用意した動画です。"
 
-# No third-party anything; hls.js transmuxes in a blob: worker and feeds MSE through blob: URLs.
-CSP = (
-    "default-src 'none'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
-    "media-src 'self' blob:; img-src 'self' data:; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'"
-)
+
+def csp(media_origin: str = "") -> str:
+    """No third-party anything; hls.js transmuxes in a blob: worker and feeds MSE through blob:
+    URLs. `media_origin` is the object store the MP4 and poster URLs redirect to, if any."""
+    extra = f" {media_origin}" if media_origin else ""
+    return (
+        "default-src 'none'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
+        f"media-src 'self' blob:{extra}; img-src 'self' data:{extra}; style-src 'unsafe-inline'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
 
 PAGE = """<!doctype html>
 <html lang="ja">
@@ -66,9 +71,11 @@ PAGE = """<!doctype html>
 """
 
 
-def landing_page(token: str, status: str) -> str:
+def landing_page(token: str, status: str, media_origin: str = "") -> str:
     """The page of one render. The poster exists only once the render is done: before that the
     browser would hold a connection open waiting for it, so the page goes without."""
     token = escape(token, quote=True)
     poster = f' poster="{token}/poster.jpg"' if status == "done" else ""
-    return PAGE.format(token=token, poster=poster, csp=CSP, title=escape(TITLE), description=escape(DESCRIPTION))
+    return PAGE.format(
+        token=token, poster=poster, csp=csp(media_origin), title=escape(TITLE), description=escape(DESCRIPTION)
+    )

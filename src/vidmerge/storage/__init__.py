@@ -37,5 +37,6 @@ def open_storage(settings: Settings) -> Storage:
             settings.s3_access_key,
             settings.s3_secret_key,
             retry_seconds=settings.s3_retry_seconds,
+            public_endpoint=settings.s3_public_endpoint,
         )
     return LocalStorage(settings.data_dir / "objects")

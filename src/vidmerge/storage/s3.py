@@ -58,10 +58,13 @@ class S3Storage:
         connect_timeout: float = 3.0,
         read_timeout: float = 60.0,
         prefix: str = "",
+        public_endpoint: str = "",
         session: boto3.session.Session | None = None,
     ) -> None:
-        """`prefix` puts every key under `prefix/` (to share a bucket); `session` lets several
-        storages share one boto3 session (creating a client from a new session is slow)."""
+        """`prefix` puts every key under `prefix/` (to share a bucket); `public_endpoint` is the
+        address viewers reach the store at, when it differs from `endpoint` (presigned URLs are
+        signed for it); `session` lets several storages share one boto3 session (creating a
+        client from a new session is slow)."""
         self.endpoint = endpoint
         self.bucket = bucket
         self.prefix = f"{validate_key(prefix.strip('/'))}/" if prefix.strip("/") else ""
@@ -80,14 +83,16 @@ class S3Storage:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        self.client: Any = (session or boto3.session.Session()).client(
-            "s3",
-            endpoint_url=endpoint or None,
-            region_name=region,
-            aws_access_key_id=access_key or None,
-            aws_secret_access_key=secret_key or None,
-            config=config,
+        session = session or boto3.session.Session()
+        credentials = {"aws_access_key_id": access_key or None, "aws_secret_access_key": secret_key or None}
+        self.client: Any = session.client(
+            "s3", endpoint_url=endpoint or None, region_name=region, config=config, **credentials
         )
+        self.signer: Any = self.client
+        if public_endpoint and public_endpoint != endpoint:  # signing makes no request
+            self.signer = session.client(
+                "s3", endpoint_url=public_endpoint, region_name=region, config=config, **credentials
+            )
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
 
@@ -246,7 +251,7 @@ class S3Storage:
 
     def presigned_url(self, key: str, expires: int = 3600) -> str | None:
         validate_key(key)
-        url: str = self.client.generate_presigned_url(
+        url: str = self.signer.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._k(key)}, ExpiresIn=expires
         )
         return url
