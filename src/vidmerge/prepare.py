@@ -86,14 +86,24 @@ def gop_frames(output: Output, fps: Fraction) -> int:
     return max(1, round(output.segment_seconds * fps))
 
 
-def video_encoder_args(p: Prepared, threads: int = 0) -> list[str]:
-    """The exact x264 settings of the mezzanine; dynamic segments must use the same to splice."""
+# x264's quickest analysis, for a segment a viewer is about to reach while others are too. It
+# changes decisions only, never the stream headers, for presets whose subme is below 6 (from 6
+# on, psy-rd moves the chroma QP offset in the PPS). Same CRF: about 40 % more bytes, same look.
+RUSH_X264 = "subme=1:me=dia:trellis=0:rc-lookahead=0:mbtree=0:b-adapt=0:partitions=i8x8,i4x4"
+RUSH_PRESETS = ("superfast", "veryfast", "faster")
+
+
+def video_encoder_args(p: Prepared, threads: int = 0, *, rush: bool = False) -> list[str]:
+    """The exact x264 settings of the mezzanine; dynamic segments must use the same to splice.
+    `rush` keeps every setting the stream headers carry and only makes the search quicker."""
     args = [
         "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf),
         "-profile:v", "high", "-pix_fmt", "yuv420p",
         "-g", str(p.gop), "-keyint_min", str(p.gop), "-sc_threshold", "0", "-flags", "+cgop",
         "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
     ]  # fmt: skip
+    if rush and p.preset in RUSH_PRESETS:
+        args += ["-x264-params", RUSH_X264]
     if threads:
         args += ["-threads", str(threads)]
     return args

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,12 +16,16 @@ from pathlib import Path
 
 from . import ffmpeg
 from .bundle import Template
+from .errors import VerificationError
+from .frames import FrameCache, Frames
 from .overlay import Layer, segment_layer, timeline_layer
 from .package import concat_mp4
-from .plan import Drawn, SegmentPlan
+from .plan import Drawn, SegmentPlan, visible
 from .prepare import TS_CLOCK, Prepared, ts_muxer_args, video_encoder_args
 from .storage import Storage
 from .verify import verify_segment
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class Job:
     prepared: Prepared
     storage: Storage
     limits: ffmpeg.Limits = ffmpeg.Limits()
+    rush: bool = False  # quickest x264 search for dynamic segments (same headers); see prepare
+    frames: FrameCache | None = None  # decoded base frames of dynamic segments, on local disk
 
 
 def side_by_side(job: Job) -> Job:
@@ -50,29 +57,70 @@ def render_segment(job: Job, seg: SegmentPlan) -> bool:
     shared = job.prepared.segments[seg.index].key
     with local_copy(job.storage, shared) as source, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "segment.ts"
-        layer = segment_layer(job.template, seg, job.prepared.fps)
-        args = overlay_args(source, layer, _frame_offset(seg.pts0, job.prepared.fps), job.prepared, job.limits)
-        ffmpeg.run([*args, *ts_muxer_args(), "-f", "mpegts", str(out)], limits=job.limits,
-                   stdin_chunks=layer.frames, what=f"segment {seg.index}")  # fmt: skip
-        verify_segment(out, frames=seg.frames, pts0=seg.pts0, reference=source)
+        try:
+            _encode_segment(job, seg, source, out)
+        except VerificationError:
+            if not job.rush:
+                raise
+            log.warning("segment %d: rushed encode did not verify; encoding it in full", seg.index)
+            _encode_segment(replace(job, rush=False), seg, source, out)
         job.storage.put_file(seg.key, out, "video/mp2t")
     return True
 
 
-def overlay_args(source: Path, layer: Layer, offset_frames: int, p: Prepared, limits: ffmpeg.Limits) -> list[str]:
+def _encode_segment(job: Job, seg: SegmentPlan, source: Path, out: Path) -> None:
+    layer = segment_layer(job.template, seg, job.prepared.fps)
+    offset = _frame_offset(seg.pts0, job.prepared.fps)
+    frames = job.frames.frames(job.prepared, seg.index, source, job.limits) if job.frames else None
+    args = overlay_args(source, layer, offset, job.prepared, job.limits, rush=job.rush, frames=frames)
+    ffmpeg.run([*args, *ts_muxer_args(), "-f", "mpegts", str(out)], limits=job.limits,
+               stdin_chunks=layer.frames, what=f"segment {seg.index}")  # fmt: skip
+    verify_segment(out, frames=seg.frames, pts0=seg.pts0, reference=source)
+
+
+def warm_frames(job: Job) -> None:
+    """Decode the base pictures of every segment a slot can touch: part of preparing a template
+    version on a machine (renders decode any that are missing themselves)."""
+    if job.frames is None:
+        return
+    p = job.prepared
+    for info in p.segments:
+        if any(visible(slot, *p.window(info.index)) for slot in job.template.slots):
+            with local_copy(job.storage, info.key) as source:
+                job.frames.frames(p, info.index, source, job.limits)
+
+
+def overlay_args(
+    source: Path,
+    layer: Layer,
+    offset_frames: int,
+    p: Prepared,
+    limits: ffmpeg.Limits,
+    *,
+    rush: bool = False,
+    frames: Frames | None = None,
+) -> list[str]:
     """Input `source` with the raw RGBA layer from stdin laid over it; audio copied.
 
     The layer's frames are numbered from 0, so setpts shifts them onto the source's clock
-    (kept by -copyts) before the overlay filter pairs frames by timestamp.
+    (kept by -copyts) before the overlay filter pairs frames by timestamp. With `frames` (the
+    source's pictures decoded before, see frames.py) the base pictures are read from there,
+    shifted the same way, and only the audio is taken from `source`.
     """
     b = layer.box
-    graph = f"[1:v]setpts=N+{offset_frames}[o];[0:v][o]overlay=x={b.x}:y={b.y}:eof_action=pass:format=auto[v]"
+    rate = f"{p.fps_num}/{p.fps_den}"
+    layer_in = ["-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{b.w}x{b.h}", "-framerate", rate, "-i", "pipe:0"]
+    if frames is None:
+        inputs, base, audio = ["-i", str(source), *layer_in], "[0:v]", "0:a?"
+    else:
+        raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{p.width}x{p.height}", "-framerate", rate]
+        inputs = [*raw, "-i", str(frames.path), *layer_in, "-i", str(source)]
+        base, audio = f"[0:v]setpts=N+{offset_frames},{frames.tags}[b];[b]", "2:a?"
+    graph = f"[1:v]setpts=N+{offset_frames}[o];{base}[o]overlay=x={b.x}:y={b.y}:eof_action=pass:format=auto[v]"
     return [
-        "-copyts", "-i", str(source),
-        "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{b.w}x{b.h}",
-        "-framerate", f"{p.fps_num}/{p.fps_den}", "-i", "pipe:0",
-        "-filter_complex", graph, "-map", "[v]", "-map", "0:a?", "-c:a", "copy",
-        *video_encoder_args(p, limits.threads),
+        "-copyts", *inputs,
+        "-filter_complex", graph, "-map", "[v]", "-map", audio, "-c:a", "copy",
+        *video_encoder_args(p, limits.threads, rush=rush),
     ]  # fmt: skip
 
 

@@ -10,9 +10,10 @@ from typing import Any
 from .bundle import Template, extract_zip, load_bundle
 from .config import Settings
 from .ffmpeg import Limits
+from .frames import open_frame_cache
 from .pipeline import Timer, copy_hls, package_outputs, personalize, render_dynamic
 from .prepare import prepare
-from .render import Job
+from .render import Job, warm_frames
 from .storage import open_storage
 
 
@@ -40,7 +41,8 @@ def render_to_folder(
     limits = Limits(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads)
     with timer.stage("prepare"):
         prepared = prepare(template, storage, limits=limits)
-    job = Job(template, prepared, storage, limits)
+        job = Job(template, prepared, storage, limits, frames=open_frame_cache(settings))
+        warm_frames(job)
     with timer.stage("resolve"):
         person = personalize(job, data)
     with timer.stage("segments"):

@@ -14,10 +14,11 @@ from typing import Any
 from ..bundle import ArchiveLimits, Template, extract_zip, load_bundle
 from ..errors import Conflict, NotFound
 from ..ffmpeg import Limits
+from ..frames import FrameCache
 from ..plan import visible
 from ..prepare import Prepared, prepare
 from ..records import Database, TemplateRecord
-from ..render import Job
+from ..render import Job, warm_frames
 from ..storage import Storage
 
 
@@ -32,6 +33,7 @@ class Registry:
     cache_dir: Path  # extracted bundles, per process/machine
     limits: Limits
     archive_limits: ArchiveLimits
+    frames: FrameCache | None = None
 
     def __post_init__(self) -> None:
         self._jobs: dict[tuple[str, int], Job] = {}
@@ -47,6 +49,7 @@ class Registry:
             self.storage.put_file(bundle_key(template.id, template.version), archive, "application/zip")
             self._save(template, status="preparing")
             prepared = prepare(template, self.storage, limits=self.limits)
+            warm_frames(Job(template, prepared, self.storage, self.limits, frames=self.frames))
             return self._save(template, status="ready", prepared=prepared)
 
     def _existing(self, template: Template) -> TemplateRecord | None:
@@ -99,7 +102,7 @@ class Registry:
             self._fetch(template_id, version, root)
         template = load_bundle(root)
         prepared = prepare(template, self.storage, limits=self.limits)  # found, not redone, normally
-        return Job(template, prepared, self.storage, self.limits)
+        return Job(template, prepared, self.storage, self.limits, frames=self.frames)
 
     def _fetch(self, template_id: str, version: int, root: Path) -> None:
         root.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..bundle import ArchiveLimits
 from ..config import Settings
 from ..ffmpeg import Limits
+from ..frames import open_frame_cache
 from ..records import Database
 from ..storage import Storage, open_storage
 from .registry import Registry
@@ -38,7 +39,7 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     storage = open_storage(settings)
     limits = Limits(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads)
     archive = ArchiveLimits(max_bytes=settings.max_bundle_bytes)
-    registry = Registry(db, storage, settings.data_dir / "bundles", limits, archive)
+    registry = Registry(db, storage, settings.data_dir / "bundles", limits, archive, open_frame_cache(settings))
     encoders = settings.segment_parallel or os.cpu_count() or 2
     scheduler = Scheduler(db, workers=encoders, wait=settings.segment_wait_seconds * 3)
     return Runtime(settings, db, storage, registry, scheduler)
