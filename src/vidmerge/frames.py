@@ -28,8 +28,6 @@ from .prepare import Prepared
 log = logging.getLogger(__name__)
 
 IN_USE_SECONDS = 600.0  # a file used this recently is never evicted: an encoder may be reading it
-
-
 RANGES = {1: "tv", 2: "pc"}  # AVColorRange
 MATRICES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}  # AVColorSpace
 
