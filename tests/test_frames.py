@@ -117,3 +117,17 @@ def test_a_rushed_encode_that_does_not_verify_is_encoded_in_full(
     with caplog.at_level(logging.WARNING, logger="vidmerge.render"):
         assert rendered(rushed, seg) == rendered(normal, seg)
     assert "rushed encode did not verify" in caplog.text
+
+
+def test_a_broken_frame_cache_slows_a_render_down_but_never_fails_it(
+    prepared_dir: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_bytes(b"")  # the cache cannot create anything below it (as with a full disk)
+    plain = fresh_job(prepared_dir, tmp_path / "plain")
+    broken = fresh_job(prepared_dir, tmp_path / "broken", frames=FrameCache(blocked))
+    seg = greeting(plain)
+    with caplog.at_level(logging.WARNING, logger="vidmerge.render"):
+        warm_frames(broken)  # preparing (an upload) goes on too
+        assert rendered(broken, seg) == rendered(plain, seg)
+    assert "decoded frames unavailable" in caplog.text

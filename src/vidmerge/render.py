@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import ffmpeg
 from .bundle import Template
-from .errors import VerificationError
+from .errors import FFmpegError, VerificationError
 from .frames import FrameCache, Frames
 from .overlay import Layer, segment_layer, timeline_layer
 from .package import concat_mp4
@@ -71,11 +71,23 @@ def render_segment(job: Job, seg: SegmentPlan) -> bool:
 def _encode_segment(job: Job, seg: SegmentPlan, source: Path, out: Path) -> None:
     layer = segment_layer(job.template, seg, job.prepared.fps)
     offset = _frame_offset(seg.pts0, job.prepared.fps)
-    frames = job.frames.frames(job.prepared, seg.index, source, job.limits) if job.frames else None
+    frames = _base_frames(job, seg.index, source)
     args = overlay_args(source, layer, offset, job.prepared, job.limits, rush=job.rush, frames=frames)
     ffmpeg.run([*args, *ts_muxer_args(), "-f", "mpegts", str(out)], limits=job.limits,
                stdin_chunks=layer.frames, what=f"segment {seg.index}")  # fmt: skip
     verify_segment(out, frames=seg.frames, pts0=seg.pts0, reference=source)
+
+
+def _base_frames(job: Job, index: int, source: Path) -> Frames | None:
+    """The decoded base pictures, or None (decode here) when there is no cache or it fails: a
+    full disk or a broken cache directory slows a render down, it never fails it."""
+    if job.frames is None:
+        return None
+    try:
+        return job.frames.frames(job.prepared, index, source, job.limits)
+    except (OSError, FFmpegError) as exc:
+        log.warning("segment %d: decoded frames unavailable (%s); decoding in the encode", index, exc)
+        return None
 
 
 def warm_frames(job: Job) -> None:
@@ -87,7 +99,7 @@ def warm_frames(job: Job) -> None:
     for info in p.segments:
         if any(visible(slot, *p.window(info.index)) for slot in job.template.slots):
             with local_copy(job.storage, info.key) as source:
-                job.frames.frames(p, info.index, source, job.limits)
+                _base_frames(job, info.index, source)
 
 
 def overlay_args(
