@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from media import SMALL_MANIFEST, make_clip, write_bundle
 
+from vidmerge import frames as frames_module
 from vidmerge import prepare as prepare_module
 from vidmerge.bundle import load_bundle
 from vidmerge.frames import FrameCache, frame_bytes
 from vidmerge.pipeline import personalize
 from vidmerge.plan import SegmentPlan
-from vidmerge.prepare import prepare
+from vidmerge.prepare import Prepared, prepare, video_encoder_args
 from vidmerge.render import Job, render_segment, warm_frames
 from vidmerge.storage import LocalStorage
 
@@ -131,3 +132,38 @@ def test_a_broken_frame_cache_slows_a_render_down_but_never_fails_it(
         warm_frames(broken)  # preparing (an upload) goes on too
         assert rendered(broken, seg) == rendered(plain, seg)
     assert "decoded frames unavailable" in caplog.text
+
+
+def test_unknown_colour_tags_mean_decoding_in_the_encode(
+    prepared_dir: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raw pictures whose range or matrix cannot be restored are never used: they would shift levels."""
+    monkeypatch.setattr(frames_module, "MATRICES", {})
+    plain = fresh_job(prepared_dir, tmp_path / "plain")
+    untagged = fresh_job(prepared_dir, tmp_path / "untagged", frames=FrameCache(tmp_path / "frames"))
+    seg = greeting(plain)
+    assert rendered(untagged, seg) == rendered(plain, seg)
+    assert not list((tmp_path / "frames").rglob("*.yuv"))
+
+
+def test_the_tags_are_probed_once_per_template_version(
+    prepared_dir: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probes: list[Path] = []
+    probe = frames_module.source_tags
+    monkeypatch.setattr(frames_module, "source_tags", lambda source: probes.append(source) or probe(source))
+    job = fresh_job(prepared_dir, tmp_path, frames=FrameCache(tmp_path / "frames"))
+    warm_frames(job)
+    for index in (1, 2):
+        rendered(job, personalize(job, {"name": "一度"}).plan.segments[index])
+    assert len(probes) == 1
+
+
+@pytest.mark.parametrize(
+    ("preset", "rushed"), [("veryfast", True), ("faster", True), ("fast", False), ("ultrafast", False)]
+)
+def test_only_presets_whose_headers_survive_are_rushed(preset: str, rushed: bool) -> None:
+    p = Prepared("k", 320, 180, 30, 1, 60, preset, 20, "128k", ())
+    args = video_encoder_args(p, 1, rush=True)
+    assert ("-x264-params" in args) is rushed
+    assert "-x264-params" not in video_encoder_args(p, 1)

@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -47,11 +47,14 @@ class Frames:
 class FrameCache:
     root: Path
     max_bytes: int = 4 << 30
+    _tags: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def frames(self, prepared: Prepared, index: int, source: Path, limits: ffmpeg.Limits) -> Frames | None:
         """The base pictures of segment `index`, decoded from `source` (its shared segment) if
         absent. None when the source's colour tags are ones raw frames cannot carry here."""
-        tags = source_tags(source)
+        if prepared.key not in self._tags:  # one mezzanine, one set of tags: probed once
+            self._tags[prepared.key] = source_tags(source)
+        tags = self._tags[prepared.key]
         return Frames(self._raw(prepared, index, source, limits), tags) if tags else None
 
     def _raw(self, prepared: Prepared, index: int, source: Path, limits: ffmpeg.Limits) -> Path:
