@@ -119,6 +119,15 @@ def test_font_path_outside_the_bundle_is_unknown(tmp_path: Path, clip: Path) -> 
     assert err.problems[0].where == "template.yaml: slots[greeting].style.font"
 
 
+def test_a_font_file_that_is_not_a_font_is_rejected_at_load(tmp_path: Path, clip: Path) -> None:
+    raw = _manifest()
+    raw["slots"][0]["style"]["font"] = "assets/fonts/broken.ttf"
+    root = write_bundle(tmp_path / "b", raw, clip=clip, files={"assets/fonts/broken.ttf": b"not a font" * 10})
+    err = _rejected(root)
+    assert err.problems[0].where == "template.yaml: slots[greeting].style.font"
+    assert "not a readable font" in err.problems[0].reason
+
+
 def test_shipped_font_by_name(tmp_path: Path, clip: Path) -> None:
     raw = _manifest()
     raw["slots"][0]["style"]["font"] = "NotoSansJP-Regular"

@@ -33,6 +33,7 @@ from PIL import Image
 from vidmerge.bundle import Template, load_bundle
 from vidmerge.config import Settings
 from vidmerge.errors import DataError, GlyphError
+from vidmerge.overlay import segment_layer
 from vidmerge.pipeline import package_outputs, personalize, render_dynamic
 from vidmerge.prepare import LEAD_FRAMES, Prepared, prepare
 from vidmerge.render import Job, render_segment
@@ -200,7 +201,7 @@ SATO = {"name": "佐藤 花子", "monthly_kwh": 250, "amperage": 30, "current_pl
 SUZUKI = {**TANAKA, "name": "鈴木 一郎"}  # same plan and numbers as TANAKA, another name
 
 STATIC_TIMES = [1.0, 8.0, 20.0, 29.0]  # no slot visible
-SLOT_TIMES = [4.0, 15.0, 26.0]  # greeting, savings, plan (all past their fade-in)
+SLOT_TIMES = [3.0, 4.0, 5.0, 15.0, 26.0]  # greeting (3.0, 5.0: a layer picture held), savings, plan
 POSTER_TIMES = [3.9667, 4.0333]  # the frames either side of the poster's
 FRAME_TIMES = STATIC_TIMES + SLOT_TIMES + POSTER_TIMES
 
@@ -317,7 +318,8 @@ def _mezzanine_at(demo: Demo, t: float) -> np.ndarray:
     return frames_at(demo.shared(int(index)), [offset])[offset]
 
 
-@pytest.mark.parametrize(("slot_id", "t"), [("greeting", 4.0), ("savings", 15.0), ("savings_label", 15.0),
+@pytest.mark.parametrize(("slot_id", "t"), [("greeting", 3.0), ("greeting", 4.0), ("greeting", 5.0),
+                                            ("savings", 15.0), ("savings_label", 15.0),
                                             ("plan_name", 26.0), ("deadline", 26.0)])  # fmt: skip
 def test_each_customer_sees_their_own_text(demo: Demo, slot_id: str, t: float) -> None:
     template = demo.template
@@ -333,6 +335,20 @@ def test_each_customer_sees_their_own_text(demo: Demo, slot_id: str, t: float) -
     assert min(own.values()) > 30, own
     for who, value in other.items():
         assert value < own[who] - 10, (own, other)
+
+
+def test_a_layer_sends_only_the_pictures_that_change(demo: Demo) -> None:
+    """The greeting fades in over 0.4 s in segment 1 and out over the last 0.4 s of segment 2;
+    the pictures in between are held by the overlay filter, not sent again."""
+    job = Job(demo.template, demo.prepared, open_storage(demo.settings))
+    dynamic = {s.index: s for s in personalize(job, TANAKA).plan.dynamic}
+    fading_in = segment_layer(demo.template, dynamic[1], demo.prepared.fps)
+    fading_out = segment_layer(demo.template, dynamic[2], demo.prepared.fps)
+    assert fading_in.shown_from == tuple(range(13))
+    assert fading_in.pts_expr(66) == "N+66"
+    assert fading_out.shown_from == (0, *range(49, 60))
+    assert fading_out.pts_expr(126) == "N+126+48*gte(N\\,1)"
+    assert len(list(fading_out.pictures)) == 12
 
 
 def test_plan_icon_is_drawn(demo: Demo) -> None:

@@ -135,6 +135,7 @@ def _fonts(manifest: Manifest, root: Path, problems: ProblemCollector) -> dict[s
             continue
         try:
             found[slot.id] = fonts.font_path(slot.style.font, bundle_dir=root)
+            fonts.load(found[slot.id])
         except InvalidInput as exc:
             problems.add(f"{MANIFEST}: slots[{slot.id}].style.font", exc.message)
     return found

@@ -64,6 +64,12 @@ def _bundle_font(name: str, bundle_dir: Path) -> Path | None:
     return candidate
 
 
+def load(path: Path) -> None:
+    """Read the font's character map now: an unreadable font fails the upload, and the first
+    customer's webhook after a start does not pay for the parse (a fifth of a second for CJK)."""
+    _cmap(Path(path))
+
+
 def missing_glyphs(text: str, path: Path) -> list[str]:
     """Characters of ``text`` (whitespace aside) the font has no glyph for, first seen first."""
     cmap = _cmap(Path(path))

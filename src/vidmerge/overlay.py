@@ -1,6 +1,6 @@
 """Overlay layers: slot values drawn with Pillow into RGBA frames for one segment.
 
-User text only ever becomes pixels here; ffmpeg receives raw RGBA frames on stdin and never
+User text only ever becomes pixels here; ffmpeg receives raw RGBA pictures on stdin and never
 sees the text. Each segment gets one layer covering the union of its visible slots' boxes.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -88,26 +89,41 @@ def _file_digest(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Layer:
-    """Where a segment's layer goes and how to produce its frames."""
+    """Where a segment's layer goes, and its pictures: only those that differ from the one
+    before, each shown from a frame number (counted from the layer's first frame) until the next.
+    A layer that fades in and then holds is a dozen pictures, not one per frame."""
 
     box: Box
-    frames: Iterator[bytes]
+    pictures: Iterator[bytes]  # raw RGBA, box-sized
+    shown_from: tuple[int, ...]
+
+    def pts_expr(self, offset: int) -> str:
+        """An ffmpeg setpts expression that puts picture N at its frame number plus offset."""
+        terms = [f"N+{offset}"]
+        for n, (before, at) in enumerate(itertools.pairwise(self.shown_from), start=1):
+            if at - before > 1:
+                terms.append(f"{at - before - 1}*gte(N\\,{n})")
+        return "+".join(terms)
 
 
 def segment_layer(template: Template, seg: SegmentPlan, fps: Fraction) -> Layer:
     slots = [s for s in template.slots if any(d.slot_id == s.id for d in seg.draws)]
-    box = _union([s.box for s in slots])
     drawn = {d.slot_id: d for d in seg.draws}
-    times = (seg.start + float(n / fps) for n in range(seg.frames))
-    return Layer(box, _frames(template, slots, drawn, box, times))
+    times = [seg.start + float(n / fps) for n in range(seg.frames)]
+    return _layer(template, slots, drawn, times)
 
 
 def timeline_layer(template: Template, drawn: Mapping[str, Drawn], fps: Fraction, frames: int) -> Layer:
     """One layer over the whole clip (the full-render fallback and the F baseline)."""
-    slots = list(template.slots)
+    return _layer(template, list(template.slots), drawn, [float(n / fps) for n in range(frames)])
+
+
+def _layer(template: Template, slots: list[Slot], drawn: Mapping[str, Drawn], times: list[float]) -> Layer:
     box = _union([s.box for s in slots])
-    times = (float(n / fps) for n in range(frames))
-    return Layer(box, _frames(template, slots, drawn, box, times))
+    states = [tuple(slot_state(slot, drawn[slot.id], t) for slot in slots) for t in times]
+    changes = tuple(n for n, state in enumerate(states) if n == 0 or state != states[n - 1])
+    pictures = (_compose(template, slots, drawn, box, states[n]) for n in changes)
+    return Layer(box, pictures, changes)
 
 
 def _union(boxes: list[Box]) -> Box:
@@ -116,23 +132,6 @@ def _union(boxes: list[Box]) -> Box:
     # even offsets and sizes keep the overlay on chroma sample boundaries
     x0, y0 = x0 - x0 % 2, y0 - y0 % 2
     return Box(x=x0, y=y0, w=x1 - x0 + (x1 - x0) % 2, h=y1 - y0 + (y1 - y0) % 2)
-
-
-def _frames(
-    template: Template,
-    slots: list[Slot],
-    drawn: Mapping[str, Drawn],
-    box: Box,
-    times: Iterator[float],
-) -> Iterator[bytes]:
-    last_state: tuple[object, ...] | None = None
-    last_bytes = b""
-    for t in times:
-        state = tuple(slot_state(slot, drawn[slot.id], t) for slot in slots)
-        if state != last_state:
-            last_bytes = _compose(template, slots, drawn, box, state)
-            last_state = state
-        yield last_bytes
 
 
 def slot_state(slot: Slot, drawn: Drawn, t: float) -> tuple[str, float] | None:

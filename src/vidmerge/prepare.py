@@ -86,9 +86,10 @@ def gop_frames(output: Output, fps: Fraction) -> int:
     return max(1, round(output.segment_seconds * fps))
 
 
-# x264's quickest analysis, for a segment a viewer is about to reach while others are too. It
-# changes decisions only, never the stream headers, for presets whose subme is below 6 (from 6
-# on, psy-rd moves the chroma QP offset in the PPS). Same CRF: about 40 % more bytes, same look.
+# x264's quickest analysis, for a segment a viewer reaches within seconds (service/scheduler.py).
+# It changes decisions only, never the stream headers, for presets whose subme is below 6 (from 6
+# on, psy-rd moves the chroma QP offset in the PPS). Same CRF, on R30's first greeting segment:
+# 17 % more bytes, SSIM 0.960 against 0.963, about half the CPU time.
 RUSH_X264 = "subme=1:me=dia:trellis=0:rc-lookahead=0:mbtree=0:b-adapt=0:partitions=i8x8,i4x4"
 RUSH_PRESETS = ("superfast", "veryfast", "faster")
 

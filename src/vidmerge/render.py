@@ -74,7 +74,7 @@ def _encode_segment(job: Job, seg: SegmentPlan, source: Path, out: Path) -> None
     frames = _base_frames(job, seg.index, source)
     args = overlay_args(source, layer, offset, job.prepared, job.limits, rush=job.rush, frames=frames)
     ffmpeg.run([*args, *ts_muxer_args(), "-f", "mpegts", str(out)], limits=job.limits,
-               stdin_chunks=layer.frames, what=f"segment {seg.index}")  # fmt: skip
+               stdin_chunks=layer.pictures, what=f"segment {seg.index}")  # fmt: skip
     verify_segment(out, frames=seg.frames, pts0=seg.pts0, reference=source)
 
 
@@ -114,8 +114,9 @@ def overlay_args(
 ) -> list[str]:
     """Input `source` with the raw RGBA layer from stdin laid over it; audio copied.
 
-    The layer's frames are numbered from 0, so setpts shifts them onto the source's clock
-    (kept by -copyts) before the overlay filter pairs frames by timestamp. With `frames` (the
+    The layer sends only pictures that differ from the one before: setpts puts each on the
+    source's clock (kept by -copyts) at the frame it is first shown, and the overlay filter keeps
+    laying it over every base frame until the next picture (the last one to the end). With `frames` (the
     source's pictures decoded before, see frames.py) the base pictures are read from there,
     shifted the same way, and only the audio is taken from `source`.
     """
@@ -128,7 +129,7 @@ def overlay_args(
         raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{p.width}x{p.height}", "-framerate", rate]
         inputs = [*raw, "-i", str(frames.path), *layer_in, "-i", str(source)]
         base, audio = f"[0:v]setpts=N+{offset_frames},{frames.tags}[b];[b]", "2:a?"
-    graph = f"[1:v]setpts=N+{offset_frames}[o];{base}[o]overlay=x={b.x}:y={b.y}:eof_action=pass:format=auto[v]"
+    graph = f"[1:v]setpts={layer.pts_expr(offset_frames)}[o];{base}[o]overlay=x={b.x}:y={b.y}:format=auto[v]"
     return [
         "-copyts", *inputs,
         "-filter_complex", graph, "-map", "[v]", "-map", audio, "-c:a", "copy",
@@ -165,7 +166,7 @@ def full_render(job: Job, drawn: dict[str, Drawn], dest: Path) -> None:
         args = overlay_args(base, layer, 0, p, job.limits)
         args = [a for a in args if a != "-copyts"]
         ffmpeg.run([*args, "-movflags", "+faststart", str(out)], limits=job.limits,
-                   stdin_chunks=layer.frames, what="full render")  # fmt: skip
+                   stdin_chunks=layer.pictures, what="full render")  # fmt: skip
         out.replace(dest)
 
 

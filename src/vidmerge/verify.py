@@ -8,6 +8,7 @@ which the caller answers with a full render rather than shipping a broken file.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -78,13 +79,24 @@ def verify_segment(path: Path, *, frames: int, pts0: int, reference: Path) -> No
     dts = [p[1] for p in packets]
     if any(b <= a for a, b in zip(dts, dts[1:], strict=False)) or not packets[0][2]:
         raise VerificationError("decode timestamps not increasing, or no keyframe first", where=path.name)
-    if parameter_sets != _scan(reference, first_only=True)[1]:
+    if parameter_sets != _reference_sets(str(reference), *_identity(reference)):
         raise VerificationError("SPS/PPS differ from the mezzanine's", where=path.name)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=1024)
+def _reference_sets(path: str, mtime_ns: int, size: int) -> list[bytes]:
+    """A shared segment's SPS/PPS, read once per file version (every render of it compares)."""
+    return _scan(Path(path), first_only=True)[1]
 
 
 def _scan(path: Path, *, first_only: bool = False) -> tuple[list[tuple[int, int, bool]], list[bytes]]:
     """One pass over a segment's video packets: (pts, dts, keyframe) of each, and the SPS/PPS
-    of the first, which is also decoded (a decoder error raises)."""
+    of the first, which is also decoded unless first_only (a decoder error raises)."""
     packets: list[tuple[int, int, bool]] = []
     parameter_sets: list[bytes] = []
     try:
@@ -95,8 +107,10 @@ def _scan(path: Path, *, first_only: bool = False) -> tuple[list[tuple[int, int,
                     continue
                 if not packets:
                     parameter_sets = _parameter_sets(bytes(packet))
-                    decoded = [*stream.codec_context.decode(packet), *stream.codec_context.decode(None)]
-                    if not decoded and not first_only:
+                    if not first_only and not [
+                        *stream.codec_context.decode(packet),
+                        *stream.codec_context.decode(None),
+                    ]:
                         raise VerificationError("the first frame does not decode", where=path.name)
                 packets.append((packet.pts, packet.dts, packet.is_keyframe))
                 if first_only:

@@ -2,13 +2,13 @@
 
 A segment's deadline is when its viewer's playhead reaches it: the moment the render was
 accepted plus the segment's start (bulk renders a long way later). There is one encoder per
-CPU, each with x264's own threading: a viewer waiting on one segment needs that segment fast,
-which one-thread encoders side by side (best for a batch) do not give. A player asking for a
-segment that is not ready moves it to the front. When several segments are urgent at once (a
-crowd of fresh viewers), each is encoded on one thread with x264's quickest search, which keeps
-the stream headers (`prepare.RUSH_X264`). One entry per segment key: asking again only ever
-brings its deadline forward. Each segment still goes through `segments.ensure`, so across
-processes exactly one renders it.
+CPU. A segment due soon (urgent) is encoded on one thread with x264's quickest search, which
+keeps the stream headers (`prepare.RUSH_X264`): urgent segments then run side by side, one per
+CPU, whether they are one viewer's next two or the first segments of a crowd that arrived at
+once, and nothing due later starts beside them. Segments due later get full-effort encodes with
+x264's own threading. A player asking for a segment that is not ready moves it to the front.
+One entry per segment key: asking again only ever brings its deadline forward. Each segment
+still goes through `segments.ensure`, so across processes exactly one renders it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from ..render import Job, side_by_side
 from . import segments
 
 BULK_DELAY = 3600.0  # seconds added to a bulk render's deadlines: interactive ones go first
-URGENT = 3.0  # seconds: a segment due sooner than this is encoded with the machine to itself
-WAVE = 1.0  # seconds: urgent segments due this close together are several viewers' (encoded at once)
+URGENT = 3.0  # seconds: a segment due sooner than this is rushed, and nothing due later runs beside it
 
 
 @dataclass
@@ -37,7 +36,7 @@ class _Entry:
     deadline: float
     future: Future[segments.Outcome] = field(default_factory=Future)
     started: bool = False
-    rush: bool = False  # urgent while another segment is urgent too: quickest x264 search
+    rush: bool = False  # urgent when it started: one thread, quickest x264 search
 
 
 class Scheduler:
@@ -78,9 +77,8 @@ class Scheduler:
             self._cv.notify_all()
 
     def _next(self) -> _Entry | None:
-        """The earliest-deadline entry. While an urgent segment is being encoded, the other
-        encoders wait unless the next one is urgent and due about as soon: a segment due later
-        would only slow the urgent one down, while several viewers at once need every CPU."""
+        """The earliest-deadline entry; while an urgent segment is being encoded, only another
+        urgent one starts beside it."""
         with self._cv:
             while True:
                 while not self._closed and (not self._heap or self._hold_back()):
@@ -90,28 +88,18 @@ class Scheduler:
                 deadline, _, entry = heapq.heappop(self._heap)
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
                     entry.started = True
-                    entry.rush = self._crowded(deadline)
+                    entry.rush = self._urgent(deadline)
                     self._running_deadlines[id(entry)] = deadline
                     return entry
 
     def _hold_back(self) -> bool:
-        """Beside an urgent encode, only a segment due about as soon (another viewer's) starts:
-        one viewer's next segment, due a segment later, gets the CPUs after it."""
-        now = time.time()
-        urgent = [deadline for deadline in self._running_deadlines.values() if deadline - now < URGENT]
-        if not urgent:
-            return False
-        due = self._heap[0][0]
-        return due - now >= URGENT or due - min(urgent) >= WAVE
+        """A full-effort encode (x264 threads on every CPU) beside an urgent one would slow it."""
+        running = self._running_deadlines.values()
+        return any(map(self._urgent, running)) and not self._urgent(self._heap[0][0])
 
-    def _crowded(self, deadline: float) -> bool:
-        """This segment is urgent and another one is due about as soon (encoding, or next in the
-        queue): several viewers are about to reach segments at once, more than full-quality
-        encodes keep up with."""
-        if deadline - time.time() >= URGENT:
-            return False
-        others = [*self._running_deadlines.values(), *(self._heap[0][:1] if self._heap else ())]
-        return any(abs(other - deadline) < WAVE for other in others)
+    @staticmethod
+    def _urgent(deadline: float) -> bool:
+        return deadline - time.time() < URGENT
 
     def _loop(self) -> None:
         while (entry := self._next()) is not None:
