@@ -73,13 +73,13 @@ def test_an_urgent_segment_is_encoded_alone(recorded: tuple[list[str], threading
 
 def test_urgent_segments_are_rushed_on_one_thread_later_ones_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
     """Due within URGENT: quickest search, one thread (the other CPUs stay free for the next
-    urgent one). Due later: full effort, x264's own threading."""
+    urgent one). Due later: full effort, x264's own threading, lower CPU priority."""
     import time
 
-    seen: dict[str, tuple[bool, int]] = {}
+    seen: dict[str, tuple[bool, int, int]] = {}
 
     def ensure(db: Any, job: Job, seg: SegmentPlan, *, wait: float) -> Outcome:
-        seen[seg.key] = (job.rush, job.limits.threads)
+        seen[seg.key] = (job.rush, job.limits.threads, job.limits.nice)
         return Outcome(rendered=True, waited=0.0)
 
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
@@ -87,7 +87,7 @@ def test_urgent_segments_are_rushed_on_one_thread_later_ones_are_not(monkeypatch
     job = Job(None, None, None)  # type: ignore[arg-type]
     assert sched.submit(job, _seg("soon"), deadline=time.time() + 1).result(5).rendered
     assert sched.submit(job, _seg("later"), deadline=time.time() + 60).result(5).rendered
-    assert seen == {"soon": (True, 1), "later": (False, 0)}
+    assert seen == {"soon": (True, 1, 0), "later": (False, 0, scheduler_module.LATER_NICE)}
     sched.close()
 
 
@@ -108,4 +108,28 @@ def test_urgent_segments_run_side_by_side(recorded: tuple[list[str], threading.E
     assert not current.done()
     release.set()
     assert current.result(5).rendered
+    sched.close()
+
+
+def test_an_urgent_segment_starts_while_later_ones_hold_every_encoder(
+    recorded: tuple[list[str], threading.Event],
+) -> None:
+    """A new viewer at a busy server: its first segment does not wait for a full-effort encode
+    of someone's later segment to finish; that one runs at a lower CPU priority meanwhile."""
+    import time
+
+    order, release = recorded
+    sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
+    job = Job(None, None, None)  # type: ignore[arg-type]
+    later = sched.submit(job, _seg("later"), deadline=time.time() + 60)
+    while not order:
+        threading.Event().wait(0.01)
+    arriving = sched.submit(job, _seg("arriving"), deadline=time.time() + 1)
+    assert arriving.result(5).rendered  # done while "later" is still encoding
+    assert not later.done()
+    queued = sched.submit(job, _seg("queued"), deadline=time.time() + 60)
+    threading.Event().wait(0.5)
+    assert order == ["later", "arriving"]  # the spare encoder takes urgent work only
+    release.set()
+    assert later.result(5).rendered and queued.result(5).rendered
     sched.close()

@@ -288,14 +288,16 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-def test_a_timeout_kills_ffmpeg_and_its_process_group(tmp_path: Path) -> None:
+@pytest.mark.parametrize("nice", [0, 10])
+def test_a_timeout_kills_ffmpeg_and_its_process_group(tmp_path: Path, nice: int) -> None:
+    """Also when ffmpeg runs under `nice` (segments due later): nice execs it in place."""
     marker = f"timeout-{uuid.uuid4().hex}"
     out = tmp_path / f"{marker}.mp4"
     began = time.monotonic()
     with pytest.raises(FFmpegError, match="timed out"):
         ffmpeg.run(
             ["-re", "-f", "lavfi", "-i", "testsrc=d=600", "-c:v", "libx264", str(out)],
-            limits=ffmpeg.Limits(timeout=1.0),
+            limits=ffmpeg.Limits(timeout=1.0, nice=nice),
         )
     assert time.monotonic() - began < 10
     assert _processes_with(marker) == []
@@ -306,6 +308,7 @@ def test_threads_are_capped_and_passed_through(tmp_path: Path) -> None:
     assert argv[argv.index("-filter_threads") + 1] == "2"
     assert argv[argv.index("-i") - 2 : argv.index("-i")] == ["-threads", "2"]
     assert "-threads" not in ffmpeg.command(["-i", "a.mp4", "out.mp4"])  # 0: ffmpeg's default
+    assert ffmpeg.command(["-i", "a.mp4", "out.mp4"], nice=10)[:4] == ["nice", "-n", "10", ffmpeg.binary()]
     ffmpeg.run(  # ffmpeg accepts the options
         ["-f", "lavfi", "-i", "testsrc=d=0.5:s=64x64", "-c:v", "libx264", "-threads", "1", str(tmp_path / "t.mp4")],
         limits=ffmpeg.Limits(threads=1),

@@ -41,14 +41,16 @@ def binary() -> str:
 class Limits:
     timeout: float = 300.0
     threads: int = 0  # 0: encoder default
+    nice: int = 0  # >0: a lower CPU priority (work due later yields to work due now)
 
 
-def command(args: Sequence[str], *, formats: str = INTERNAL_FORMATS, threads: int = 0) -> list[str]:
+def command(args: Sequence[str], *, formats: str = INTERNAL_FORMATS, threads: int = 0, nice: int = 0) -> list[str]:
     """The full argv: the binary, quiet logging, no stdin prompts, the demuxer allow-list.
 
     `-format_whitelist` and `-protocol_whitelist` are per-input options in the ffmpeg CLI: given
     once up front they guard only the first input, so they are repeated before every `-i`.
     `threads` (when > 0) caps decoder and filter threads; encoders get theirs from the caller.
+    `nice` (when > 0 and coreutils' nice exists) lowers the process's CPU priority.
     """
     guard = ["-format_whitelist", formats, "-protocol_whitelist", PROTOCOLS]
     if threads > 0:
@@ -60,6 +62,8 @@ def command(args: Sequence[str], *, formats: str = INTERNAL_FORMATS, threads: in
         if arg == "-i":
             argv += guard
         argv.append(arg)
+    if nice > 0 and shutil.which("nice"):
+        argv = ["nice", "-n", str(nice), *argv]
     return argv
 
 
@@ -72,7 +76,7 @@ def run(
     what: str = "ffmpeg",
 ) -> bytes:
     """Run ffmpeg; return stdout. Kills the whole process group on timeout."""
-    argv = command(args, formats=formats, threads=limits.threads)
+    argv = command(args, formats=formats, threads=limits.threads, nice=limits.nice)
     if stdin_chunks is not None:
         argv.remove("-nostdin")
     proc = subprocess.Popen(

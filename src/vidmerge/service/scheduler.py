@@ -1,14 +1,16 @@
 """Earliest deadline first for dynamic segments, across every render in this process.
 
 A segment's deadline is when its viewer's playhead reaches it: the moment the render was
-accepted plus the segment's start (bulk renders a long way later). There is one encoder per
-CPU. A segment due soon (urgent) is encoded on one thread with x264's quickest search, which
-keeps the stream headers (`prepare.RUSH_X264`): urgent segments then run side by side, one per
-CPU, whether they are one viewer's next two or the first segments of a crowd that arrived at
-once, and nothing due later starts beside them. Segments due later get full-effort encodes with
-x264's own threading. A player asking for a segment that is not ready moves it to the front.
-One entry per segment key: asking again only ever brings its deadline forward. Each segment
-still goes through `segments.ensure`, so across processes exactly one renders it.
+accepted plus the segment's start (bulk renders a long way later). A segment due soon (urgent)
+is encoded on one thread with x264's quickest search, which keeps the stream headers
+(`prepare.RUSH_X264`): urgent segments run side by side, one per CPU, whether they are one
+viewer's next two or the first segments of a crowd that arrived at once, and nothing due later
+starts beside them. Segments due later get full-effort encodes with x264's own threading, one
+per CPU, at a lower CPU priority; a spare encoder thread lets an urgent segment start while they
+hold every CPU (a new viewer arriving at a busy server), and they yield the CPU to it. A player
+asking for a segment that is not ready moves it to the front. One entry per segment key: asking
+again only ever brings its deadline forward. Each segment still goes through `segments.ensure`,
+so across processes exactly one renders it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from . import segments
 
 BULK_DELAY = 3600.0  # seconds added to a bulk render's deadlines: interactive ones go first
 URGENT = 3.0  # seconds: a segment due sooner than this is rushed, and nothing due later runs beside it
+LATER_NICE = 10  # CPU priority of encodes not urgent when they started
 
 
 @dataclass
@@ -39,6 +42,12 @@ class _Entry:
     rush: bool = False  # urgent when it started: one thread, quickest x264 search
 
 
+def _yielding(job: Job) -> Job:
+    """A segment due later encodes at a lower CPU priority: an urgent one started beside it (a
+    new viewer arriving) gets the CPU it needs, and an idle machine loses nothing."""
+    return replace(job, limits=replace(job.limits, nice=LATER_NICE))
+
+
 class Scheduler:
     def __init__(self, db: Database, *, workers: int, wait: float) -> None:
         self.db, self.workers, self.wait = db, max(1, workers), wait
@@ -47,7 +56,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._threads: list[threading.Thread] = []
-        self._running_deadlines: dict[int, float] = {}  # id(entry) -> deadline, while encoding
+        self._running: dict[int, _Entry] = {}  # id(entry) -> entry, while encoding
         self._closed = False
 
     def submit(self, job: Job, seg: SegmentPlan, deadline: float) -> Future[segments.Outcome]:
@@ -64,7 +73,7 @@ class Scheduler:
             return entry.future
 
     def _start_threads(self) -> None:
-        while len(self._threads) < self.workers:
+        while len(self._threads) < self.workers + 1:  # one spare, for urgent work only
             n = len(self._threads)
             thread = threading.Thread(target=self._loop, name=f"vidmerge-segments-{n}", daemon=True)
             self._threads.append(thread)
@@ -89,13 +98,17 @@ class Scheduler:
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
                     entry.started = True
                     entry.rush = self._urgent(deadline)
-                    self._running_deadlines[id(entry)] = deadline
+                    self._running[id(entry)] = entry
                     return entry
 
     def _hold_back(self) -> bool:
-        """A full-effort encode (x264 threads on every CPU) beside an urgent one would slow it."""
-        running = self._running_deadlines.values()
-        return any(map(self._urgent, running)) and not self._urgent(self._heap[0][0])
+        """Urgent segments take up to one encoder per CPU, even when segments due later hold
+        every CPU (those run at a lower priority and yield). A segment due later starts only on a
+        free CPU with no urgent encode running: its x264 threads would slow the urgent one."""
+        rushed = sum(e.rush for e in self._running.values())
+        if self._urgent(self._heap[0][0]):
+            return rushed >= self.workers
+        return rushed > 0 or len(self._running) >= self.workers
 
     @staticmethod
     def _urgent(deadline: float) -> bool:
@@ -103,7 +116,7 @@ class Scheduler:
 
     def _loop(self) -> None:
         while (entry := self._next()) is not None:
-            job = replace(side_by_side(entry.job), rush=True) if entry.rush else entry.job
+            job = replace(side_by_side(entry.job), rush=True) if entry.rush else _yielding(entry.job)
             try:
                 entry.future.set_result(segments.ensure(self.db, job, entry.seg, wait=self.wait))
             except BaseException as exc:  # handed to whoever waits on the future
@@ -111,5 +124,5 @@ class Scheduler:
             finally:
                 with self._cv:
                     self._entries.pop(entry.seg.key, None)
-                    self._running_deadlines.pop(id(entry), None)
+                    self._running.pop(id(entry), None)
                     self._cv.notify_all()
