@@ -52,6 +52,16 @@ def test_wrong_frame_count_clock_or_parameter_sets_fail(clip: Path, tmp_path: Pa
         verify_segment(main, frames=30, pts0=_pts0(ref), reference=ref)
 
 
+def test_a_reference_replaced_on_disk_is_read_again(clip: Path, tmp_path: Path) -> None:
+    """The reference's SPS/PPS are read once per file version, not once per path."""
+    ref = _segment(clip, tmp_path / "ref.ts")
+    same = _segment(clip, tmp_path / "same.ts", "-vf", "negate")
+    verify_segment(same, frames=30, pts0=_pts0(ref), reference=ref)  # reads and keeps ref's
+    _segment(clip, ref, profile="main")  # another encode at the same path
+    with pytest.raises(VerificationError, match="SPS/PPS"):
+        verify_segment(same, frames=30, pts0=_pts0(ref), reference=ref)
+
+
 def test_mp4_frame_count_and_audio_length(clip: Path, tmp_path: Path) -> None:
     verify_mp4(clip, frames=180, fps=Fraction(30))
     with pytest.raises(VerificationError, match="video frames"):
