@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -34,13 +36,19 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], threading.Even
     return order, release
 
 
+def _held(order: list[str], *, workers: int, key: str, deadline: float) -> tuple[Scheduler, Job, Future[Outcome]]:
+    """A scheduler whose first encode (segment `key`) is held by the `recorded` fixture."""
+    sched = Scheduler(db=None, workers=workers, wait=1.0)  # type: ignore[arg-type]
+    job = Job(None, None, None)  # type: ignore[arg-type]
+    first = sched.submit(job, _seg(key), deadline=deadline)
+    while not order:
+        threading.Event().wait(0.01)
+    return sched, job, first
+
+
 def test_earliest_deadline_first_and_a_viewer_jumps_the_queue(recorded: tuple[list[str], threading.Event]) -> None:
     order, release = recorded
-    sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
-    job = Job(None, None, None)  # type: ignore[arg-type]
-    busy = sched.submit(job, _seg("A"), deadline=10)
-    while not order:  # A is being rendered; the rest queue up behind it
-        threading.Event().wait(0.01)
+    sched, job, busy = _held(order, workers=1, key="A", deadline=10)  # the rest queue up behind A
     later = [sched.submit(job, _seg(k), deadline=d) for k, d in (("B", 30), ("C", 20), ("D", 40))]
     again = sched.submit(job, _seg("C"), deadline=25)  # a later deadline changes nothing
     urgent = sched.submit(job, _seg("D"), deadline=5)  # a viewer is waiting for D
@@ -54,14 +62,8 @@ def test_earliest_deadline_first_and_a_viewer_jumps_the_queue(recorded: tuple[li
 
 def test_an_urgent_segment_is_encoded_alone(recorded: tuple[list[str], threading.Event]) -> None:
     """With two encoders, the second waits while the first encodes something due soon."""
-    import time
-
     order, release = recorded
-    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
-    job = Job(None, None, None)  # type: ignore[arg-type]
-    urgent = sched.submit(job, _seg("now"), deadline=time.time() + 1)
-    while not order:
-        threading.Event().wait(0.01)
+    sched, job, urgent = _held(order, workers=2, key="now", deadline=time.time() + 1)
     later = sched.submit(job, _seg("later"), deadline=time.time() + 60)
     threading.Event().wait(0.5)
     assert order == ["now"]  # "later" did not start beside the urgent one
@@ -74,8 +76,6 @@ def test_an_urgent_segment_is_encoded_alone(recorded: tuple[list[str], threading
 def test_urgent_segments_are_rushed_on_one_thread_later_ones_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
     """Due within URGENT: quickest search, one thread (the other CPUs stay free for the next
     urgent one). Due later: full effort, x264's own threading, lower CPU priority."""
-    import time
-
     seen: dict[str, tuple[bool, int, int]] = {}
 
     def ensure(db: Any, job: Job, seg: SegmentPlan, *, wait: float) -> Outcome:
@@ -94,15 +94,9 @@ def test_urgent_segments_are_rushed_on_one_thread_later_ones_are_not(monkeypatch
 def test_urgent_segments_run_side_by_side(recorded: tuple[list[str], threading.Event]) -> None:
     """One viewer's next two segments, or a crowd's first ones: each urgent encode is one
     thread, so a second urgent segment takes the other CPU instead of waiting."""
-    import time
-
     order, release = recorded
-    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
-    job = Job(None, None, None)  # type: ignore[arg-type]
     now = time.time()
-    current = sched.submit(job, _seg("seg-1"), deadline=now + 0.5)
-    while not order:
-        threading.Event().wait(0.01)
+    sched, job, current = _held(order, workers=2, key="seg-1", deadline=now + 0.5)
     following = sched.submit(job, _seg("seg-2"), deadline=now + 2.5)
     assert following.result(5).rendered  # done while seg-1's encode is still held
     assert not current.done()
@@ -116,14 +110,8 @@ def test_an_urgent_segment_starts_while_later_ones_hold_every_encoder(
 ) -> None:
     """A new viewer at a busy server: its first segment does not wait for a full-effort encode
     of someone's later segment to finish; that one runs at a lower CPU priority meanwhile."""
-    import time
-
     order, release = recorded
-    sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
-    job = Job(None, None, None)  # type: ignore[arg-type]
-    later = sched.submit(job, _seg("later"), deadline=time.time() + 60)
-    while not order:
-        threading.Event().wait(0.01)
+    sched, job, later = _held(order, workers=1, key="later", deadline=time.time() + 60)
     arriving = sched.submit(job, _seg("arriving"), deadline=time.time() + 1)
     assert arriving.result(5).rendered  # done while "later" is still encoding
     assert not later.done()

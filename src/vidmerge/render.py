@@ -116,9 +116,9 @@ def overlay_args(
 
     The layer sends only pictures that differ from the one before: setpts puts each on the
     source's clock (kept by -copyts) at the frame it is first shown, and the overlay filter keeps
-    laying it over every base frame until the next picture (the last one to the end). With `frames` (the
-    source's pictures decoded before, see frames.py) the base pictures are read from there,
-    shifted the same way, and only the audio is taken from `source`.
+    laying it over every base frame until the next picture (the last one to the end). With
+    `frames` (the source's pictures decoded before, see frames.py) the base pictures are read
+    from there, shifted the same way, and only the audio is taken from `source`.
     """
     b = layer.box
     rate = f"{p.fps_num}/{p.fps_den}"
