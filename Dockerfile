@@ -4,8 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VIDMERGE_HOST=0.0.0.0 VIDMERGE_
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-COPY assets ./assets
-RUN pip install --no-cache-dir -e . && useradd --system --uid 10001 vidmerge && mkdir /data && chown vidmerge /data
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 vidmerge && mkdir /data && chown vidmerge /data
 USER vidmerge
 EXPOSE 8000
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"

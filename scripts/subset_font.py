@@ -1,8 +1,8 @@
-"""Build the CJK font subsets shipped in assets/fonts/ (reproducible; run from the repo root).
+"""Build the CJK font subsets shipped in src/vidmerge/assets/fonts/ (reproducible; run from the repo root).
 
     apt-get install fonts-noto-cjk            # the source: Debian's Noto Sans CJK (OFL-1.1)
     .venv/bin/pip install fonttools           # build-time only: never a runtime dependency
-    .venv/bin/python scripts/subset_font.py   # writes assets/fonts/NotoSansJP-{Regular,Bold}.otf
+    .venv/bin/python scripts/subset_font.py   # writes src/vidmerge/assets/fonts/NotoSansJP-{Regular,Bold}.otf
 
 Coverage is derived from Python's codecs rather than a hand-typed list, so it is exact and
 reviewable: every codepoint that 'shift_jis' (JIS X 0208), 'cp932' (Windows: NEC/IBM
@@ -26,7 +26,7 @@ from fontTools.ttLib import TTCollection, TTFont
 SOURCE_DIR = Path("/usr/share/fonts/opentype/noto")
 JP_INDEX = 0  # face 0 of NotoSansCJK-*.ttc is "Noto Sans CJK JP"
 WEIGHTS = ("Regular", "Bold")
-OUT_DIR = Path(__file__).resolve().parents[1] / "assets" / "fonts"
+OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "vidmerge" / "assets" / "fonts"
 
 BLOCKS = [
     (0x0020, 0x007E),  # ASCII

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import hypothesis
 import pytest
-from server import DEMO, Api, zip_bundle
-from services import (
+from support.server import DEMO, Api, zip_bundle
+from support.services import (
     PostgresServer,
     RedisServer,
     SeaweedS3,
@@ -21,7 +21,7 @@ from services import (
     start_seaweed,
 )
 
-from vidmerge.demo import make_base_clip
+from vidmerge.bench.demo import write_demo
 
 STARTUP_SECONDS: dict[str, float] = {}
 
@@ -72,8 +72,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def demo_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo template (templates_video/electricity) zipped, its base clip generated if missing."""
-    make_base_clip(DEMO / "base.mp4")
+    """The demo template (`vidmerge demo`) zipped, its base clip generated if missing."""
+    write_demo(DEMO)
     return zip_bundle(DEMO, tmp_path_factory.mktemp("bundle") / "demo.zip")
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from vidmerge.manifest import TextSlot
-from vidmerge.plan import Drawn, make_plan, visible
-from vidmerge.prepare import Prepared, SegmentInfo
+from vidmerge.draw.slots import TextSlot
+from vidmerge.plan import Drawn, Prepared, SegmentInfo, make_plan, visible
 
 GRID = 60  # frames per 2 s segment at 30 fps
 
@@ -145,3 +146,14 @@ def test_values_hash_ignores_dict_order() -> None:
 
 PINNED_VALUES_HASH = "8b340b522286b5a68d62e83477fd90e07d696600"
 PINNED_GREETING_DIGEST = "853fcdc9bcf024a25bc5eea7315778beb55bdfa5"
+
+
+HEAVY = ("av", "boto3", "botocore", "fastapi", "sqlalchemy", "celery", "PIL")
+
+
+@pytest.mark.parametrize(("module", "may_load"), [("vidmerge.plan", ()), ("vidmerge.storage", ("PIL",))])
+def test_importing_pure_modules_loads_nothing_heavy(module: str, may_load: tuple[str, ...]) -> None:
+    """The plan is a pure value any tool can build; storage imports boto3 only when S3 is configured."""
+    code = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert [m for m in loaded if m not in may_load] == []

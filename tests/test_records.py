@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from services import PostgresServer, free_port
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
+from support.services import PostgresServer, free_port
 
 from vidmerge.config import Settings
 from vidmerge.errors import Transient
@@ -123,12 +123,12 @@ def test_create_and_find_renders(db: Database) -> None:
     add_template(db)
     render = add_render(db, external_id="crm-42", resolved={"name": "田中"}, timings={"plan": 0.1})
     assert len(render.token) >= 32 and render.token != render.id
-    found = db.find_render_by_token(render.token)
+    found = db.renders.by_token(render.token)
     assert found is not None and found.id == render.id
     assert found.resolved == {"name": "田中"} and found.timings == {"plan": 0.1}
     assert found.status == "queued" and found.priority == "interactive" and found.attempts == 0
     assert found.created_at.tzinfo is not None and found.created_at.utcoffset() == timedelta(0)
-    assert db.find_render_by_token("unknown") is None
+    assert db.renders.by_token("unknown") is None
     with db.session() as session:
         template = session.get(TemplateRecord, ("brochure", 1))
         assert template is not None and template.manifest["slots"][0]["text"] == "{{ name }}様"
@@ -144,10 +144,10 @@ def test_one_live_render_per_content_key_and_failed_ones_do_not_count(db: Databa
     add_render(db, template_version=2, values_hash="h1", created_at=now)
     with pytest.raises(IntegrityError):  # a second live render of the same content
         add_render(db, values_hash="h1", status="queued")
-    found = db.find_render_by_values_hash("brochure", 1, "h1")
+    found = db.renders.by_values_hash("brochure", 1, "h1")
     assert found is not None and found.id == live.id
-    assert db.find_render_by_values_hash("brochure", 1, "other") is None
-    assert db.find_render_by_values_hash("brochure", 3, "h1") is None
+    assert db.renders.by_values_hash("brochure", 1, "other") is None
+    assert db.renders.by_values_hash("brochure", 3, "h1") is None
 
 
 def test_idempotency_key_and_token_are_unique(db: Database) -> None:
@@ -159,7 +159,7 @@ def test_idempotency_key_and_token_are_unique(db: Database) -> None:
         add_render(db, idempotency_key="retry-1")
     with pytest.raises(IntegrityError):
         add_render(db, token=first.token)
-    found = db.find_render_by_idempotency_key("retry-1")
+    found = db.renders.by_idempotency_key("retry-1")
     assert found is not None and found.id == first.id
 
 
@@ -181,7 +181,7 @@ def test_renders_to_requeue(db: Database) -> None:
     add_render(db, status="done", updated_at=long_ago)
     add_render(db, status="failed", updated_at=long_ago)
     add_render(db, status="queued")  # fresh: its message is probably still in the broker
-    stale = db.renders_to_requeue(datetime.now(UTC) - timedelta(minutes=1))
+    stale = db.renders.to_requeue(datetime.now(UTC) - timedelta(minutes=1))
     assert [r.id for r in stale] == [queued.id, rendering.id]
 
 
@@ -192,39 +192,39 @@ def test_updated_at_moves_on_change(db: Database) -> None:
         record = session.get(RenderRecord, render.id)
         assert record is not None
         record.status = "rendering"
-    assert db.renders_to_requeue(datetime.now(UTC) - timedelta(minutes=1)) == []
+    assert db.renders.to_requeue(datetime.now(UTC) - timedelta(minutes=1)) == []
 
 
 # -- segments -----------------------------------------------------------------------------------
 
 
 def test_claim_segment_single_flight(db: Database) -> None:
-    assert db.claim_segment("seg-a", "worker-1", lease_seconds=60)
-    assert not db.claim_segment("seg-a", "worker-2", lease_seconds=60)
-    assert db.renew_segment("seg-a", "worker-1", lease_seconds=60)
-    assert not db.renew_segment("seg-a", "worker-2", lease_seconds=60)
-    db.finish_segment("seg-a", ok=True)
-    assert not db.claim_segment("seg-a", "worker-2", lease_seconds=60)  # done: nothing to do
-    segment = db.get_segment("seg-a")
+    assert db.leases.claim("seg-a", "worker-1", lease_seconds=60)
+    assert not db.leases.claim("seg-a", "worker-2", lease_seconds=60)
+    assert db.leases.renew("seg-a", "worker-1", lease_seconds=60)
+    assert not db.leases.renew("seg-a", "worker-2", lease_seconds=60)
+    db.leases.finish("seg-a", ok=True)
+    assert not db.leases.claim("seg-a", "worker-2", lease_seconds=60)  # done: nothing to do
+    segment = db.leases.get("seg-a")
     assert segment is not None and segment.status == "done" and segment.lease_until is None
 
 
 def test_expired_lease_is_taken_over(db: Database) -> None:
-    assert db.claim_segment("seg-b", "worker-1", lease_seconds=-1)  # already expired
-    assert db.claim_segment("seg-b", "worker-2", lease_seconds=60)
-    assert not db.renew_segment("seg-b", "worker-1", lease_seconds=60)  # worker-1 lost it
-    segment = db.get_segment("seg-b")
+    assert db.leases.claim("seg-b", "worker-1", lease_seconds=-1)  # already expired
+    assert db.leases.claim("seg-b", "worker-2", lease_seconds=60)
+    assert not db.leases.renew("seg-b", "worker-1", lease_seconds=60)  # worker-1 lost it
+    segment = db.leases.get("seg-b")
     assert segment is not None and segment.owner == "worker-2"
 
 
 def test_failed_segment_is_claimable_again(db: Database) -> None:
-    assert db.claim_segment("seg-c", "worker-1", lease_seconds=60)
-    db.finish_segment("seg-c", ok=False, error="ffmpeg exited 1")
-    segment = db.get_segment("seg-c")
+    assert db.leases.claim("seg-c", "worker-1", lease_seconds=60)
+    db.leases.finish("seg-c", ok=False, error="ffmpeg exited 1")
+    segment = db.leases.get("seg-c")
     assert segment is not None and segment.status == "failed" and segment.error
-    assert db.claim_segment("seg-c", "worker-2", lease_seconds=60)
-    db.finish_segment("seg-new", ok=True)  # finishing without a claim records it
-    assert not db.claim_segment("seg-new", "worker-3", lease_seconds=60)
+    assert db.leases.claim("seg-c", "worker-2", lease_seconds=60)
+    db.leases.finish("seg-new", ok=True)  # finishing without a claim records it
+    assert not db.leases.claim("seg-new", "worker-3", lease_seconds=60)
 
 
 def race_for(db: Database, key: str, owners: int = 8) -> list[str]:
@@ -234,7 +234,7 @@ def race_for(db: Database, key: str, owners: int = 8) -> list[str]:
 
     def claim(owner: str) -> None:
         barrier.wait()
-        if db.claim_segment(key, owner, lease_seconds=60):
+        if db.leases.claim(key, owner, lease_seconds=60):
             wins.append(owner)
 
     threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(owners)]
@@ -246,11 +246,11 @@ def race_for(db: Database, key: str, owners: int = 8) -> list[str]:
 
 
 def test_concurrent_claims_have_one_winner(db: Database) -> None:
-    assert db.claim_segment("race-expired", "old-owner", lease_seconds=-1)
+    assert db.leases.claim("race-expired", "old-owner", lease_seconds=-1)
     for key in ("race-new", "race-expired"):
         wins = race_for(db, key)
         assert len(wins) == 1, (key, wins)
-        segment = db.get_segment(key)
+        segment = db.leases.get(key)
         assert segment is not None and segment.owner == wins[0]
 
 
@@ -259,7 +259,7 @@ def test_concurrent_claims_have_one_winner(db: Database) -> None:
 
 def test_audit_never_stores_the_raw_external_id(db: Database) -> None:
     subject = external_id_subject("crm-42@example.com")
-    db.add_audit("erase", subject, count=3)
+    db.audit.add("erase", subject, count=3)
     with db.session() as session:
         (record,) = session.query(AuditRecord).all()
     assert record.subject.startswith("external_id:") and "crm-42" not in record.subject

@@ -1,17 +1,17 @@
 """vidmerge: a self-hosted, real-time personalized video server.
 
-The data flow, and where each step lives:
+The data flow, and where each step lives (docs/architecture.md draws it):
 
-    bundle.py    template bundle -> validated Template (manifest + files)
+    template/    template bundle -> validated Template (manifest, media, fonts, zip safety)
     resolver/    customer data -> typed, computed values with explanations
-    plan.py      Template + values -> RenderPlan (pure: segments, cache keys)
-    prepare.py   base clip -> mezzanine segments on a fixed grid (once per version)
-    overlay.py   slot values -> RGBA layers drawn with Pillow (typography.py, fonts.py)
-    render.py    RenderPlan -> dynamic segments (ffmpeg.py is the one place ffmpeg runs)
-    package.py   segments -> HLS playlist, MP4, poster, GIF (verify.py checks them)
+    draw/        values -> what each slot draws (slots/: one module per kind) -> RGBA layers
+    plan.py      prepared version + drawn values -> RenderPlan (pure: segments, cache keys)
+    engine/      prepare the mezzanine once; encode dynamic segments; package HLS, MP4, poster,
+                 GIF and verify them (argv.py builds every ffmpeg command, ffmpeg.py runs it)
     storage/     where segments and outputs live (local directory or S3)
-    records.py   metadata: templates, renders, segment leases, audit (SQLAlchemy)
-    service/     HTTP API, queues and workers, delivery
+    records.py   metadata: templates, renders, leases, audit (SQLAlchemy gateways)
+    service/     the server: HTTP (http/), queues and workers (work/), delivery
+    bench/       `vidmerge bench` and the demo template
 """
 
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from .cli import main
+from vidmerge.cli import main
 
 raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""The `vidmerge` command: serve, worker, render, bench.
+"""The `vidmerge` command: serve, worker, render, bench, demo.
 
 Settings are read from the environment once, here, and passed down.
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .errors import VidmergeError
+from vidmerge.config import Settings
+from vidmerge.errors import VidmergeError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-seconds", type=float, default=None, help="override the template's segment grid")
     p.set_defaults(func=_bench)
 
+    p = sub.add_parser("demo", help="write the demo template, its base clip generated, into a folder")
+    p.add_argument("dest", type=Path, help="folder to write (files already there are kept)")
+    p.set_defaults(func=_demo)
+
     p = sub.add_parser("serve", help="the HTTP API (embedded worker, local storage, SQLite by default)")
     p.set_defaults(func=_serve)
 
@@ -63,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace, settings: Settings) -> int:
-    from .runner import render_to_folder
+    from vidmerge.engine.runner import render_to_folder
 
     data = json.loads(args.data.read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="vidmerge-bundle-") as tmp:
@@ -73,22 +77,29 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from .bench import run_bench
+    from vidmerge.bench.r30 import run_bench
 
     return run_bench(
         args.work, as_json=args.json, with_moviepy=not args.skip_moviepy, segment_seconds=args.segment_seconds
     )
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from vidmerge.bench.demo import write_demo
+
+    print(write_demo(args.dest))
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .service.app import serve
+    from vidmerge.service.app import serve
 
     serve(settings)
     return 0
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from .service.worker import run_worker
+    from vidmerge.service.work.worker import run_worker
 
     return run_worker(settings, queues=args.queues.split(","), concurrency=args.concurrency)
 

@@ -128,7 +128,8 @@ class ProblemCollector:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, where: str, reason: str) -> None:
-        self.problems.append(Problem(where, reason))
+        if Problem(where, reason) not in self.problems:  # one problem, said once
+            self.problems.append(Problem(where, reason))
 
     def raise_if_any(self, error: type[InvalidInput]) -> None:
         if not self.problems:

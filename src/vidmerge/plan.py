@@ -1,21 +1,95 @@
-"""The render plan: a pure value saying which segments a render needs and what each one draws.
+"""The render plan and the prepared-template values it is built from: pure values, no I/O.
 
-Building it does no I/O. A dynamic segment's storage key is the hash of what makes its pixels:
-the prepared template version, the segment index and the values drawn in it. Two customers
-whose drawn values agree in a segment share that segment; a repeated request renders nothing.
+A prepared template version (`Prepared`) is the mezzanine cut on a fixed segment grid. A render
+plan says which of its segments a render needs and what each one draws. A dynamic segment's
+storage key is the hash of what makes its pixels: the prepared template version, the segment
+index and the values drawn in it. Two customers whose drawn values agree in a segment share that
+segment; a repeated request renders nothing.
+
+This module imports nothing heavy (no PyAV, boto3, FastAPI, SQLAlchemy or Celery): the webhook
+plans with it, and so can any tool.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-
-from .manifest import Slot
-from .prepare import Prepared
+from fractions import Fraction
+from typing import Protocol
 
 RENDERER_VERSION = "1"  # bump when the drawing code changes pixels, to invalidate cached segments
+TS_CLOCK = 90_000  # MPEG-TS timestamps tick at 90 kHz
+
+# The files every render publishes beside its HLS playlist, and their content types.
+MP4, POSTER, GIF, PLAYLIST = "video.mp4", "poster.jpg", "email.gif", "index.m3u8"
+OUTPUTS = {MP4: "video/mp4", POSTER: "image/jpeg", GIF: "image/gif"}
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    index: int
+    frames: int
+    pts0: int  # first video presentation timestamp, 90 kHz ticks
+    key: str  # storage key of the shared (unpersonalized) segment
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A template version's mezzanine: its encoder settings and its shared segments."""
+
+    key: str
+    width: int
+    height: int
+    fps_num: int
+    fps_den: int
+    gop: int  # frames per segment
+    preset: str
+    crf: int
+    audio_bitrate: str
+    segments: tuple[SegmentInfo, ...]
+
+    @property
+    def fps(self) -> Fraction:
+        return Fraction(self.fps_num, self.fps_den)
+
+    @property
+    def frames(self) -> int:
+        return sum(s.frames for s in self.segments)
+
+    @property
+    def duration(self) -> float:
+        return float(self.frames / self.fps)
+
+    def start(self, index: int) -> float:
+        """Nominal start of a segment in seconds (the grid, not container timestamps)."""
+        return float(index * self.gop / self.fps)
+
+    def window(self, index: int) -> tuple[float, float]:
+        """[start, end) of a segment in seconds."""
+        start = self.start(index)
+        return start, start + float(self.segments[index].frames / self.fps)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Prepared:
+        raw = json.loads(text)
+        raw["segments"] = tuple(SegmentInfo(**s) for s in raw["segments"])
+        return cls(**raw)
+
+
+class Timed(Protocol):
+    """What the plan needs of a slot: its id and its window [start, end) in seconds."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +130,7 @@ class RenderPlan:
         return tuple(s for s in self.segments if s.dynamic)
 
 
-def visible(slot: Slot, start: float, end: float) -> bool:
+def visible(slot: Timed, start: float, end: float) -> bool:
     """Whether the slot's window [slot.start, slot.end) touches [start, end)."""
     return slot.start < end and slot.end > start
 
@@ -65,7 +139,7 @@ def make_plan(
     template_id: str,
     version: int,
     prepared: Prepared,
-    slots: tuple[Slot, ...],
+    slots: Sequence[Timed],
     drawn: Mapping[str, Drawn],
 ) -> RenderPlan:
     segments = tuple(_segment(prepared, i, slots, drawn) for i in range(len(prepared.segments)))
@@ -73,7 +147,7 @@ def make_plan(
     return RenderPlan(template_id, version, prepared.key, segments, values_hash)
 
 
-def _segment(prepared: Prepared, index: int, slots: tuple[Slot, ...], drawn: Mapping[str, Drawn]) -> SegmentPlan:
+def _segment(prepared: Prepared, index: int, slots: Sequence[Timed], drawn: Mapping[str, Drawn]) -> SegmentPlan:
     info = prepared.segments[index]
     start, end = prepared.window(index)
     draws = tuple(drawn[s.id] for s in slots if visible(s, start, end))

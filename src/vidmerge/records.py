@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from .errors import Transient
+from vidmerge.errors import Transient
 
 TemplateStatus = Literal["preparing", "ready", "failed"]
 RenderStatus = Literal["queued", "rendering", "done", "failed"]
@@ -199,7 +199,7 @@ class AuditRecord(Base):
 
 
 class Database:
-    """One engine and its sessions, plus the few queries whose correctness is subtle."""
+    """One engine and its sessions, and a gateway per noun: `templates`, `renders`, `leases`, `audit`."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -214,6 +214,10 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.templates = Templates(self)
+        self.renders = Renders(self)
+        self.leases = Leases(self)
+        self.audit = Audit(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -264,13 +268,62 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    # -- renders ------------------------------------------------------------------------------
 
-    def find_render_by_token(self, token: str) -> RenderRecord | None:
-        with self.session() as session:
+class _Gateway:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+
+class Templates(_Gateway):
+    """Template versions."""
+
+    def get(self, template_id: str, version: int) -> TemplateRecord | None:
+        with self.db.session() as session:
+            return session.get(TemplateRecord, (template_id, version))
+
+    def newest_ready(self, template_id: str) -> TemplateRecord | None:
+        query = (
+            select(TemplateRecord)
+            .where(TemplateRecord.id == template_id, TemplateRecord.status == "ready")
+            .order_by(TemplateRecord.version.desc())
+        )
+        with self.db.session() as session:
+            return session.scalars(query).first()
+
+    def all(self) -> list[TemplateRecord]:
+        query = select(TemplateRecord).order_by(TemplateRecord.id, TemplateRecord.version)
+        with self.db.session() as session:
+            return list(session.scalars(query))
+
+    def save(self, template_id: str, version: int, **fields: Any) -> TemplateRecord:
+        """Create or update a version's record with `fields` (status, manifest, ...)."""
+        with self.db.session() as session:
+            record = session.get(TemplateRecord, (template_id, version))
+            if record is None:
+                record = TemplateRecord(id=template_id, version=version)
+                session.add(record)
+            for name, value in fields.items():
+                setattr(record, name, value)
+        return record
+
+
+class Renders(_Gateway):
+    """Render records: one per accepted customer request."""
+
+    def get(self, render_id: str) -> RenderRecord | None:
+        with self.db.session() as session:
+            return session.get(RenderRecord, render_id)
+
+    def add(self, record: RenderRecord) -> None:
+        """Insert; IntegrityError when a unique key (token, content, idempotency key) is taken."""
+        with self.db.session() as session:
+            session.add(record)
+
+    def by_token(self, token: str) -> RenderRecord | None:
+        with self.db.session() as session:
             return session.scalars(select(RenderRecord).where(RenderRecord.token == token)).first()
 
-    def find_render_by_values_hash(self, template_id: str, version: int, values_hash: str) -> RenderRecord | None:
+    def by_values_hash(self, template_id: str, version: int, values_hash: str) -> RenderRecord | None:
         """The newest render with this content key that has not failed (a failed one is retried)."""
         query = (
             select(RenderRecord)
@@ -282,15 +335,23 @@ class Database:
             )
             .order_by(RenderRecord.created_at.desc())
         )
-        with self.session() as session:
+        with self.db.session() as session:
             return session.scalars(query).first()
 
-    def find_render_by_idempotency_key(self, key: str) -> RenderRecord | None:
+    def by_idempotency_key(self, key: str) -> RenderRecord | None:
         query = select(RenderRecord).where(RenderRecord.idempotency_key == key)
-        with self.session() as session:
+        with self.db.session() as session:
             return session.scalars(query).first()
 
-    def renders_to_requeue(self, older_than: datetime) -> list[RenderRecord]:
+    def of_external_id(self, external_id: str) -> list[RenderRecord]:
+        with self.db.session() as session:
+            return list(session.scalars(select(RenderRecord).where(RenderRecord.external_id == external_id)))
+
+    def created_before(self, cutoff: datetime) -> list[RenderRecord]:
+        with self.db.session() as session:
+            return list(session.scalars(select(RenderRecord).where(RenderRecord.created_at < cutoff)))
+
+    def to_requeue(self, older_than: datetime) -> list[RenderRecord]:
         """Accepted renders not finished and not touched since `older_than`, oldest first.
 
         After a broker restart their messages may be gone; the caller enqueues them again (tasks
@@ -304,12 +365,58 @@ class Database:
             )
             .order_by(RenderRecord.created_at)
         )
-        with self.session() as session:
+        with self.db.session() as session:
             return list(session.scalars(query))
 
-    # -- segments: single flight --------------------------------------------------------------
+    def set_status(self, render_id: str, status: str, *, error: str | None = None) -> RenderRecord | None:
+        """A new status (and error); a start counts an attempt. None when the render is gone."""
+        with self.db.session() as session:
+            record = session.get(RenderRecord, render_id)
+            if record is None:
+                return None
+            record.status = status
+            record.error = error
+            if status == "rendering":
+                record.attempts += 1
+            record.updated_at = utcnow()
+            return record
 
-    def claim_segment(self, key: str, owner: str, lease_seconds: float) -> bool:
+    def mark_done(self, render_id: str, timings: dict[str, Any]) -> bool:
+        """Done, with its timings; False when the render was erased meanwhile."""
+        with self.db.session() as session:
+            record = session.get(RenderRecord, render_id)
+            if record is None:
+                return False
+            record.status = "done"
+            record.finished_at = utcnow()
+            record.timings = timings
+            return True
+
+    def touch(self, render_id: str) -> None:
+        """A heartbeat, so the requeue sweep does not take a live render for a lost one."""
+        with self.db.session() as session:
+            record = session.get(RenderRecord, render_id)
+            if record is not None:
+                record.updated_at = utcnow()
+
+    def erase(self, render_id: str, segment_keys: list[str], *, action: AuditAction, count: int) -> None:
+        """In one transaction: the render's record, the lease records of its personal segments,
+        and an audit entry (ids and counts only)."""
+        with self.db.session() as session:
+            for key in segment_keys:
+                seg = session.get(SegmentRecord, key)
+                if seg is not None:
+                    session.delete(seg)
+            current = session.get(RenderRecord, render_id)
+            if current is not None:
+                session.delete(current)
+            session.add(AuditRecord(action=action, subject=f"render:{render_id}", count=count))
+
+
+class Leases(_Gateway):
+    """Single flight across processes: one holder renders a segment (or runs a render) at a time."""
+
+    def claim(self, key: str, owner: str, lease_seconds: float) -> bool:
         """Try to become the one renderer of segment `key`; True if this caller won.
 
         Wins when no record exists (insert), or when the record is pending/failed or its lease
@@ -329,17 +436,17 @@ class Database:
             )
             .values(status="rendering", owner=owner, lease_until=until, error=None, updated_at=now)
         )
-        with self.engine.begin() as connection:
+        with self.db.engine.begin() as connection:
             if connection.execute(takeover).rowcount == 1:
                 return True
         try:
-            with self.session() as session:
+            with self.db.session() as session:
                 session.add(SegmentRecord(key=key, status="rendering", owner=owner, lease_until=until, updated_at=now))
         except IntegrityError:
             return False  # someone else holds it (or it is done)
         return True
 
-    def renew_segment(self, key: str, owner: str, lease_seconds: float) -> bool:
+    def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
         """Extend a held lease; False if `owner` lost it (expired and taken over)."""
         renew = (
             update(SegmentRecord)
@@ -350,10 +457,10 @@ class Database:
             )
             .values(lease_until=utcnow() + timedelta(seconds=lease_seconds), updated_at=utcnow())
         )
-        with self.engine.begin() as connection:
+        with self.db.engine.begin() as connection:
             return connection.execute(renew).rowcount == 1
 
-    def finish_segment(self, key: str, ok: bool, error: str | None = None) -> None:
+    def finish(self, key: str, ok: bool, error: str | None = None) -> None:
         """Mark the segment done (or failed, so the next claim retries it) and drop the lease."""
         values = {
             "status": "done" if ok else "failed",
@@ -361,26 +468,28 @@ class Database:
             "lease_until": None,
             "updated_at": utcnow(),
         }
-        with self.engine.begin() as connection:
+        with self.db.engine.begin() as connection:
             changed = connection.execute(
                 update(SegmentRecord).where(SegmentRecord.key == key).values(**values)
             ).rowcount
         if changed == 0:
             try:
-                with self.session() as session:
+                with self.db.session() as session:
                     session.add(SegmentRecord(key=key, **values))
             except IntegrityError:
-                self.finish_segment(key, ok, error)  # inserted meanwhile: update it
+                self.finish(key, ok, error)  # inserted meanwhile: update it
 
-    def get_segment(self, key: str) -> SegmentRecord | None:
-        with self.session() as session:
+    def get(self, key: str) -> SegmentRecord | None:
+        with self.db.session() as session:
             return session.get(SegmentRecord, key)
 
-    # -- audit --------------------------------------------------------------------------------
 
-    def add_audit(self, action: AuditAction, subject: str, count: int) -> None:
+class Audit(_Gateway):
+    """Erasures and purges, without personal data."""
+
+    def add(self, action: AuditAction, subject: str, count: int) -> None:
         """Record an erasure or purge; for an external id pass `external_id_subject(value)`."""
-        with self.session() as session:
+        with self.db.session() as session:
             session.add(AuditRecord(action=action, subject=subject, count=count))
 
 

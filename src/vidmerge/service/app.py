@@ -16,17 +16,17 @@ from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from .. import __version__, logs
-from ..config import Settings
-from ..errors import NotReady, VidmergeError
-from . import api, delivery
-from .auth import UploadGuard, check_api_key
-from .metrics import METRICS
-from .queue import Sweeper, open_queue
-from .runtime import open_runtime
+from vidmerge import __version__, logs
+from vidmerge.config import Settings
+from vidmerge.errors import NotReady, VidmergeError
+from vidmerge.service.http import api, delivery
+from vidmerge.service.http.auth import UploadGuard, check_api_key
+from vidmerge.service.metrics import METRICS
+from vidmerge.service.runtime import open_runtime
+from vidmerge.service.work.queue import Sweeper, open_queue
 
 log = logging.getLogger("vidmerge")
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent / "http" / "static"
 
 
 class CachedStatic(StaticFiles):

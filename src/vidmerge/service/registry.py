@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle import ArchiveLimits, Template, extract_zip, load_bundle
-from ..errors import Conflict, NotFound
-from ..ffmpeg import Limits
-from ..frames import FrameCache
-from ..plan import visible
-from ..prepare import Prepared, prepare
-from ..records import Database, TemplateRecord
-from ..render import Job, warm_frames
-from ..storage import Storage
+from vidmerge.engine.encode import warm_frames
+from vidmerge.engine.ffmpeg import Limits
+from vidmerge.engine.frames import FrameCache
+from vidmerge.engine.loaded import LoadedVersion
+from vidmerge.engine.prepare import prepare
+from vidmerge.errors import Conflict, NotFound
+from vidmerge.plan import Prepared, visible
+from vidmerge.records import Database, TemplateRecord
+from vidmerge.storage import Storage
+from vidmerge.template.archive import ArchiveLimits, extract_zip
+from vidmerge.template.bundle import Template, load_bundle
 
 
 def bundle_key(template_id: str, version: int) -> str:
@@ -36,7 +38,7 @@ class Registry:
     frames: FrameCache | None = None
 
     def __post_init__(self) -> None:
-        self._jobs: dict[tuple[str, int], Job] = {}
+        self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()
 
     def upload(self, archive: Path) -> TemplateRecord:
@@ -49,12 +51,11 @@ class Registry:
             self.storage.put_file(bundle_key(template.id, template.version), archive, "application/zip")
             self._save(template, status="preparing")
             prepared = prepare(template, self.storage, limits=self.limits)
-            warm_frames(Job(template, prepared, self.storage, self.limits, frames=self.frames))
+            warm_frames(LoadedVersion(template, prepared, self.storage, self.limits, frames=self.frames))
             return self._save(template, status="ready", prepared=prepared)
 
     def _existing(self, template: Template) -> TemplateRecord | None:
-        with self.db.session() as s:
-            record = s.get(TemplateRecord, (template.id, template.version))
+        record = self.db.templates.get(template.id, template.version)
         if record is not None and record.manifest.get("digest") != template.digest:
             raise Conflict(
                 f"version {template.version} exists with other content; raise `version` to upload a change",
@@ -63,46 +64,34 @@ class Registry:
         return record
 
     def _save(self, template: Template, *, status: str, prepared: Prepared | None = None) -> TemplateRecord:
-        with self.db.session() as s:
-            record = s.get(TemplateRecord, (template.id, template.version))
-            if record is None:
-                record = TemplateRecord(id=template.id, version=template.version)
-                s.add(record)
-            record.status = status
-            record.manifest = describe(template, prepared)
-            if prepared is not None:
-                record.key_prefix = prepared.key
-                record.segment_count = len(prepared.segments)
-                record.duration = prepared.duration
-        return record
+        fields: dict[str, Any] = {"status": status, "manifest": describe(template, prepared)}
+        if prepared is not None:
+            fields.update(key_prefix=prepared.key, segment_count=len(prepared.segments), duration=prepared.duration)
+        return self.db.templates.save(template.id, template.version, **fields)
 
     def record(self, template_id: str, version: int | None = None) -> TemplateRecord:
         """The ready record of a version (the newest ready one when version is None)."""
-        with self.db.session() as s:
-            if version is not None:
-                record = s.get(TemplateRecord, (template_id, version))
-            else:
-                records = s.query(TemplateRecord).filter_by(id=template_id, status="ready").all()
-                record = max(records, key=lambda r: r.version) if records else None
+        templates = self.db.templates
+        record = templates.newest_ready(template_id) if version is None else templates.get(template_id, version)
         if record is None or record.status != "ready":
             raise NotFound("no such template (or not ready)", where=f"template_id {template_id}")
         return record
 
-    def job(self, template_id: str, version: int) -> Job:
+    def loaded(self, template_id: str, version: int) -> LoadedVersion:
         """The loaded template and its prepared segments, cached in this process."""
         key = (template_id, version)
         with self._lock:
-            if key not in self._jobs:
-                self._jobs[key] = self._load(template_id, version)
-            return self._jobs[key]
+            if key not in self._loaded:
+                self._loaded[key] = self._load(template_id, version)
+            return self._loaded[key]
 
-    def _load(self, template_id: str, version: int) -> Job:
+    def _load(self, template_id: str, version: int) -> LoadedVersion:
         root = self.cache_dir / template_id / str(version)
         if not (root / "template.yaml").is_file():
             self._fetch(template_id, version, root)
         template = load_bundle(root)
         prepared = prepare(template, self.storage, limits=self.limits)  # found, not redone, normally
-        return Job(template, prepared, self.storage, self.limits, frames=self.frames)
+        return LoadedVersion(template, prepared, self.storage, self.limits, frames=self.frames)
 
     def _fetch(self, template_id: str, version: int, root: Path) -> None:
         root.parent.mkdir(parents=True, exist_ok=True)

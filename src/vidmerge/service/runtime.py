@@ -6,14 +6,14 @@ import logging
 import os
 from dataclasses import dataclass
 
-from ..bundle import ArchiveLimits
-from ..config import Settings
-from ..ffmpeg import Limits
-from ..frames import open_frame_cache
-from ..records import Database
-from ..storage import Storage, open_storage
-from .registry import Registry
-from .scheduler import Scheduler
+from vidmerge.config import Settings
+from vidmerge.engine.ffmpeg import Limits
+from vidmerge.engine.frames import open_frame_cache
+from vidmerge.records import Database
+from vidmerge.service.registry import Registry
+from vidmerge.service.work.scheduler import Scheduler
+from vidmerge.storage import Storage, open_storage
+from vidmerge.template.archive import ArchiveLimits
 
 log = logging.getLogger("vidmerge")
 

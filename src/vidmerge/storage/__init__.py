@@ -5,23 +5,23 @@
     s3.py      S3Storage: any S3 API via boto3, with a bounded retry budget
     memory.py  MemoryStorage: a dict, for unit tests
 
-`open_storage(settings)` picks the backend from the settings object.
+`open_storage(settings)` picks the backend from the settings object; boto3 is imported only when
+S3 is configured.
 """
 
 from __future__ import annotations
 
-from ..config import Settings
-from .base import Storage, guess_content_type, validate_key
-from .local import LocalStorage
-from .memory import MemoryStorage
-from .s3 import S3Storage
+from vidmerge.config import Settings
+from vidmerge.storage.base import Storage, guess_content_type, local_copy, validate_key
+from vidmerge.storage.local import LocalStorage
+from vidmerge.storage.memory import MemoryStorage
 
 __all__ = [
     "LocalStorage",
     "MemoryStorage",
-    "S3Storage",
     "Storage",
     "guess_content_type",
+    "local_copy",
     "open_storage",
     "validate_key",
 ]
@@ -30,6 +30,8 @@ __all__ = [
 def open_storage(settings: Settings) -> Storage:
     """S3 when `s3_endpoint` is set, else a directory `objects/` under `data_dir`."""
     if settings.s3_endpoint:
+        from vidmerge.storage.s3 import S3Storage  # boto3 is heavy: only where S3 is configured
+
         return S3Storage(
             settings.s3_endpoint,
             settings.s3_bucket,

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from ..errors import InvalidInput
+from vidmerge.errors import InvalidInput
 
 CHUNK_SIZE = 256 * 1024
 
@@ -179,3 +180,16 @@ CONTENT_TYPES = {
 def guess_content_type(key: str) -> str:
     """The content type vidmerge serves for a key, from its extension (octet-stream if unknown)."""
     return CONTENT_TYPES.get(Path(key).suffix.lower(), "application/octet-stream")
+
+
+@contextmanager
+def local_copy(storage: Storage, key: str) -> Iterator[Path]:
+    """A local file with the object's bytes: the file itself on local storage, else a download."""
+    path = storage.local_path(key)
+    if path is not None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / Path(key).name
+        storage.download(key, dest)
+        yield dest

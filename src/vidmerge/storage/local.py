@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import NotFound, StorageError
-from .base import atomic_write, clamp_range, file_chunks, validate_key, validate_prefix
+from vidmerge.errors import NotFound, StorageError
+from vidmerge.storage.base import atomic_write, clamp_range, file_chunks, validate_key, validate_prefix
 
 
 class LocalStorage:

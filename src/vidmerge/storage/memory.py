@@ -6,8 +6,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import NotFound
-from .base import atomic_write, clamp_range, slice_chunks, validate_key, validate_prefix
+from vidmerge.errors import NotFound
+from vidmerge.storage.base import atomic_write, clamp_range, slice_chunks, validate_key, validate_prefix
 
 
 class MemoryStorage:

@@ -26,8 +26,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ..errors import InvalidInput, NotFound, StorageError
-from .base import CHUNK_SIZE, atomic_write, clamp_range, validate_key, validate_prefix
+from vidmerge.errors import InvalidInput, NotFound, StorageError
+from vidmerge.storage.base import CHUNK_SIZE, atomic_write, clamp_range, validate_key, validate_prefix
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

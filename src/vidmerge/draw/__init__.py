@@ -1,0 +1,2 @@
+"""What is drawn: the values as drawn (values.py), the slot kinds (slots/), text layout
+(typography.py) and the layers laid over a segment (layers.py)."""

@@ -1,0 +1,147 @@
+"""Every ffmpeg command line vidmerge runs, built as plain data from plan values.
+
+Pure functions, no I/O: `ffmpeg.run` is the one place that spawns the binary. Keeping the argv
+together shows at a glance that a dynamic segment is encoded exactly like the mezzanine it
+splices into (same x264 settings, same clock, same muxer), which is what makes splicing work.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+from vidmerge.plan import Prepared
+
+LEAD_FRAMES = 6  # the mezzanine's clock starts this many frames after zero (see timeline_args)
+
+# x264's quickest analysis, for a segment a viewer reaches within seconds (service/work/scheduler.py).
+# It changes decisions only, never the stream headers, for presets whose subme is below 6 (from 6
+# on, psy-rd moves the chroma QP offset in the PPS). Same CRF, on R30's first greeting segment:
+# 17 % more bytes, SSIM 0.960 against 0.963, about half the CPU time.
+RUSH_X264 = "subme=1:me=dia:trellis=0:rc-lookahead=0:mbtree=0:b-adapt=0:partitions=i8x8,i4x4"
+RUSH_PRESETS = ("superfast", "veryfast", "faster")
+GIF_TRIES = ((1.0, 64), (0.75, 32))  # (width scale, colours): a GIF over budget is made once more, smaller
+
+
+def video_encoder_args(p: Prepared, threads: int = 0, *, rush: bool = False) -> list[str]:
+    """The exact x264 settings of the mezzanine; dynamic segments must use the same to splice.
+    `rush` keeps every setting the stream headers carry and only makes the search quicker."""
+    args = [
+        "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf),
+        "-profile:v", "high", "-pix_fmt", "yuv420p",
+        "-g", str(p.gop), "-keyint_min", str(p.gop), "-sc_threshold", "0", "-flags", "+cgop",
+        "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+    ]  # fmt: skip
+    if rush and p.preset in RUSH_PRESETS:
+        args += ["-x264-params", RUSH_X264]
+    if threads:
+        args += ["-threads", str(threads)]
+    return args
+
+
+def ts_muxer_args() -> list[str]:
+    """No mux delay: segments keep the mezzanine's timestamps instead of starting at ~1.4 s."""
+    return ["-muxdelay", "0", "-muxpreload", "0"]
+
+
+def timeline_args(fps: Fraction) -> list[str]:
+    """Start the mezzanine's clock a few whole frames after zero.
+
+    Left to itself the muxer shifts everything by the larger of the B-frame delay and the AAC
+    priming (1024 samples, 21.3 ms), which puts video timestamps between frame boundaries. The
+    re-encode of a dynamic segment counts in whole frames, so it could not land on them.
+    Six frames cover both delays; with negative-timestamp shifting off, video starts exactly
+    there.
+    """
+    offset_us = round(Fraction(LEAD_FRAMES) / fps * 1_000_000)
+    return ["-output_ts_offset", f"{offset_us}us", "-avoid_negative_ts", "disabled"]
+
+
+def mezzanine_args(base: Path, has_audio: bool, p: Prepared, total: int, threads: int, pattern: Path) -> list[str]:
+    """The base clip re-encoded on the segment grid (a keyframe on every boundary) and cut into
+    MPEG-TS segments; a clip without audio gets silence, so every segment has an audio track."""
+    cuts = ",".join(str(n) for n in range(p.gop, total, p.gop))
+    audio_in = [] if has_audio else ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
+    return [
+        "-i", str(base), *audio_in,
+        "-map", "0:v:0", "-map", "0:a:0" if has_audio else "1:a:0",
+        "-r", f"{p.fps_num}/{p.fps_den}", "-frames:v", str(total),
+        *video_encoder_args(p, threads),
+        "-force_key_frames", f"expr:eq(mod(n,{p.gop}),0)",
+        "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", "48000", "-ac", "2",
+        *([] if has_audio else ["-shortest"]),
+        *timeline_args(p.fps),
+        "-f", "segment", "-segment_format", "mpegts", "-segment_frames", cuts or str(total + 1),
+        *ts_muxer_args(), str(pattern),
+    ]  # fmt: skip
+
+
+def overlay_args(
+    source: Path,
+    box: tuple[int, int, int, int],
+    pts_expr: str,
+    offset_frames: int,
+    p: Prepared,
+    threads: int,
+    *,
+    rush: bool = False,
+    raw_frames: tuple[Path, str] | None = None,
+) -> list[str]:
+    """Input `source` with a raw RGBA layer from stdin laid over it at `box` (x, y, w, h); audio
+    copied.
+
+    The layer sends only pictures that differ from the one before: setpts (`pts_expr`) puts each
+    on the source's clock (kept by -copyts) at the frame it is first shown, and the overlay filter
+    keeps laying it over every base frame until the next picture (the last one to the end). With
+    `raw_frames` (the source's pictures decoded before, and the filter giving back their tags; see
+    frames.py) the base pictures are read from there, shifted the same way, and only the audio is
+    taken from `source`.
+    """
+    x, y, w, h = box
+    rate = f"{p.fps_num}/{p.fps_den}"
+    layer_in = ["-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{w}x{h}", "-framerate", rate, "-i", "pipe:0"]
+    if raw_frames is None:
+        inputs, base, audio = ["-i", str(source), *layer_in], "[0:v]", "0:a?"
+    else:
+        path, tags = raw_frames
+        raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{p.width}x{p.height}", "-framerate", rate]
+        inputs = [*raw, "-i", str(path), *layer_in, "-i", str(source)]
+        base, audio = f"[0:v]setpts=N+{offset_frames},{tags}[b];[b]", "2:a?"
+    graph = f"[1:v]setpts={pts_expr}[o];{base}[o]overlay=x={x}:y={y}:format=auto[v]"
+    return [
+        "-copyts", *inputs,
+        "-filter_complex", graph, "-map", "[v]", "-map", audio, "-c:a", "copy",
+        *video_encoder_args(p, threads, rush=rush),
+    ]  # fmt: skip
+
+
+def segment_out_args(out: Path) -> list[str]:
+    """Where an encoded dynamic segment goes: MPEG-TS on the mezzanine's clock."""
+    return [*ts_muxer_args(), "-f", "mpegts", str(out)]
+
+
+def decode_args(source: Path, out: Path) -> list[str]:
+    """A segment's pictures as raw yuv420p, every frame as it is (frames.py)."""
+    return ["-i", str(source), "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p",
+            str(out)]  # fmt: skip
+
+
+def concat_args(out: Path) -> list[str]:
+    """MPEG-TS segments piped in one after another, remuxed into one MP4, every packet as it is."""
+    return ["-f", "mpegts", "-i", "pipe:0", "-map", "0:v", "-map", "0:a?", "-c", "copy", "-movflags", "+faststart",
+            str(out)]  # fmt: skip
+
+
+def poster_args(mp4: Path, at: float, out: Path) -> list[str]:
+    return ["-ss", f"{at:.3f}", "-i", str(mp4), "-frames:v", "1", "-q:v", "3", str(out)]
+
+
+def gif_args(mp4: Path, start: float, duration: float, width: int, fps: int, colours: int, out: Path) -> list[str]:
+    """A few seconds of the MP4 as an email GIF: denoised first (grain is what makes GIFs large),
+    then a small palette."""
+    graph = (
+        f"fps={fps},scale={width}:-2:flags=area,hqdn3d=20:15:20:20,split[a][b];"
+        f"[a]palettegen=max_colors={colours}:stats_mode=full[p];"
+        "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle"
+    )
+    return ["-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", str(mp4), "-vf", graph, "-loop", "0", str(out)]

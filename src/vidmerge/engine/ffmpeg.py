@@ -1,0 +1,132 @@
+"""The one place that runs ffmpeg.
+
+Callers build argv as plain data (lists of strings); `run` spawns the binary in its own process
+group with a timeout and a format allow-list, feeds stdin from an iterator of byte chunks when
+given one (raw overlay frames), and raises FFmpegError carrying the tail of stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from vidmerge.errors import FFmpegError
+
+# Demuxers ffmpeg may open. Uploaded files are probed against a stricter list first (media.py);
+# this list covers what vidmerge itself writes and reads back.
+INTERNAL_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,image2,png_pipe,jpeg_pipe,webp_pipe,rawvideo,lavfi,wav"
+# Local files and our own stdin only: a crafted input can never make ffmpeg fetch a URL.
+PROTOCOLS = "file,pipe"
+
+
+@functools.cache
+def binary() -> str:
+    """ffmpeg on PATH, else the static build shipped in the imageio-ffmpeg wheel."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 300.0
+    threads: int = 0  # 0: encoder default
+    nice: int = 0  # >0: a lower CPU priority (work due later yields to work due now)
+
+
+def command(args: Sequence[str], *, formats: str = INTERNAL_FORMATS, threads: int = 0, nice: int = 0) -> list[str]:
+    """The full argv: the binary, quiet logging, no stdin prompts, the demuxer allow-list.
+
+    `-format_whitelist` and `-protocol_whitelist` are per-input options in the ffmpeg CLI: given
+    once up front they guard only the first input, so they are repeated before every `-i`.
+    `threads` (when > 0) caps decoder and filter threads; encoders get theirs from the caller.
+    `nice` (when > 0 and coreutils' nice exists) lowers the process's CPU priority.
+    """
+    guard = ["-format_whitelist", formats, "-protocol_whitelist", PROTOCOLS]
+    if threads > 0:
+        guard += ["-threads", str(threads)]
+    argv = [binary(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if threads > 0:
+        argv += ["-filter_threads", str(threads), "-filter_complex_threads", str(threads)]
+    for arg in args:
+        if arg == "-i":
+            argv += guard
+        argv.append(arg)
+    if nice > 0 and shutil.which("nice"):
+        argv = ["nice", "-n", str(nice), *argv]
+    return argv
+
+
+def run(
+    args: Sequence[str],
+    *,
+    limits: Limits = Limits(),
+    stdin_chunks: Iterable[bytes] | None = None,
+    formats: str = INTERNAL_FORMATS,
+    what: str = "ffmpeg",
+) -> bytes:
+    """Run ffmpeg; return stdout. Kills the whole process group on timeout."""
+    argv = command(args, formats=formats, threads=limits.threads, nice=limits.nice)
+    if stdin_chunks is not None:
+        argv.remove("-nostdin")
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin_chunks is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    feeder = _start_feeder(proc, stdin_chunks) if stdin_chunks is not None else None
+    try:
+        out, err = proc.communicate(timeout=limits.timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        raise FFmpegError(f"{what}: timed out after {limits.timeout:.0f} s") from None
+    finally:
+        if feeder is not None:
+            feeder.join(timeout=5)
+        if proc.poll() is None:
+            _kill(proc)
+    if proc.returncode != 0:
+        tail = err.decode("utf-8", "replace")[-2000:]
+        raise FFmpegError(f"{what}: ffmpeg exited with {proc.returncode}", stderr_tail=tail)
+    return out
+
+
+def _start_feeder(proc: subprocess.Popen[bytes], chunks: Iterable[bytes]) -> threading.Thread:
+    """Write chunks to stdin on a thread, so stderr and stdout keep draining meanwhile.
+
+    The pipe is taken away from `proc` so that `communicate` does not close it early.
+    """
+    pipe, proc.stdin = proc.stdin, None
+    assert pipe is not None
+
+    def feed() -> None:
+        try:
+            for chunk in chunks:
+                pipe.write(chunk)
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # ffmpeg exited early; its stderr tells why
+        finally:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -1,0 +1,73 @@
+"""Packaging without re-encoding: the HLS playlist over shared and personal segments, the MP4
+by stream copy (`+faststart`), the poster JPEG and the email GIF.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from vidmerge.engine import argv, ffmpeg
+from vidmerge.plan import RenderPlan, SegmentPlan
+
+
+def playlist(plan: RenderPlan, url_for: Callable[[SegmentPlan], str]) -> str:
+    """A complete VOD playlist: known in full before any dynamic segment exists."""
+    target = max(math.ceil(s.end - s.start) for s in plan.segments)
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    for seg in plan.segments:
+        lines += [f"#EXTINF:{seg.end - seg.start:.6f},", url_for(seg)]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def concat_mp4(segments: Sequence[Path], dest: Path, limits: ffmpeg.Limits = ffmpeg.Limits()) -> None:
+    """Remux MPEG-TS segments into one MP4 (+faststart), every packet and timestamp as it is.
+
+    The segments' bytes are piped in one after another: MPEG-TS is a packet stream and the
+    segments carry the mezzanine's continuous clock, so one demuxer reads them as one stream
+    (one probe instead of one per file).
+    """
+    tmp = dest.with_name(dest.name + ".part.mp4")
+    ffmpeg.run(argv.concat_args(tmp), limits=limits, stdin_chunks=_file_chunks(segments), what="mp4")
+    tmp.replace(dest)
+
+
+def _file_chunks(paths: Sequence[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with path.open("rb") as f:
+            yield from iter(lambda: f.read(1 << 20), b"")
+
+
+def poster(mp4: Path, at: float, dest: Path, limits: ffmpeg.Limits) -> None:
+    """A JPEG of the frame at `at` seconds (a personalized one, so the email shows the name)."""
+    tmp = dest.with_name(dest.name + ".part.jpg")
+    ffmpeg.run(argv.poster_args(mp4, at, tmp), limits=limits, what="poster")
+    tmp.replace(dest)
+
+
+GIF_BUDGET = 1_000_000  # bytes: what email clients and inboxes take without complaint
+
+
+def gif(mp4: Path, start: float, duration: float, width: int, fps: int, dest: Path, limits: ffmpeg.Limits) -> None:
+    """An animated GIF for email: a few seconds, denoised, small palette, under GIF_BUDGET.
+
+    Film grain is what makes GIFs large, so frames are denoised first; a GIF still over the
+    budget is made again smaller, once at three quarters of the width and fewer colours.
+    """
+    tmp = dest.with_name(dest.name + ".part.gif")
+    for scale, colours in argv.GIF_TRIES:
+        w = max(64, round(width * scale / 2) * 2)
+        args = argv.gif_args(mp4, start, duration, w, fps, colours, tmp)
+        ffmpeg.run(args, limits=limits, what="gif", formats=ffmpeg.INTERNAL_FORMATS + ",gif")
+        if tmp.stat().st_size <= GIF_BUDGET:
+            break
+    tmp.replace(dest)

@@ -1,0 +1,137 @@
+"""The render pipeline end to end: data -> values -> plan -> segments -> packaged outputs.
+
+The service runs these steps on different machines (the webhook plans, workers render
+segments, the last step packages); the CLI runs them in one go.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidmerge.draw.values import drawn_values
+from vidmerge.engine.encode import encode_full, encode_segment
+from vidmerge.engine.loaded import LoadedVersion, side_by_side
+from vidmerge.engine.package import concat_mp4, gif, playlist, poster
+from vidmerge.engine.verify import verify_mp4
+from vidmerge.errors import FFmpegError, VerificationError
+from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER, Drawn, RenderPlan, SegmentPlan, make_plan
+from vidmerge.storage import local_copy
+
+
+@dataclass(frozen=True)
+class Personalized:
+    """The resolved, drawable form of one customer's data, and the plan that follows."""
+
+    context: Mapping[str, Any]
+    explanations: Mapping[str, Any]
+    drawn: Mapping[str, Drawn]
+    plan: RenderPlan
+
+
+def personalize(loaded: LoadedVersion, data: Mapping[str, Any]) -> Personalized:
+    """Validate and resolve data, evaluate every slot, plan the segments. No encoding."""
+    template = loaded.template
+    resolved = template.spec.resolve(dict(data))
+    drawn = drawn_values(template, resolved.context)
+    plan = make_plan(template.id, template.version, loaded.prepared, template.slots, drawn)
+    return Personalized(resolved.context, resolved.explanations, drawn, plan)
+
+
+def encode_dynamic(loaded: LoadedVersion, plan: RenderPlan, *, parallel: int = 1) -> int:
+    """Render every dynamic segment not yet in storage, in playhead order. Returns how many."""
+    segments = plan.dynamic
+    if parallel <= 1:
+        return sum(encode_segment(loaded, s) for s in segments)
+    narrow = side_by_side(loaded)
+    with ThreadPoolExecutor(parallel) as pool:
+        return sum(pool.map(lambda s: encode_segment(narrow, s), segments))
+
+
+@dataclass(frozen=True)
+class Outputs:
+    mp4: Path
+    poster: Path
+    gif: Path
+    fallback: bool  # True when the splice failed verification and a full render shipped instead
+
+
+@dataclass
+class Timer:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+def package_outputs(loaded: LoadedVersion, person: Personalized, out_dir: Path, timer: Timer | None = None) -> Outputs:
+    """MP4 (verified; full-render fallback), poster and GIF into out_dir."""
+    timer = timer or Timer()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mp4 = out_dir / MP4
+    fallback = False
+    try:
+        with timer.stage("mp4"), segment_files(loaded, person.plan) as files:
+            concat_mp4(files, mp4, loaded.limits)
+        with timer.stage("verify"):
+            verify_mp4(mp4, frames=loaded.prepared.frames, fps=loaded.prepared.fps)
+    except (VerificationError, FFmpegError):  # a splice that does not remux or does not verify
+        fallback = True
+    if fallback:
+        with timer.stage("fallback"):
+            encode_full(loaded, dict(person.drawn), mp4)
+            verify_mp4(mp4, frames=loaded.prepared.frames, fps=loaded.prepared.fps)
+    # poster and GIF come from the verified MP4, whichever way it was made
+    with timer.stage("poster"):
+        poster(mp4, poster_time(loaded), out_dir / POSTER, loaded.limits)
+    with timer.stage("gif"):
+        start, duration, width, fps = gif_window(loaded)
+        gif(mp4, start, duration, width, fps, out_dir / GIF, loaded.limits)
+    return Outputs(mp4, out_dir / POSTER, out_dir / GIF, fallback)
+
+
+@contextmanager
+def segment_files(loaded: LoadedVersion, plan: RenderPlan) -> Iterator[list[Path]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(local_copy(loaded.storage, s.key)) for s in plan.segments]
+
+
+def poster_time(loaded: LoadedVersion) -> float:
+    """When the poster is taken: `poster_at`, else the middle of the first slot's window."""
+    at = loaded.template.manifest.output.poster_at
+    if at is None:
+        first = min(loaded.template.slots, key=lambda s: s.start)
+        at = (first.start + first.end) / 2
+    return max(0.0, min(at, loaded.prepared.duration - 1 / float(loaded.prepared.fps)))
+
+
+def gif_window(loaded: LoadedVersion) -> tuple[float, float, int, int]:
+    spec = loaded.template.manifest.output.gif
+    start = spec.start
+    if start is None:
+        first = min(loaded.template.slots, key=lambda s: s.start)
+        start = first.start + first.style.fade_in + 0.1
+    start = max(0.0, min(start, loaded.prepared.duration - spec.duration))
+    return start, spec.duration, spec.width, spec.fps
+
+
+def copy_hls(loaded: LoadedVersion, plan: RenderPlan, dest: Path, name: Callable[[SegmentPlan], str]) -> Path:
+    """A self-contained HLS folder (the CLI's output): playlist plus every segment."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with segment_files(loaded, plan) as files:
+        for seg, path in zip(plan.segments, files, strict=True):
+            shutil.copyfile(path, dest / name(seg))
+    index = dest / PLAYLIST
+    index.write_text(playlist(plan, name))
+    return index

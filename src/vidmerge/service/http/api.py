@@ -1,0 +1,198 @@
+"""/v1: template management and the MA webhook (`POST /v1/renders`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, File, Header, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vidmerge.errors import InvalidInput, NotFound, Problem
+from vidmerge.records import RenderRecord, TemplateRecord
+from vidmerge.service import renders
+from vidmerge.service.http.auth import check_api_key, check_webhook
+from vidmerge.service.metrics import METRICS
+
+log = logging.getLogger("vidmerge.api")
+router = APIRouter(prefix="/v1")
+
+
+class RenderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str = Field(min_length=1, max_length=128)
+    template_version: int | None = Field(None, ge=1, description="default: the newest ready version")
+    data: dict[str, Any] = Field(default_factory=dict)
+    external_id: str | None = Field(None, max_length=255)
+    priority: Literal["interactive", "bulk"] = "interactive"
+
+
+class RenderOut(BaseModel):
+    render_id: str
+    status: str
+    template_id: str
+    template_version: int
+    external_id: str | None = None
+    page_url: str
+    hls_url: str
+    mp4_url: str
+    poster_url: str
+    gif_url: str
+    values: dict[str, str] | None = None
+    explanations: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class TemplateOut(BaseModel):
+    id: str
+    version: int
+    status: str
+    title: str = ""
+    duration: float = 0.0
+    segments: int = 0
+    inputs: list[dict[str, Any]] = []
+    slots: list[dict[str, Any]] = []
+    warnings: list[str] = []
+
+
+def _template_out(r: TemplateRecord) -> TemplateOut:
+    m = r.manifest
+    return TemplateOut(
+        id=r.id, version=r.version, status=r.status, title=m.get("title", ""), duration=r.duration,
+        segments=r.segment_count, inputs=m.get("inputs", []), slots=m.get("slots", []),
+        warnings=m.get("warnings", []),
+    )  # fmt: skip
+
+
+def render_out(request: Request, r: RenderRecord, *, detail: bool = False) -> RenderOut:
+    base = f"{request.app.state.rt.settings.base_url}/v/{r.token}"
+    return RenderOut(
+        render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
+        external_id=r.external_id, page_url=base, hls_url=f"{base}/index.m3u8", mp4_url=f"{base}/video.mp4",
+        poster_url=f"{base}/poster.jpg", gif_url=f"{base}/email.gif",
+        values=r.resolved.get("values") if detail else None,
+        explanations=r.resolved.get("explanations") if detail else None,
+        timings=r.timings if detail else None, error=r.error if detail else None,
+    )  # fmt: skip
+
+
+def _management(request: Request, authorization: str | None) -> None:
+    check_api_key(authorization, request.app.state.rt.settings.api_keys)
+
+
+@router.post("/templates", status_code=201, response_model=TemplateOut)
+async def upload_template(
+    request: Request, file: UploadFile = File(...), authorization: str | None = Header(None)
+) -> TemplateOut:
+    """Upload a zipped template bundle (multipart field `file`): validate, store, prepare."""
+    _management(request, authorization)
+    rt = request.app.state.rt
+    with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
+        archive = Path(tmp) / "bundle.zip"
+        await _save_upload(file, archive, rt.settings.max_bundle_bytes)
+        record = await run_in_threadpool(rt.registry.upload, archive)
+    return _template_out(record)
+
+
+async def _save_upload(file: UploadFile, dest: Path, limit: int) -> None:
+    size = 0
+    with dest.open("wb") as out:
+        while chunk := await file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise InvalidInput(f"upload exceeds {limit} bytes", where="file")
+            out.write(chunk)
+
+
+@router.get("/templates", response_model=list[TemplateOut])
+def list_templates(request: Request, authorization: str | None = Header(None)) -> list[TemplateOut]:
+    _management(request, authorization)
+    return [_template_out(r) for r in request.app.state.rt.db.templates.all()]
+
+
+@router.get("/templates/{template_id}", response_model=TemplateOut)
+def get_template(
+    request: Request, template_id: str, version: int | None = None, authorization: str | None = Header(None)
+) -> TemplateOut:
+    _management(request, authorization)
+    return _template_out(request.app.state.rt.registry.record(template_id, version))
+
+
+@router.post("/renders", status_code=202, response_model=RenderOut)
+async def create_render(
+    request: Request,
+    x_vidmerge_signature: str | None = Header(None),
+    authorization: str | None = Header(None),
+    idempotency_key: str | None = Header(None, max_length=255),
+) -> JSONResponse:
+    """The MA webhook. Answers at once with every URL; the video renders in the background."""
+    rt = request.app.state.rt
+    body = await request.body()
+    check_webhook(x_vidmerge_signature, authorization, body, rt.settings.webhook_secrets, rt.settings.api_keys)
+    req = _parse_render(body)
+    accepted = await run_in_threadpool(
+        renders.accept, rt.db, rt.registry, req.template_id, req.data, version=req.template_version,
+        external_id=req.external_id, idempotency_key=idempotency_key, priority=req.priority,
+    )  # fmt: skip
+    if accepted.created:
+        METRICS.accepted.labels("created").inc()
+        _enqueue(request, accepted.record)
+    else:
+        METRICS.accepted.labels("cached").inc()
+        METRICS.cache_hits.labels("render").inc()
+    out = render_out(request, accepted.record)
+    return JSONResponse(out.model_dump(exclude_none=True), status_code=202 if accepted.created else 200)
+
+
+def _parse_render(body: bytes) -> RenderRequest:
+    try:
+        raw = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"body is not JSON ({exc})", where="body") from None
+    try:
+        return RenderRequest.model_validate(raw)
+    except ValidationError as exc:
+        problems = [Problem("body." + ".".join(str(x) for x in e["loc"]), e["msg"]) for e in exc.errors()]
+        raise InvalidInput("; ".join(map(str, problems)), problems=problems) from None
+
+
+def _enqueue(request: Request, record: RenderRecord) -> None:
+    """Hand the render to the queue; if the broker is down, the sweep enqueues it later."""
+    try:
+        request.app.state.queue.enqueue(record.id, record.priority)
+    except Exception as exc:
+        log.warning("render %s accepted but not enqueued (%s); the sweep will retry", record.id, type(exc).__name__)
+
+
+@router.get("/renders/{render_id}", response_model=RenderOut)
+def get_render(request: Request, render_id: str, authorization: str | None = Header(None)) -> RenderOut:
+    _management(request, authorization)
+    return render_out(request, renders.load(request.app.state.rt.db, render_id), detail=True)
+
+
+@router.delete("/renders/{render_id}", status_code=204)
+def delete_render(request: Request, render_id: str, authorization: str | None = Header(None)) -> None:
+    """Erase a render: every derived object and its record. An audit entry remains."""
+    _management(request, authorization)
+    rt = request.app.state.rt
+    renders.erase(rt.db, rt.registry, renders.load(rt.db, render_id))
+
+
+@router.delete("/renders", status_code=200)
+def delete_by_external_id(
+    request: Request, external_id: str, authorization: str | None = Header(None)
+) -> dict[str, int]:
+    """Erase every render of one customer (`?external_id=`): the right to be forgotten."""
+    _management(request, authorization)
+    rt = request.app.state.rt
+    count = renders.erase_external(rt.db, rt.registry, external_id)
+    if count == 0:
+        raise NotFound("no renders for this external_id", where="external_id")
+    return {"erased": count}

@@ -1,0 +1,168 @@
+"""Public token URLs: the landing page, the playlist, segments and the finished files.
+
+Everything here is addressed by the render's unguessable token. Unknown and erased tokens get
+the same 404. A dynamic segment that is not rendered yet is rendered now (single flight) or
+waited for; the playlist is complete from the moment the webhook answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import OrderedDict
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from vidmerge.engine.loaded import LoadedVersion
+from vidmerge.engine.package import playlist
+from vidmerge.engine.pipeline import Personalized
+from vidmerge.errors import InvalidInput, NotFound, NotReady
+from vidmerge.plan import OUTPUTS
+from vidmerge.records import RenderRecord
+from vidmerge.service import renders
+from vidmerge.service.http.page import csp, landing_page
+from vidmerge.service.metrics import METRICS
+from vidmerge.service.renders import output_key
+
+router = APIRouter()
+PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "private"}
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Length, Content-Range"}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+PRESIGNED_SECONDS = 600  # a redirect is asked for again at each play; the link itself stays stable
+
+
+class Plans:
+    """A small per-process cache: token -> (record, loaded, personalized plan)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[str, tuple[RenderRecord, LoadedVersion, Personalized]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, request: Request, token: str) -> tuple[RenderRecord, LoadedVersion, Personalized]:
+        rt = request.app.state.rt
+        record = rt.db.renders.by_token(token) if len(token) <= 64 else None
+        if record is None:
+            self.forget(token)
+            raise NotFound("not found")
+        with self._lock:
+            hit = self._items.get(token)
+        if hit is not None and hit[0].id == record.id:
+            loaded, person = hit[1], hit[2]
+        else:
+            loaded, person = renders.replan(rt.registry, record)
+            with self._lock:
+                self._items[token] = (record, loaded, person)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        if renders.expired(record, loaded):
+            raise NotFound("not found")  # an expired link looks like any unknown one
+        return record, loaded, person
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._items.pop(token, None)
+
+
+@router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request, token: str) -> HTMLResponse:
+    record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    origin = request.app.state.rt.settings.media_origin
+    headers = {**PRIVATE, "Content-Security-Policy": f"{csp(origin)}; frame-ancestors 'none'"}
+    return HTMLResponse(landing_page(record.token, record.status, origin), headers=headers)
+
+
+@router.get("/v/{token}/index.m3u8", include_in_schema=False)
+async def hls_playlist(request: Request, token: str) -> Response:
+    _, _, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    text = playlist(person.plan, lambda s: f"seg/{s.index}.ts")
+    return Response(text, media_type="application/vnd.apple.mpegurl", headers={**PRIVATE, **CORS})
+
+
+@router.get("/v/{token}/seg/{index}.ts", include_in_schema=False)
+async def hls_segment(request: Request, token: str, index: int) -> Response:
+    rt = request.app.state.rt
+    record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    if not 0 <= index < len(person.plan.segments):
+        raise NotFound("not found")
+    seg = person.plan.segments[index]
+    if seg.dynamic and not await run_in_threadpool(rt.storage.exists, seg.key):
+        # A viewer asks for it: due when a playhead started at acceptance reaches it (a bulk
+        # render being watched counts as interactive). Not "now": players fetch far ahead, and
+        # a prefetch must not push in front of another viewer's next segment.
+        due = record.created_at.timestamp() + seg.start
+        pending = asyncio.wrap_future(rt.scheduler.submit(loaded, seg, due))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(pending), rt.settings.segment_wait_seconds)
+        except TimeoutError:
+            raise NotReady(f"segment {index} is still rendering", where="segment") from None
+        METRICS.segments.labels("just_in_time" if outcome.rendered else "waited").inc()
+    return await _serve(request, seg.key, "video/mp2t")
+
+
+@router.get("/v/{token}/{name}", include_in_schema=False)
+async def output_file(request: Request, token: str, name: str) -> Response:
+    if name not in OUTPUTS:
+        raise NotFound("not found")
+    record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    await _wait_done(request, record)
+    key = output_key(record.token, name)
+    if request.app.state.rt.settings.media_origin:
+        # Big downloads go straight to the object store. HLS stays here: hls.js fetches with
+        # CORS, which a bucket would need configuring for, and dynamic segments wait here.
+        url = await run_in_threadpool(request.app.state.rt.storage.presigned_url, key, PRESIGNED_SECONDS)
+        if url is not None:
+            return RedirectResponse(url, status_code=302, headers=PRIVATE)
+    return await _serve(request, key, OUTPUTS[name])
+
+
+async def _wait_done(request: Request, record: RenderRecord) -> None:
+    """Files exist once the render is done; wait a bounded time, then ask the client to retry."""
+    rt = request.app.state.rt
+    deadline = asyncio.get_running_loop().time() + rt.settings.segment_wait_seconds
+    status = record.status
+    while status != "done":
+        if status == "failed":
+            raise NotFound("not found")
+        if asyncio.get_running_loop().time() > deadline:
+            raise NotReady("the video is still rendering", where="render")
+        await asyncio.sleep(0.25)
+        current = await run_in_threadpool(rt.db.find_render_by_token, record.token)
+        if current is None:
+            raise NotFound("not found")
+        status = current.status
+
+
+async def _serve(request: Request, key: str, content_type: str) -> Response:
+    """Stream an object, honouring a single byte range (206) or refusing a bad one (416)."""
+    storage = request.app.state.rt.storage
+    total = await run_in_threadpool(storage.size, key)
+    headers = {**PRIVATE, **CORS, "Accept-Ranges": "bytes"}
+    start, end = _range(request.headers.get("range"), total)
+    if start is None:
+        chunks, _ = await run_in_threadpool(storage.open_range, key, 0, None)
+        return StreamingResponse(chunks, media_type=content_type, headers={**headers, "Content-Length": str(total)})
+    if end is None or start >= total:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{total}"})
+    chunks, _ = await run_in_threadpool(storage.open_range, key, start, end)
+    headers.update({"Content-Range": f"bytes {start}-{end}/{total}", "Content-Length": str(end - start + 1)})
+    return StreamingResponse(chunks, status_code=206, media_type=content_type, headers=headers)
+
+
+def _range(header: str | None, total: int) -> tuple[int | None, int | None]:
+    """(start, end inclusive) of a `bytes=` range; (None, None) without one; end None if unsatisfiable."""
+    if not header:
+        return None, None
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise InvalidInput("malformed Range header", where="Range")
+    first, last = match.groups()
+    if first == "":  # suffix: the last N bytes
+        n = int(last)
+        return (max(0, total - n), total - 1) if n > 0 and total > 0 else (0, None)
+    start = int(first)
+    end = min(int(last), total - 1) if last else total - 1
+    return (start, end) if start <= end else (start, None)

@@ -1,0 +1,150 @@
+"""Queues: the embedded in-process pool (no broker) and the Celery producer.
+
+Both run the same task code (tasks.run_render). Interactive renders go before bulk ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import random
+import threading
+from typing import Protocol
+
+from vidmerge.errors import Transient
+from vidmerge.service.metrics import METRICS
+from vidmerge.service.renders import purge_older_than
+from vidmerge.service.runtime import Runtime
+from vidmerge.service.work import tasks
+
+log = logging.getLogger("vidmerge.queue")
+PRIORITY = {"interactive": 0, "bulk": 1}
+
+
+class Queue(Protocol):
+    def enqueue(self, render_id: str, priority: str) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def check(self) -> None: ...
+
+
+class EmbeddedQueue:
+    """Worker threads in this process; retries transient errors with backoff and jitter."""
+
+    def __init__(self, rt: Runtime, workers: int, max_attempts: int = 8) -> None:
+        self.rt = rt
+        self.workers = max(1, workers)
+        self.max_attempts = max_attempts
+        self._queue: queue.PriorityQueue[tuple[int, int, str, int]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    def enqueue(self, render_id: str, priority: str, attempt: int = 0) -> None:
+        self._queue.put((PRIORITY.get(priority, 1), next(self._seq), render_id, attempt))
+        METRICS.queue_depth.set(self._queue.qsize())
+
+    def start(self) -> None:
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._loop, name=f"vidmerge-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for _ in self._threads:
+            self._queue.put((-1, -1, "", 0))
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def check(self) -> None:
+        if not any(t.is_alive() for t in self._threads):
+            raise Transient("no embedded worker is running", where="queue")
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            priority, _, render_id, attempt = self._queue.get()
+            METRICS.queue_depth.set(self._queue.qsize())
+            if priority < 0:
+                return
+            self._run(render_id, priority, attempt)
+
+    def _run(self, render_id: str, priority: int, attempt: int) -> None:
+        try:
+            tasks.run_render(self.rt, render_id)
+        except Transient as exc:
+            if attempt + 1 >= self.max_attempts:
+                log.error("render %s: giving up after %d attempts (%s)", render_id, attempt + 1, type(exc).__name__)
+                return  # stays queued/rendering in the database; the requeue sweep retries later
+            delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.5)
+            log.warning("render %s: %s, retrying in %.1f s", render_id, type(exc).__name__, delay)
+            timer = threading.Timer(delay, self.enqueue, (render_id, _name(priority), attempt + 1))
+            timer.daemon = True
+            timer.start()
+        except Exception:
+            log.exception("render %s: unexpected error", render_id)
+
+
+def _name(priority: int) -> str:
+    return "interactive" if priority == 0 else "bulk"
+
+
+class CeleryQueue:
+    """Producer side: sends task messages (ids only) to the broker."""
+
+    def __init__(self, rt: Runtime) -> None:
+        from vidmerge.service.work.worker import celery_app  # celery is imported only when a broker is configured
+
+        self.app = celery_app(rt.settings)
+
+    def enqueue(self, render_id: str, priority: str) -> None:
+        self.app.send_task("vidmerge.render", args=[render_id], queue=priority if priority in PRIORITY else "bulk")
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def check(self) -> None:
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:
+            raise Transient(f"broker unavailable: {type(exc).__name__}", where="broker") from None
+
+
+def open_queue(rt: Runtime) -> Queue:
+    return EmbeddedQueue(rt, rt.settings.workers) if rt.settings.embedded_queue else CeleryQueue(rt)
+
+
+class Sweeper:
+    """Re-enqueues accepted renders whose messages were lost (the database is the truth)."""
+
+    def __init__(self, rt: Runtime, q: Queue, every: float = 5.0) -> None:
+        self.rt, self.q, self.every = rt, q, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="vidmerge-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def sweep(self) -> int:
+        found = tasks.stale_renders(self.rt)
+        for render_id, priority in found:
+            log.info("render %s: re-enqueued by the sweep", render_id)
+            self.q.enqueue(render_id, priority)
+        return len(found)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.sweep()
+                if self.rt.settings.retention_days > 0:
+                    purge_older_than(self.rt.db, self.rt.registry, self.rt.settings.retention_days * 86400)
+            except Exception as exc:  # a database or broker outage; try again next round
+                log.warning("sweep failed: %s", type(exc).__name__)

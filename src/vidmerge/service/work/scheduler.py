@@ -1,0 +1,128 @@
+"""Earliest deadline first for dynamic segments, across every render in this process.
+
+A segment's deadline is when its viewer's playhead reaches it: the moment the render was
+accepted plus the segment's start (bulk renders a long way later). A segment due soon (urgent)
+is encoded on one thread with x264's quickest search, which keeps the stream headers
+(`engine.argv.RUSH_X264`): urgent segments run side by side, one per CPU, whether they are one
+viewer's next two or the first segments of a crowd that arrived at once, and nothing due later
+starts beside them. Segments due later get full-effort encodes with x264's own threading, one
+per CPU, at a lower CPU priority; a spare encoder thread lets an urgent segment start while they
+hold every CPU (a new viewer arriving at a busy server), and they yield the CPU to it. A player
+asking for a segment that is not ready moves it to the front. One entry per segment key: asking
+again only ever brings its deadline forward. Each segment still goes through `segments.ensure`,
+so across processes exactly one renders it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+
+from vidmerge.engine.loaded import LoadedVersion, side_by_side
+from vidmerge.plan import SegmentPlan
+from vidmerge.records import Database
+from vidmerge.service.work import segments
+
+BULK_DELAY = 3600.0  # seconds added to a bulk render's deadlines: interactive ones go first
+URGENT = 3.0  # seconds: a segment due sooner than this is rushed, and nothing due later runs beside it
+LATER_NICE = 10  # CPU priority of encodes not urgent when they started
+
+
+@dataclass
+class _Entry:
+    loaded: LoadedVersion
+    seg: SegmentPlan
+    deadline: float
+    future: Future[segments.Outcome] = field(default_factory=Future)
+    started: bool = False
+    rush: bool = False  # urgent when it started: one thread, quickest x264 search
+
+
+def _yielding(loaded: LoadedVersion) -> LoadedVersion:
+    """A segment due later encodes at a lower CPU priority: an urgent one started beside it (a
+    new viewer arriving) gets the CPU it needs, and an idle machine loses nothing."""
+    return replace(loaded, limits=replace(loaded.limits, nice=LATER_NICE))
+
+
+class Scheduler:
+    def __init__(self, db: Database, *, workers: int, wait: float) -> None:
+        self.db, self.workers, self.wait = db, max(1, workers), wait
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._entries: dict[str, _Entry] = {}
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._running: dict[int, _Entry] = {}  # id(entry) -> entry, while encoding
+        self._closed = False
+
+    def submit(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float) -> Future[segments.Outcome]:
+        with self._cv:
+            self._start_threads()
+            entry = self._entries.get(seg.key)
+            if entry is None:
+                entry = self._entries[seg.key] = _Entry(loaded, seg, deadline)
+            elif entry.started or deadline >= entry.deadline:
+                return entry.future
+            entry.deadline = deadline
+            heapq.heappush(self._heap, (deadline, next(self._seq), entry))
+            self._cv.notify()
+            return entry.future
+
+    def _start_threads(self) -> None:
+        while len(self._threads) < self.workers + 1:  # one spare, for urgent work only
+            n = len(self._threads)
+            thread = threading.Thread(target=self._loop, name=f"vidmerge-segments-{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def close(self) -> None:
+        """Stop the encoder threads once their current segment is done; queued ones are dropped."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    def _next(self) -> _Entry | None:
+        """The earliest-deadline entry; while an urgent segment is being encoded, only another
+        urgent one starts beside it."""
+        with self._cv:
+            while True:
+                while not self._closed and (not self._heap or self._hold_back()):
+                    self._cv.wait(timeout=0.25)  # urgency changes with the clock, not only on events
+                if self._closed:
+                    return None
+                deadline, _, entry = heapq.heappop(self._heap)
+                if not entry.started and deadline == entry.deadline:  # else a stale copy
+                    entry.started = True
+                    entry.rush = self._urgent(deadline)
+                    self._running[id(entry)] = entry
+                    return entry
+
+    def _hold_back(self) -> bool:
+        """Urgent segments take up to one encoder per CPU, even when segments due later hold
+        every CPU (those run at a lower priority and yield). A segment due later starts only on a
+        free CPU with no urgent encode running: its x264 threads would slow the urgent one."""
+        rushed = sum(e.rush for e in self._running.values())
+        if self._urgent(self._heap[0][0]):
+            return rushed >= self.workers
+        return rushed > 0 or len(self._running) >= self.workers
+
+    @staticmethod
+    def _urgent(deadline: float) -> bool:
+        return deadline - time.time() < URGENT
+
+    def _loop(self) -> None:
+        while (entry := self._next()) is not None:
+            loaded = replace(side_by_side(entry.loaded), rush=True) if entry.rush else _yielding(entry.loaded)
+            try:
+                entry.future.set_result(segments.ensure(self.db, loaded, entry.seg, wait=self.wait))
+            except BaseException as exc:  # handed to whoever waits on the future
+                entry.future.set_exception(exc)
+            finally:
+                with self._cv:
+                    self._entries.pop(entry.seg.key, None)
+                    self._running.pop(id(entry), None)
+                    self._cv.notify_all()

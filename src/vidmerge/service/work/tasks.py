@@ -1,0 +1,94 @@
+"""The task code: the same functions run in the embedded pool and in Celery workers.
+
+Tasks take ids, never payloads, and are idempotent: a finished render is a no-op, segments
+already in storage are not rendered again, and a render lease (the same single-flight table as
+segments) keeps a duplicate message from packaging a render twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from vidmerge.engine.pipeline import Timer
+from vidmerge.errors import InvalidInput, NotFound
+from vidmerge.records import utcnow
+from vidmerge.service import renders
+from vidmerge.service.metrics import METRICS
+from vidmerge.service.runtime import Runtime
+from vidmerge.service.work import segments
+from vidmerge.service.work.scheduler import BULK_DELAY
+
+log = logging.getLogger("vidmerge.tasks")
+
+
+def run_render(rt: Runtime, render_id: str) -> str:
+    """Render every dynamic segment in playhead order, then package. Returns the final status."""
+    try:
+        record = renders.load(rt.db, render_id)
+    except NotFound:
+        log.info("render %s is gone (erased); nothing to do", render_id)
+        return "gone"
+    if record.status in ("done", "failed"):
+        return record.status
+    lease = _Lease(rt, f"render:{render_id}")
+    if not lease.claim():
+        log.info("render %s is being rendered elsewhere", render_id)
+        return "busy"
+    ok = False
+    try:
+        renders.set_status(rt.db, render_id, "rendering")
+        log.info("render %s started (attempt %d)", render_id, record.attempts + 1)
+        status = _render(rt, render_id, lease)
+        ok = True
+    except InvalidInput as exc:
+        renders.set_status(rt.db, render_id, "failed", error=f"{type(exc).__name__} at {exc.where or '-'}")
+        METRICS.renders.labels("failed").inc()
+        log.warning("render %s failed: %s at %s", render_id, type(exc).__name__, exc.where)
+        status, ok = "failed", True
+    finally:
+        rt.db.leases.finish(lease.key, ok=ok)
+    return status
+
+
+class _Lease:
+    """The render's single-flight lease; renewed with every heartbeat."""
+
+    def __init__(self, rt: Runtime, key: str) -> None:
+        self.rt, self.key, self.owner = rt, key, segments.owner_id()
+        self.seconds = max(10.0, rt.settings.requeue_after_seconds * 2)
+
+    def claim(self) -> bool:
+        return self.rt.db.leases.claim(self.key, self.owner, self.seconds)
+
+    def renew(self, render_id: str) -> None:
+        self.rt.db.leases.renew(self.key, self.owner, self.seconds)
+        self.rt.db.renders.touch(render_id)
+
+
+def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
+    record = renders.load(rt.db, render_id)
+    loaded, person = renders.replan(rt.registry, record)
+    timer = Timer()
+    # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py)
+    start = record.created_at.timestamp() + (BULK_DELAY if record.priority == "bulk" else 0.0)
+    due = [(seg, rt.scheduler.submit(loaded, seg, start + seg.start)) for seg in person.plan.dynamic]
+    with timer.stage("segments"):
+        for _, future in due:
+            outcome = future.result()
+            METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
+            lease.renew(render_id)
+    renders.finish(rt.db, loaded, person, record, timer)
+    METRICS.renders.labels("done").inc()
+    METRICS.render_seconds.observe(sum(timer.stages.values()))
+    log.info("render %s done in %.2f s", render_id, sum(timer.stages.values()))
+    return "done"
+
+
+def stale_renders(rt: Runtime) -> list[tuple[str, str]]:
+    """(render id, priority) of accepted renders whose message may have been lost."""
+    cutoff = utcnow() - timedelta(seconds=rt.settings.requeue_after_seconds)
+    found = rt.db.renders.to_requeue(cutoff)
+    for record in found:
+        rt.db.renders.touch(record.id)
+    return [(r.id, r.priority) for r in found]

@@ -1,0 +1,160 @@
+"""Template bundles: a folder (or the same folder zipped) with `template.yaml`, the base clip
+and assets. `load_bundle` validates everything once and returns an immutable Template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from vidmerge.draw.slots import Slot
+from vidmerge.errors import BundleError, InvalidInput, ProblemCollector
+from vidmerge.resolver import Expression, Spec, compile_expression, load_spec
+from vidmerge.template import fonts
+from vidmerge.template.manifest import MANIFEST, Manifest, parse_manifest
+from vidmerge.template.media import MediaInfo, probe_image, probe_video
+
+
+@dataclass(frozen=True)
+class Template:
+    manifest: Manifest
+    root: Path
+    base: Path
+    media: MediaInfo
+    spec: Spec
+    expressions: Mapping[str, Expression]  # slot id -> its expression (text, value or src)
+    fonts: Mapping[str, Path]  # slot id -> font file
+    digest: str  # content hash of manifest, base clip and assets
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        return self.manifest.slots
+
+
+def load_bundle(root: Path) -> Template:
+    """Load and validate a bundle folder. Every problem names its file, field or slot."""
+    manifest = parse_manifest(_read_yaml(root / MANIFEST), where=MANIFEST)
+    base = _inside(root, manifest.base, where=f"{MANIFEST}: base")
+    if not base.is_file():
+        raise BundleError(f"base clip {manifest.base!r} is missing", where=f"{MANIFEST}: base")
+    media = probe_video(base)
+    spec = load_spec(manifest.inputs, manifest.computed, base_dir=root, where=MANIFEST)
+    problems = ProblemCollector()
+    _check_slots(manifest, media, problems)
+    expressions = _compile(manifest, spec, problems)
+    font_paths = _fonts(manifest, root, problems)
+    _check_images(root, problems)
+    _check_slots_files(manifest, expressions, root, problems)
+    problems.raise_if_any(BundleError)
+    return Template(manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest))
+
+
+def _read_yaml(path: Path) -> object:
+    if not path.is_file():
+        raise BundleError("missing: every bundle needs a manifest", where=path.name)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BundleError(f"not valid YAML ({exc})", where=path.name) from None
+
+
+def _inside(root: Path, relative: str, *, where: str) -> Path:
+    rel = PurePosixPath(relative)
+    if rel.is_absolute() or ".." in rel.parts or "\\" in relative:
+        raise BundleError(f"{relative!r} must be a relative path inside the bundle", where=where)
+    return root / rel
+
+
+def _check_slots(manifest: Manifest, media: MediaInfo, problems: ProblemCollector) -> None:
+    seen: set[str] = set()
+    for slot in manifest.slots:
+        where = f"{MANIFEST}: slots[{slot.id}]"
+        if slot.id in seen:
+            problems.add(where, "duplicate slot id")
+        seen.add(slot.id)
+        if slot.end > media.duration + 1e-6:
+            problems.add(f"{where}.end", f"{slot.end} s is beyond the base clip ({media.duration:.3f} s)")
+        b = slot.box
+        if b.x + b.w > media.width or b.y + b.h > media.height:
+            problems.add(f"{where}.box", f"extends outside the {media.width}x{media.height} frame")
+        if slot.style.fade_in + slot.style.fade_out > slot.end - slot.start + 1e-9:
+            problems.add(f"{where}.style", "fade_in + fade_out is longer than the window")
+
+
+def _compile(manifest: Manifest, spec: Spec, problems: ProblemCollector) -> dict[str, Expression]:
+    known = set(spec.field_names) | set(manifest.computed)
+    compiled: dict[str, Expression] = {}
+    for slot in manifest.slots:
+        where = f"{MANIFEST}: {slot.where}.{slot.source_field}"
+        try:
+            expr = compile_expression(slot.source, where=where)
+        except InvalidInput as exc:
+            problems.add(where, exc.message)
+            continue
+        unknown = sorted(expr.names - known)
+        if unknown:
+            problems.add(where, f"uses undeclared input(s) {', '.join(unknown)}")
+        compiled[slot.id] = expr
+    return compiled
+
+
+def _fonts(manifest: Manifest, root: Path, problems: ProblemCollector) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for slot in manifest.slots:
+        if not slot.uses_font:
+            continue
+        try:
+            found[slot.id] = fonts.font_path(slot.style.font, bundle_dir=root)
+            fonts.load(found[slot.id])
+        except InvalidInput as exc:
+            problems.add(f"{MANIFEST}: slots[{slot.id}].style.font", exc.message)
+    return found
+
+
+def _check_images(root: Path, problems: ProblemCollector) -> None:
+    """assets/ holds images and fonts only, and every image passes the allow-list and limits.
+
+    An image slot's `src` is an expression that may name any file under assets/, so every
+    file there (whatever its suffix) is checked, not only those named `.png`.
+    """
+    assets = root / "assets"
+    if not assets.is_dir():
+        return
+    for path in sorted(assets.rglob("*")):
+        if path.is_file() and path.suffix.lower() not in fonts.FONT_SUFFIXES:
+            try:
+                probe_image(path)
+            except InvalidInput as exc:
+                problems.add(str(path.relative_to(root)), exc.message)
+
+
+def _check_slots_files(
+    manifest: Manifest, expressions: Mapping[str, Expression], root: Path, problems: ProblemCollector
+) -> None:
+    """Each kind's own upload-time checks against the bundle's files (image slots: assets/)."""
+    for slot in manifest.slots:
+        if slot.id in expressions:
+            slot.check(root, expressions[slot.id], problems)
+
+
+def _digest(root: Path, manifest: Manifest) -> str:
+    h = hashlib.sha256(json.dumps(manifest.model_dump(mode="json"), sort_keys=True).encode())
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
+        h.update(str(path.relative_to(root)).encode())
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:32]

@@ -1,0 +1,107 @@
+"""The template manifest (`template.yaml`): every field, its type and its default.
+
+A manifest is data, validated once at load. Expressions are Jinja2 strings evaluated in the
+resolver's sandbox; nothing here is executed. See docs/templates.md for the prose version.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+
+from vidmerge.draw.slots import KINDS, Slot
+from vidmerge.errors import BundleError, Problem
+
+MANIFEST = "template.yaml"  # the manifest's file name at the top of a bundle
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Gif(_Model):
+    start: float | None = None  # None: half a second after the first slot appears
+    duration: float = Field(3.0, gt=0, le=6)
+    width: int = Field(400, ge=64, le=800)
+    fps: int = Field(10, ge=2, le=15)
+
+
+class Output(_Model):
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+    crf: int = Field(20, ge=0, le=51)
+    segment_seconds: float = Field(2.0, ge=0.5, le=10)
+    audio_bitrate: str = Field("128k", pattern=r"^\d{2,3}k$")
+    poster_at: float | None = None  # None: the middle of the first slot's window
+    link_expire_days: float | None = Field(None, gt=0)  # None: links never expire; else 404 after
+    gif: Gif = Gif()
+
+
+class Manifest(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    version: int = Field(1, ge=1)
+    title: str = ""
+    base: str = "base.mp4"  # the base clip, relative to the bundle
+    output: Output = Output()
+    inputs: dict[str, Any] = Field(default_factory=dict)  # the resolver's input fields
+    computed: dict[str, Any] = Field(default_factory=dict)  # the resolver's computed values
+    slots: tuple[SerializeAsAny[Slot], ...]  # each validated by its kind (draw/slots/)
+
+    @field_validator("slots")
+    @classmethod
+    def _some_slots(cls, slots: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not slots:
+            raise ValueError("a template needs at least one slot")
+        return slots
+
+
+def parse_manifest(raw: object, *, where: str = MANIFEST) -> Manifest:
+    """Validate a loaded YAML document; every problem names its field path."""
+    if not isinstance(raw, dict):
+        raise BundleError("must be a mapping of fields", where=where)
+    slots, problems = _slots(raw.get("slots"), where)
+    try:
+        manifest = Manifest.model_validate({**raw, "slots": slots})
+    except ValidationError as exc:
+        problems += [
+            Problem(f"{where}: {_dotted(raw, e['loc'])}", e["msg"])
+            for e in exc.errors()
+            if not (problems and e["loc"][:1] == ("slots",))  # a bad slot is reported by itself
+        ]
+    if problems:
+        raise BundleError("; ".join(map(str, problems)), problems=problems)
+    return manifest
+
+
+def _slots(raw: object, where: str) -> tuple[object, list[Problem]]:
+    """Each slot validated by the model of its kind; the problems, each at `slots[id].field`."""
+    if not isinstance(raw, list):
+        return raw, []  # the manifest model says what is wrong with it
+    slots, problems = [], []
+    for index, entry in enumerate(raw):
+        slot_id = entry.get("id") if isinstance(entry, dict) else None
+        at = f"{where}: slots[{slot_id or index}]"
+        kind = KINDS.get(str(entry.get("kind"))) if isinstance(entry, dict) else None
+        if kind is None:
+            problems.append(Problem(f"{at}.kind", f"must be one of {', '.join(sorted(KINDS))}"))
+            continue
+        try:
+            slots.append(kind.model_validate(entry))
+        except ValidationError as exc:
+            problems += [Problem(f"{at}.{_dotted(entry, e['loc'])}", e["msg"]) for e in exc.errors()]
+    return slots, problems
+
+
+def _dotted(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """`slots[greeting].end` rather than pydantic's `slots.0.end`: list items by their id."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list | tuple) and item < len(node) and parts:
+            node = node[item]
+            slot_id = node.get("id") if isinstance(node, dict) else None
+            parts[-1] += f"[{slot_id or item}]"
+            continue
+        parts.append(str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)

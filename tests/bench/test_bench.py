@@ -1,0 +1,106 @@
+"""The bench machinery on a tiny workload: every figure measured, ratios computed from them.
+
+Speed is not asserted here (that is what `vidmerge bench` on R30 is for)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vidmerge.bench import r30, report, workload
+
+TINY_TEMPLATE = """\
+id: bench-tiny
+version: 1
+base: base.mp4
+output: {preset: ultrafast, crf: 28, segment_seconds: 2, gif: {duration: 1.0, width: 160, fps: 5}}
+inputs:
+  name: {type: string, default: お客様}
+  amount: {type: number, default: 1000}
+slots:
+  - id: greeting
+    kind: text
+    start: 2.5
+    end: 3.5
+    text: "{{ name }}様"
+    box: {x: 20, y: 20, w: 280, h: 60}
+    style: {size: 32, stroke_width: 2, fade_in: 0.2, fade_out: 0.2}
+  - id: amount
+    kind: number
+    start: 4.0
+    end: 5.0
+    value: "{{ amount }}"
+    format: yen
+    count_up: 0.4
+    box: {x: 20, y: 90, w: 280, h: 60}
+    style: {size: 32, fade_in: 0.1}
+  - id: closing
+    kind: text
+    start: 6.2
+    end: 6.8
+    text: "{{ name }}様へ"
+    box: {x: 20, y: 100, w: 280, h: 60}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> workload.Workload:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "template.yaml").write_text(TINY_TEMPLATE, encoding="utf-8")
+    return workload.Workload(
+        "tiny",
+        source,
+        {"name": "田中", "amount": 12340},
+        seconds=8.0,
+        width=320,
+        height=180,
+        fps=30,
+        best_of=1,
+        parallels=(1, 2),
+        ttfp_samples=3,
+    )
+
+
+def test_targets_pass_miss_or_not_measured() -> None:
+    assert report.Target("V/L", 1.0, "<=", 1.25).passed is True
+    assert report.Target("M/V", 9.0, ">=", 10).passed is False
+    assert report.Target("M/V", None, ">=", 10).passed is None
+
+
+def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None:
+    measured = r30.measure(tiny, tmp_path / "work", with_moviepy=True)
+    measured = json.loads(json.dumps(measured))  # what --json prints
+
+    figures = measured["figures"]
+    for key in ("prepare", "L", "F", "F_full_render", "M", "M_same_preset", "V", "V_p1", "V_p2", "poster",
+                "gif", "V_with_poster_gif", "repeat"):  # fmt: skip
+        assert isinstance(figures[key], float | int) and figures[key] > 0, key
+
+    r = measured["ratios"]
+    assert r["V/L"] == pytest.approx(figures["V"] / figures["L"], rel=0.02)
+    assert r["V/F"] == pytest.approx(figures["V"] / figures["F"], rel=0.02)
+    assert r["M/V"] == pytest.approx(figures["M"] / figures["V"], rel=0.02)
+    assert figures["V"] == min(figures["V_p1"], figures["V_p2"])
+
+    assert measured["workload"]["personalized_seconds"] == pytest.approx(2.6)
+    assert measured["workload"]["dynamic_segments"] == 3  # of 4: the first stays static, as in R30
+    runs = measured["v"]["runs"]
+    assert all(run["encodes"] == 3 and run["repeat_encodes"] == 0 for run in runs.values())
+    assert measured["memory_mb"]["worker_peak_rss"] > 0
+    assert measured["memory_mb"]["ffmpeg_peak_rss"] > 0
+    names = {t["name"]: t for t in measured["targets"]}
+    assert names["repeat encodes"]["pass"] is True
+    assert {"V/L", "V/F", "M/V", "worker peak RSS MB"} <= set(names)
+
+    live = measured["live"]  # through a real `vidmerge serve`
+    assert live["ttfp_samples"] == 3 and 0 < live["ttfp_p50"] <= live["ttfp_p95"]
+    assert live["crowd"]["viewers"] == 4 and live["crowd"]["stalls"] >= 0
+    assert live["repeat_same_urls"] is True and live["repeat_encodes"] == 0
+    assert names["repeat encodes (HTTP)"]["pass"] is True
+    assert names["TTFP p95 / F"]["value"] == pytest.approx(live["ttfp_p95"] / figures["F"], rel=0.02)
+
+    table = report.format_table(measured)
+    assert "V/L" in table and ("PASS" in table or "MISS" in table) and "TTFP" in table

@@ -1,0 +1,125 @@
+"""Earliest deadline first across renders; a waiting viewer moves a segment to the front."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from vidmerge.engine.loaded import LoadedVersion
+from vidmerge.plan import SegmentPlan
+from vidmerge.service.work import scheduler as scheduler_module
+from vidmerge.service.work.scheduler import Scheduler
+from vidmerge.service.work.segments import Outcome
+
+
+def _seg(key: str) -> SegmentPlan:
+    return SegmentPlan(index=1, start=2.0, end=4.0, frames=60, pts0=0, key=key)
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], threading.Event]:
+    """segments.ensure replaced by a recorder; the first call blocks until released."""
+    order: list[str] = []
+    release = threading.Event()
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        order.append(seg.key)
+        if len(order) == 1:
+            release.wait(10)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    return order, release
+
+
+def _held(
+    order: list[str], *, workers: int, key: str, deadline: float
+) -> tuple[Scheduler, LoadedVersion, Future[Outcome]]:
+    """A scheduler whose first encode (segment `key`) is held by the `recorded` fixture."""
+    sched = Scheduler(db=None, workers=workers, wait=1.0)  # type: ignore[arg-type]
+    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    first = sched.submit(loaded, _seg(key), deadline=deadline)
+    while not order:
+        threading.Event().wait(0.01)
+    return sched, loaded, first
+
+
+def test_earliest_deadline_first_and_a_viewer_jumps_the_queue(recorded: tuple[list[str], threading.Event]) -> None:
+    order, release = recorded
+    sched, loaded, busy = _held(order, workers=1, key="A", deadline=10)  # the rest queue up behind A
+    later = [sched.submit(loaded, _seg(k), deadline=d) for k, d in (("B", 30), ("C", 20), ("D", 40))]
+    again = sched.submit(loaded, _seg("C"), deadline=25)  # a later deadline changes nothing
+    urgent = sched.submit(loaded, _seg("D"), deadline=5)  # a viewer is waiting for D
+    assert again is later[1] and urgent is later[2]
+    release.set()
+    for future in (busy, *later):
+        assert future.result(5).rendered
+    assert order == ["A", "D", "C", "B"]
+    sched.close()
+
+
+def test_an_urgent_segment_is_encoded_alone(recorded: tuple[list[str], threading.Event]) -> None:
+    """With two encoders, the second waits while the first encodes something due soon."""
+    order, release = recorded
+    sched, loaded, urgent = _held(order, workers=2, key="now", deadline=time.time() + 1)
+    later = sched.submit(loaded, _seg("later"), deadline=time.time() + 60)
+    threading.Event().wait(0.5)
+    assert order == ["now"]  # "later" did not start beside the urgent one
+    release.set()
+    assert urgent.result(5).rendered and later.result(5).rendered
+    assert order == ["now", "later"]
+    sched.close()
+
+
+def test_urgent_segments_are_rushed_on_one_thread_later_ones_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Due within URGENT: quickest search, one thread (the other CPUs stay free for the next
+    urgent one). Due later: full effort, x264's own threading, lower CPU priority."""
+    seen: dict[str, tuple[bool, int, int]] = {}
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        seen[seg.key] = (loaded.rush, loaded.limits.threads, loaded.limits.nice)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
+    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    assert sched.submit(loaded, _seg("soon"), deadline=time.time() + 1).result(5).rendered
+    assert sched.submit(loaded, _seg("later"), deadline=time.time() + 60).result(5).rendered
+    assert seen == {"soon": (True, 1, 0), "later": (False, 0, scheduler_module.LATER_NICE)}
+    sched.close()
+
+
+def test_urgent_segments_run_side_by_side(recorded: tuple[list[str], threading.Event]) -> None:
+    """One viewer's next two segments, or a crowd's first ones: each urgent encode is one
+    thread, so a second urgent segment takes the other CPU instead of waiting."""
+    order, release = recorded
+    now = time.time()
+    sched, loaded, current = _held(order, workers=2, key="seg-1", deadline=now + 0.5)
+    following = sched.submit(loaded, _seg("seg-2"), deadline=now + 2.5)
+    assert following.result(5).rendered  # done while seg-1's encode is still held
+    assert not current.done()
+    release.set()
+    assert current.result(5).rendered
+    sched.close()
+
+
+def test_an_urgent_segment_starts_while_later_ones_hold_every_encoder(
+    recorded: tuple[list[str], threading.Event],
+) -> None:
+    """A new viewer at a busy server: its first segment does not wait for a full-effort encode
+    of someone's later segment to finish; that one runs at a lower CPU priority meanwhile."""
+    order, release = recorded
+    sched, loaded, later = _held(order, workers=1, key="later", deadline=time.time() + 60)
+    arriving = sched.submit(loaded, _seg("arriving"), deadline=time.time() + 1)
+    assert arriving.result(5).rendered  # done while "later" is still encoding
+    assert not later.done()
+    queued = sched.submit(loaded, _seg("queued"), deadline=time.time() + 60)
+    threading.Event().wait(0.5)
+    assert order == ["later", "arriving"]  # the spare encoder takes urgent work only
+    release.set()
+    assert later.result(5).rendered and queued.result(5).rendered
+    sched.close()

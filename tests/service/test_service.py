@@ -1,0 +1,156 @@
+"""The whole HTTP flow on the embedded defaults: one real `vidmerge serve` process, no broker,
+local storage, SQLite."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from PIL import Image
+from support.server import Api
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(demo_api: Api) -> Api:
+    return demo_api
+
+
+def _render(api: Api, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    response = api.post_render({"template_id": "electricity-savings", "data": data, **extra})
+    assert response.status_code in (200, 202), response.text
+    return dict(response.json())
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def test_template_listing_shows_slots_and_inputs(api: Api) -> None:
+    listed = api.client.get("/v1/templates").json()
+    assert [(t["id"], t["version"], t["status"]) for t in listed] == [("electricity-savings", 1, "ready")]
+    one = api.client.get("/v1/templates/electricity-savings").json()
+    assert {s["id"] for s in one["slots"]} >= {"greeting", "savings", "plan_icon"}
+    assert {f["name"] for f in one["inputs"]} >= {"name", "monthly_kwh"}
+    assert one["segments"] == 15
+
+
+def test_webhook_answers_with_every_url_and_a_playable_playlist(api: Api) -> None:
+    r = _render(api, {"name": "鈴木 一郎", "monthly_kwh": 380}, external_id="crm-1")
+    assert r["status"] == "queued"
+    for key in ("page_url", "hls_url", "mp4_url", "poster_url", "gif_url"):
+        assert r[key].startswith(api.url + "/v/")
+    playlist = api.client.get(_path(r["hls_url"]))
+    assert playlist.status_code == 200
+    assert playlist.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    names = [line for line in playlist.text.splitlines() if line and not line.startswith("#")]
+    assert len(names) == 15 and playlist.text.rstrip().endswith("#EXT-X-ENDLIST")
+    base = _path(r["hls_url"]).rsplit("/", 1)[0]
+    frames = 0
+    for name in names:  # dynamic ones may not be rendered yet: they are rendered or awaited now
+        seg = api.client.get(f"{base}/{name}")
+        assert seg.status_code == 200, (name, seg.text[:300])
+        assert seg.headers["content-type"] == "video/mp2t"
+        with av.open(io.BytesIO(seg.content)) as c:
+            frames += sum(1 for p in c.demux(c.streams.video[0]) if p.pts is not None)
+    assert frames == 900
+
+
+def test_finished_outputs_ranges_poster_gif_and_page(api: Api) -> None:
+    r = _render(api, {"name": "高橋 美咲", "monthly_kwh": 520})
+    done = api.wait_done(r["render_id"])
+    assert done["status"] == "done", done
+    assert done["values"]["greeting"] == "高橋 美咲様、こんにちは"
+    assert "savings" in done["explanations"]
+
+    mp4 = api.client.get(_path(r["mp4_url"]))
+    assert mp4.status_code == 200 and mp4.headers["content-type"] == "video/mp4"
+    total = len(mp4.content)
+    part = api.client.get(_path(r["mp4_url"]), headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{total}"
+    assert part.content == mp4.content[100:200]
+    tail = api.client.get(_path(r["mp4_url"]), headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == mp4.content[-10:]
+    beyond = api.client.get(_path(r["mp4_url"]), headers={"Range": f"bytes={total}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{total}"
+
+    poster = api.client.get(_path(r["poster_url"]))
+    assert poster.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(poster.content)).size == (1280, 720)
+    gif = api.client.get(_path(r["gif_url"]))
+    assert gif.headers["content-type"] == "image/gif" and len(gif.content) < 1_000_000
+    assert Image.open(io.BytesIO(gif.content)).n_frames > 10
+
+    page = api.client.get(_path(r["page_url"]))
+    assert page.status_code == 200 and "<video" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "noindex" in page.headers["x-robots-tag"]
+
+
+def test_repeat_and_idempotency_key_return_the_same_urls_without_rendering(api: Api) -> None:
+    data = {"name": "伊藤 健", "monthly_kwh": 300}
+    first = api.post_render({"template_id": "electricity-savings", "data": data})
+    assert first.status_code == 202
+    again = api.post_render({"template_id": "electricity-savings", "data": data})
+    assert again.status_code == 200
+    assert again.json()["render_id"] == first.json()["render_id"]
+    assert again.json()["mp4_url"] == first.json()["mp4_url"]
+    # same resolved values through different raw data (NFKC: full-width digits) is the same render
+    same = api.post_render({"template_id": "electricity-savings", "data": {"name": "伊藤 健", "monthly_kwh": "３００"}})
+    assert same.json()["render_id"] == first.json()["render_id"]
+
+    keyed = api.post_render(
+        {"template_id": "electricity-savings", "data": {"name": "木村"}}, **{"Idempotency-Key": "k-1"}
+    )
+    retried = api.post_render(
+        {"template_id": "electricity-savings", "data": {"name": "別人"}}, **{"Idempotency-Key": "k-1"}
+    )
+    assert retried.json()["render_id"] == keyed.json()["render_id"]
+
+
+def test_bad_data_lists_every_field_in_one_problem(api: Api) -> None:
+    response = api.post_render({"template_id": "electricity-savings", "data": {"monthly_kwh": -5, "amperage": 7}})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    wheres = {p["where"] for p in response.json()["problems"]}
+    assert {"data.monthly_kwh", "data.amperage"} <= wheres
+    unknown = api.post_render({"template_id": "nope", "data": {}})
+    assert unknown.status_code == 404
+    malformed = api.client.post("/v1/renders", content=b"{not json", headers={"content-type": "application/json"})
+    assert malformed.status_code == 422 and malformed.json()["problems"][0]["where"] == "body"
+
+
+def test_erasure_makes_every_url_answer_like_an_unknown_one(api: Api) -> None:
+    r = _render(api, {"name": "消去 される"}, external_id="forget-me")
+    api.wait_done(r["render_id"])
+    unknown = api.client.get("/v/" + "x" * 32 + "/video.mp4")
+    assert api.client.delete(f"/v1/renders/{r['render_id']}").status_code == 204
+    for key in ("page_url", "hls_url", "mp4_url", "poster_url", "gif_url"):
+        gone = api.client.get(_path(r[key]))
+        assert (gone.status_code, gone.content) == (unknown.status_code, unknown.content) == (404, unknown.content)
+    assert api.client.get(f"/v1/renders/{r['render_id']}").status_code == 404
+    data_dir = Path(api.env["VIDMERGE_DATA_DIR"])
+    token = r["mp4_url"].split("/")[-2]
+    assert not list((data_dir / "objects" / "renders").glob(f"{token}*"))
+    # erasure by external id
+    r2 = _render(api, {"name": "忘れて ください"}, external_id="forget-me-too")
+    erased = api.client.delete("/v1/renders", params={"external_id": "forget-me-too"})
+    assert erased.json() == {"erased": 1}
+    assert api.client.get(_path(r2["page_url"])).status_code == 404
+
+
+def test_health_readiness_metrics_openapi(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "storage": "ok", "queue": "ok"}
+    metrics = api.client.get("/metrics").text
+    assert "vidmerge_renders_total" in metrics and "vidmerge_cache_hits_total" in metrics
+    spec = api.client.get("/openapi.json").json()
+    assert {"/v1/renders", "/v1/templates"} <= set(spec["paths"])
+    assert json.dumps(spec)  # serializable
