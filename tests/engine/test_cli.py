@@ -93,3 +93,21 @@ def test_glyph_error_names_the_character(bundle: Path, tmp_path: Path) -> None:
     problem = json.loads(done.stderr)
     assert problem["error"] == "GlyphError" and "U+1F600" in problem["detail"]
     assert problem["problems"][0]["where"] == "slots[greeting]"
+
+
+def test_demo_writes_the_shipped_template_and_keeps_what_is_there(tmp_path: Path) -> None:
+    """`vidmerge demo DIR` from the package data; a clip already in DIR is kept, not generated."""
+    dest = tmp_path / "demo"
+    clip = make_clip(dest / "base.mp4").read_bytes()
+    (dest / "sample.json").write_text('{"name": "edited"}', encoding="utf-8")
+    done = _vidmerge(tmp_path, "demo", str(dest))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(dest)
+    assert (dest / "template.yaml").read_text(encoding="utf-8").count("electricity-savings") == 1
+    assert sorted(p.name for p in (dest / "assets" / "icons").iterdir()) == [
+        "family.png",
+        "smart.png",
+        "standard_b.png",
+    ]
+    assert json.loads((dest / "sample.json").read_text(encoding="utf-8")) == {"name": "edited"}
+    assert (dest / "base.mp4").read_bytes() == clip

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
+from vidmerge.errors import BundleError
+
 GROUP = "vidmerge.calculators"
 # Used when the distribution metadata is absent (e.g. running from a source checkout).
-# http_lookup is not yet declared in pyproject.toml, so it is only reachable from here.
 _BUILTIN = {
     "plan_savings": "vidmerge.resolver.calculators.plan_savings:PlanSavings",
     "http_lookup": "vidmerge.resolver.calculators.http_lookup:HttpLookup",
@@ -61,3 +62,11 @@ def load_calculator(name: str) -> type[Calculator]:
     module_name, _, attribute = target.partition(":")
     cls: type[Calculator] = getattr(importlib.import_module(module_name), attribute)
     return cls
+
+
+def reject_unknown_keys(params: Mapping[str, Any], allowed: Collection[str], where: str) -> None:
+    """A calculator's parameters are checked at load: a key it does not know (a typo) is a
+    BundleError naming it, not a silently ignored setting."""
+    for key in params:
+        if key not in allowed:
+            raise BundleError("unknown key", where=f"{where}.{key}")

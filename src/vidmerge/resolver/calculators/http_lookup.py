@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Self
 import httpx
 
 from vidmerge.errors import BundleError, Transient
+from vidmerge.resolver.calculators import reject_unknown_keys
 from vidmerge.resolver.text import clean_text
 
 MAX_BYTES = 1_000_000
@@ -59,9 +60,7 @@ class HttpLookup:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], base_dir: Path, where: str) -> Self:
-        for key in params:
-            if key not in _PARAMS:
-                raise BundleError("unknown key", where=f"{where}.{key}")
+        reject_unknown_keys(params, _PARAMS, where)
         return cls(
             url=_url(params.get("url"), f"{where}.url"),
             method=_choice(params.get("method", "GET"), ("GET", "POST"), f"{where}.method"),

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from vidmerge.errors import BundleError, Problem
+from vidmerge.resolver.calculators import reject_unknown_keys
 from vidmerge.resolver.calculators.tariff_files import find_table, load_table
 from vidmerge.resolver.calculators.tariffs import Bill, Plan, TariffTable, decimal, monthly_bill
 from vidmerge.resolver.calculators.usage import monthly_usage
@@ -53,9 +54,7 @@ class PlanSavings:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], base_dir: Path, where: str) -> Self:
-        for key in params:
-            if key not in _PARAMS:
-                raise BundleError("unknown key", where=f"{where}.{key}")
+        reject_unknown_keys(params, _PARAMS, where)
         table = _table(params.get("tariffs"), base_dir, f"{where}.tariffs")
         candidates = _candidates(params.get("candidates"), table, f"{where}.candidates")
         seasonality = _seasonality(params.get("seasonality", False), table, f"{where}.seasonality")

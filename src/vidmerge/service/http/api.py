@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidmerge.errors import InvalidInput, NotFound, Problem
+from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER
 from vidmerge.records import RenderRecord, TemplateRecord
 from vidmerge.service import renders
 from vidmerge.service.http.auth import check_api_key, check_webhook
@@ -75,8 +76,8 @@ def render_out(request: Request, r: RenderRecord, *, detail: bool = False) -> Re
     base = f"{request.app.state.rt.settings.base_url}/v/{r.token}"
     return RenderOut(
         render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
-        external_id=r.external_id, page_url=base, hls_url=f"{base}/index.m3u8", mp4_url=f"{base}/video.mp4",
-        poster_url=f"{base}/poster.jpg", gif_url=f"{base}/email.gif",
+        external_id=r.external_id, page_url=base, hls_url=f"{base}/{PLAYLIST}", mp4_url=f"{base}/{MP4}",
+        poster_url=f"{base}/{POSTER}", gif_url=f"{base}/{GIF}",
         values=r.resolved.get("values") if detail else None,
         explanations=r.resolved.get("explanations") if detail else None,
         timings=r.timings if detail else None, error=r.error if detail else None,

@@ -20,7 +20,7 @@ from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.package import playlist
 from vidmerge.engine.pipeline import Personalized
 from vidmerge.errors import InvalidInput, NotFound, NotReady
-from vidmerge.plan import OUTPUTS
+from vidmerge.plan import OUTPUTS, PLAYLIST
 from vidmerge.records import RenderRecord
 from vidmerge.service import renders
 from vidmerge.service.http.page import csp, landing_page
@@ -75,7 +75,7 @@ async def page(request: Request, token: str) -> HTMLResponse:
     return HTMLResponse(landing_page(record.token, record.status, origin), headers=headers)
 
 
-@router.get("/v/{token}/index.m3u8", include_in_schema=False)
+@router.get(f"/v/{{token}}/{PLAYLIST}", include_in_schema=False)
 async def hls_playlist(request: Request, token: str) -> Response:
     _, _, person = await run_in_threadpool(request.app.state.plans.get, request, token)
     text = playlist(person.plan, lambda s: f"seg/{s.index}.ts")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from html import escape
 
+from vidmerge.plan import MP4, PLAYLIST, POSTER
+
 TITLE = "あなただけの動画"
 DESCRIPTION = "あなたのために用意した動画です。"
 
@@ -59,12 +61,12 @@ PAGE = """<!doctype html>
 <main>
 <div class="frame">
 <video id="v" controls playsinline muted autoplay preload="auto"{poster}
-       data-hls="{token}/index.m3u8" data-mp4="{token}/video.mp4"></video>
+       data-hls="{token}/{playlist}" data-mp4="{token}/{mp4}"></video>
 <button id="unmute" type="button" hidden><svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
 <path fill="currentColor" d="M3 9v6h4l5 5V4L7 9H3zm13.6 3 2.7-2.7-1.3-1.3-2.7 2.7-2.7-2.7-1.3 1.3 2.7 2.7-2.7 2.7
  1.3 1.3 2.7-2.7 2.7 2.7 1.3-1.3-2.7-2.7z"/></svg>タップで音声オン</button>
 </div>
-<noscript><p><a href="{token}/video.mp4">動画を開く</a></p></noscript>
+<noscript><p><a href="{token}/{mp4}">動画を開く</a></p></noscript>
 </main>
 </body>
 </html>
@@ -75,7 +77,8 @@ def landing_page(token: str, status: str, media_origin: str = "") -> str:
     """The page of one render. The poster exists only once the render is done: before that the
     browser would hold a connection open waiting for it, so the page goes without."""
     token = escape(token, quote=True)
-    poster = f' poster="{token}/poster.jpg"' if status == "done" else ""
+    poster = f' poster="{token}/{POSTER}"' if status == "done" else ""
     return PAGE.format(
-        token=token, poster=poster, csp=csp(media_origin), title=escape(TITLE), description=escape(DESCRIPTION)
-    )
+        token=token, poster=poster, csp=csp(media_origin), title=escape(TITLE), description=escape(DESCRIPTION),
+        playlist=PLAYLIST, mp4=MP4,
+    )  # fmt: skip
