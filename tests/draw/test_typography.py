@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidmerge.draw import typography
-from vidmerge.draw.typography import NO_END, NO_START, TextStyle, break_lines, layout, render_text
+from vidmerge.draw.typography import NO_END, NO_START, TextStyle, break_lines, layout, draw_text
 from vidmerge.template.fonts import font_path
 
 FONT = font_path("default")
@@ -124,7 +124,7 @@ def test_empty_text_has_no_lines() -> None:
     assert layout("  \n ", STYLE, 300, 100).lines == ()
 
 
-# --- render_text -----------------------------------------------------------------------------
+# --- draw_text -----------------------------------------------------------------------------
 
 
 def alpha(image) -> np.ndarray:
@@ -132,7 +132,7 @@ def alpha(image) -> np.ndarray:
 
 
 def test_render_is_exact_size_rgba_with_ink() -> None:
-    image = render_text("田中様", STYLE, 400, 100)
+    image = draw_text("田中様", STYLE, 400, 100)
     assert image.mode == "RGBA"
     assert image.size == (400, 100)
     assert (alpha(image) == 255).sum() > 500
@@ -140,12 +140,12 @@ def test_render_is_exact_size_rgba_with_ink() -> None:
 
 
 def test_empty_text_renders_transparent() -> None:
-    assert alpha(render_text("", STYLE, 50, 20)).max() == 0
+    assert alpha(draw_text("", STYLE, 50, 20)).max() == 0
 
 
 def test_stroke_colour_and_fill_colour_both_appear() -> None:
     style = replace(STYLE, color="#ff0000", stroke_color="#0000ff", stroke_width=4)
-    pixels = np.asarray(render_text("田", style, 120, 120)).reshape(-1, 4)
+    pixels = np.asarray(draw_text("田", style, 120, 120)).reshape(-1, 4)
     opaque = pixels[pixels[:, 3] == 255]
     assert ((opaque[:, 0] == 255) & (opaque[:, 2] == 0)).any()  # fill
     assert ((opaque[:, 2] == 255) & (opaque[:, 0] == 0)).any()  # stroke
@@ -153,14 +153,14 @@ def test_stroke_colour_and_fill_colour_both_appear() -> None:
 
 def test_shadow_is_semi_transparent_and_offset() -> None:
     style = replace(STYLE, stroke_width=0, shadow=(6, 6), shadow_color="#00000080")
-    a = alpha(render_text("■", style, 120, 120))
+    a = alpha(draw_text("■", style, 120, 120))
     assert ((a > 100) & (a < 160)).sum() > 50  # the shadow peeking out: half transparent
 
 
 @pytest.mark.parametrize(("align", "valign"), [("left", "top"), ("right", "bottom"), ("center", "middle")])
 def test_alignment_moves_the_ink(align: str, valign: str) -> None:
     style = replace(STYLE, align=align, valign=valign, stroke_width=0)
-    ys, xs = np.nonzero(alpha(render_text("田", style, 400, 200)))
+    ys, xs = np.nonzero(alpha(draw_text("田", style, 400, 200)))
     cx, cy = xs.mean() / 400, ys.mean() / 200
     expect = {"left": 0.06, "center": 0.5, "right": 0.94, "top": 0.12, "middle": 0.5}
     expect["bottom"] = 0.88
@@ -170,15 +170,15 @@ def test_alignment_moves_the_ink(align: str, valign: str) -> None:
 
 def test_background_plate_fills_the_box_behind_text() -> None:
     style = replace(STYLE, background="#20408080", color="#ffffff", stroke_width=0)
-    pixels = np.asarray(render_text("田", style, 200, 100))
+    pixels = np.asarray(draw_text("田", style, 200, 100))
     assert tuple(pixels[0, 0]) == (0x20, 0x40, 0x80, 0x80)
     assert (pixels[:, :, 3] == 255).any()  # the text itself is opaque over the plate
-    assert alpha(render_text(" ", style, 20, 20)).max() == 0  # no plate without text
+    assert alpha(draw_text(" ", style, 20, 20)).max() == 0  # no plate without text
 
 
 def test_bad_alignment_is_rejected() -> None:
     with pytest.raises(ValueError):
-        render_text("a", replace(STYLE, align="justify"), 10, 10)
+        draw_text("a", replace(STYLE, align="justify"), 10, 10)
 
 
 HOSTILE = [
@@ -198,15 +198,15 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_strings_render_without_error(text: str) -> None:
-    image = render_text(text, STYLE, 640, 120)
+    image = draw_text(text, STYLE, 640, 120)
     assert image.size == (640, 120)
     lay = layout(text, STYLE, 640, 120)
     assert len(lay.lines) <= STYLE.max_lines
 
 
 def test_special_characters_are_drawn_as_characters() -> None:
-    plain = alpha(render_text("77", STYLE, 400, 100))
-    template = alpha(render_text("{{ 7*7 }}", STYLE, 400, 100))
+    plain = alpha(draw_text("77", STYLE, 400, 100))
+    template = alpha(draw_text("{{ 7*7 }}", STYLE, 400, 100))
     assert (template > 0).sum() > (plain > 0).sum()  # drawn as typed, not evaluated to 49
 
 

@@ -218,11 +218,11 @@ def expected_box(base: np.ndarray, template: Any, slot_id: str, text: str) -> tu
     """(the slot's box of `base` with `text` composited as the slot draws it, mask of the
     pixels the text covers opaquely, shrunk by one pixel so chroma subsampling at glyph
     edges does not count)."""
-    from vidmerge.draw.typography import render_text
+    from vidmerge.draw.typography import draw_text
 
     slot = next(s for s in template.slots if s.id == slot_id)
     b = slot.box
-    layer = render_text(text, text_style(template, slot_id), b.w, b.h)
+    layer = draw_text(text, text_style(template, slot_id), b.w, b.h)
     under = Image.fromarray(base[b.y : b.y + b.h, b.x : b.x + b.w]).convert("RGBA")
     under.alpha_composite(layer)
     alpha = np.asarray(layer.getchannel("A")) == 255

@@ -1,6 +1,6 @@
 """Text set into a box: choose a size, break lines the Japanese way, draw with Pillow.
 
-``layout`` is pure (text + style + box -> size and lines) and cached; ``render_text`` draws that
+``layout`` is pure (text + style + box -> size and lines) and cached; ``draw_text`` draws that
 layout into a transparent RGBA image of exactly the box size. User text is only ever drawn
 here, as pixels: ``:`` ``'`` ``\\`` ``%{pts}`` ``{{ 7*7 }}`` are characters, nothing more.
 
@@ -288,7 +288,7 @@ def _layer(mask: Image.Image, color: str) -> Image.Image:
     return layer
 
 
-def render_text(text: str, style: TextStyle, width: int, height: int) -> Image.Image:
+def draw_text(text: str, style: TextStyle, width: int, height: int) -> Image.Image:
     """``text`` drawn per ``layout`` on a transparent RGBA image of exactly width × height."""
     if style.align not in ALIGN or style.valign not in VALIGN:
         raise ValueError(f"bad alignment {style.align!r}/{style.valign!r}")

@@ -38,6 +38,9 @@ class Output(_Model):
 
 
 class Manifest(_Model):
+    """A template's manifest. Build it with `parse_manifest`, which validates each slot with the
+    model of its kind first (a plain `Slot` here accepts only slots already validated)."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     version: int = Field(1, ge=1)
     title: str = ""

@@ -12,7 +12,7 @@ from PIL import Image
 from pydantic import Field
 
 from vidmerge.draw.slots.base import Bundle, Slot, Style, register
-from vidmerge.draw.typography import TextStyle, render_text
+from vidmerge.draw.typography import TextStyle, draw_text
 from vidmerge.draw.values import check_text
 from vidmerge.plan import Drawn
 
@@ -57,4 +57,4 @@ def text_style(font: Path, style: Style) -> TextStyle:
 
 @functools.lru_cache(maxsize=256)
 def text_pixels(text: str, style: TextStyle, w: int, h: int) -> Image.Image:
-    return render_text(text, style, w, h).convert("RGBA")
+    return draw_text(text, style, w, h).convert("RGBA")

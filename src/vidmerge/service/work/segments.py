@@ -43,13 +43,13 @@ def ensure(db: Database, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float
         if loaded.storage.exists(seg.key):
             return Outcome(False, time.monotonic() - started)
         if db.leases.claim(seg.key, owner, LEASE_SECONDS):
-            return Outcome(_render_claimed(db, loaded, seg), time.monotonic() - started)
+            return Outcome(_encode_claimed(db, loaded, seg), time.monotonic() - started)
         if time.monotonic() - started > wait:
             raise NotReady(f"segment {seg.index} is still rendering", where=f"segment {seg.index}")
         time.sleep(POLL_SECONDS)
 
 
-def _render_claimed(db: Database, loaded: LoadedVersion, seg: SegmentPlan) -> bool:
+def _encode_claimed(db: Database, loaded: LoadedVersion, seg: SegmentPlan) -> bool:
     try:
         rendered = encode_segment(loaded, seg)
     except BaseException as exc:
