@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidmerge.draw import typography
-from vidmerge.draw.typography import NO_END, NO_START, TextStyle, break_lines, layout, draw_text
+from vidmerge.draw.typography import NO_END, NO_START, TextStyle, break_lines, draw_text, layout
 from vidmerge.template.fonts import font_path
 
 FONT = font_path("default")
