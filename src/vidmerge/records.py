@@ -148,7 +148,7 @@ class RenderRecord(Base):
             sqlite_where=text("status != 'failed'"),
             postgresql_where=text("status != 'failed'"),
         ),  # fmt: skip
-        Index(None, "status", "updated_at"),  # renders_to_requeue
+        Index(None, "status", "updated_at"),  # db.renders.to_requeue
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -93,6 +93,20 @@ def test_finished_outputs_ranges_poster_gif_and_page(api: Api) -> None:
     assert "noindex" in page.headers["x-robots-tag"]
 
 
+def test_files_asked_for_while_rendering_are_awaited_not_failed(api: Api) -> None:
+    """The MP4, poster and GIF links work from the first second: the email is sent at once."""
+    r = _render(api, {"name": "待つ 人", "monthly_kwh": 777})
+    answers = []
+    for _ in range(12):  # each request waits up to VIDMERGE_SEGMENT_WAIT_SECONDS, then 503 Retry-After
+        answer = api.client.get(_path(r["mp4_url"]), timeout=60)
+        answers.append(answer.status_code)
+        if answer.status_code != 503:
+            break
+    assert answers[-1] == 200 and set(answers) <= {200, 503}, answers
+    assert answer.headers["content-type"] == "video/mp4" and answer.content[4:8] == b"ftyp"
+    assert api.client.get(_path(r["poster_url"])).status_code == 200
+
+
 def test_repeat_and_idempotency_key_return_the_same_urls_without_rendering(api: Api) -> None:
     data = {"name": "伊藤 健", "monthly_kwh": 300}
     first = api.post_render({"template_id": "electricity-savings", "data": data})

@@ -130,7 +130,7 @@ async def _wait_done(request: Request, record: RenderRecord) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise NotReady("the video is still rendering", where="render")
         await asyncio.sleep(0.25)
-        current = await run_in_threadpool(rt.db.find_render_by_token, record.token)
+        current = await run_in_threadpool(rt.db.renders.by_token, record.token)
         if current is None:
             raise NotFound("not found")
         status = current.status
