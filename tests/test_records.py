@@ -20,10 +20,13 @@ from vidmerge.errors import Transient
 from vidmerge.records import (
     AuditRecord,
     Base,
+    Claim,
     Database,
+    IdempotencyRecord,
     RenderRecord,
     TemplateRecord,
     external_id_subject,
+    utcnow,
 )
 
 
@@ -134,33 +137,40 @@ def test_create_and_find_renders(db: Database) -> None:
         assert template is not None and template.manifest["slots"][0]["text"] == "{{ name }}様"
 
 
-def test_one_live_render_per_content_key_and_failed_ones_do_not_count(db: Database) -> None:
+def test_equal_values_are_separate_renders_and_erasure_keeps_what_another_uses(db: Database) -> None:
     add_template(db)
-    add_template(db, version=2)
-    now = datetime.now(UTC)
-    add_render(db, values_hash="h1", status="failed", created_at=now - timedelta(minutes=3))
-    live = add_render(db, values_hash="h1", status="rendering", created_at=now - timedelta(minutes=2))
-    add_render(db, values_hash="h1", status="failed", created_at=now)
-    add_render(db, template_version=2, values_hash="h1", created_at=now)
-    with pytest.raises(IntegrityError):  # a second live render of the same content
-        add_render(db, values_hash="h1", status="queued")
-    found = db.renders.by_values_hash("brochure", 1, "h1")
-    assert found is not None and found.id == live.id
-    assert db.renders.by_values_hash("brochure", 1, "other") is None
-    assert db.renders.by_values_hash("brochure", 3, "h1") is None
+    first, second = RenderRecord(template_id="brochure", template_version=1, values_hash="h1"), None
+    db.renders.add(first, ["dyn/a.ts", "dyn/shared.ts"], [])
+    second = RenderRecord(template_id="brochure", template_version=1, values_hash="h1")
+    db.renders.add(second, ["dyn/shared.ts", "dyn/b.ts", "dyn/b.ts"], [])  # one customer, two records
+    assert first.token != second.token
+    assert db.renders.erase(first.id, action="erase", count=3) == ["dyn/a.ts"]
+    assert db.renders.get(first.id) is None and db.renders.get(second.id) is not None
+    assert db.renders.erase(second.id, action="erase", count=3, also=["dyn/legacy.ts"]) == [
+        "dyn/b.ts", "dyn/legacy.ts", "dyn/shared.ts",
+    ]  # fmt: skip
+    with db.session() as session:
+        assert [(a.subject, a.count) for a in session.query(AuditRecord).order_by(AuditRecord.id)] == [
+            (f"render:{first.id}", 4), (f"render:{second.id}", 6),
+        ]  # fmt: skip
 
 
-def test_idempotency_key_and_token_are_unique(db: Database) -> None:
+def test_idempotency_claims_are_unique_scoped_and_expire(db: Database) -> None:
     add_template(db)
-    first = add_render(db, idempotency_key="retry-1")
-    add_render(db)  # many renders without a key
-    add_render(db)
-    with pytest.raises(IntegrityError):
-        add_render(db, idempotency_key="retry-1")
+    first = RenderRecord(template_id="brochure", template_version=1, values_hash="h")
+    claim = Claim("key:abc", "retry-1", "body-hash")
+    db.renders.add(first, [], [claim, Claim("signature", "sig-1", "body-hash")])
+    found = db.idempotency.find(claim)
+    assert found is not None and (found.render_id, found.request_hash) == (first.id, "body-hash")
+    assert db.idempotency.find(Claim("key:other", "retry-1", "body-hash")) is None  # another caller's key
+    with pytest.raises(IntegrityError):  # the same claim twice: a concurrent retry lost the race
+        db.renders.add(RenderRecord(template_id="brochure", template_version=1, values_hash="h"), [], [claim])
     with pytest.raises(IntegrityError):
         add_render(db, token=first.token)
-    found = db.renders.by_idempotency_key("retry-1")
-    assert found is not None and found.id == first.id
+    with db.session() as session:
+        session.get(IdempotencyRecord, ("key:abc", "retry-1")).created_at = utcnow() - timedelta(hours=25)
+    assert db.idempotency.find(claim) is None  # expired: gone, the key is free again
+    db.renders.add(RenderRecord(template_id="brochure", template_version=1, values_hash="h"), [], [claim])
 
 
 def test_constraints(db: Database) -> None:

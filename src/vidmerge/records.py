@@ -17,8 +17,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +38,7 @@ from sqlalchemy import (
     TypeDecorator,
     and_,
     create_engine,
+    delete,
     event,
     or_,
     select,
@@ -55,6 +57,7 @@ Priority = Literal["interactive", "bulk"]
 SegmentStatus = Literal["pending", "rendering", "done", "failed"]
 AuditAction = Literal["erase", "purge"]
 
+IDEMPOTENCY_SECONDS = 24 * 3600  # an Idempotency-Key (or a webhook signature) is remembered this long
 MIGRATION_LOCK_ID = 0x7669646D  # "vidm": serializes concurrent `migrate()` calls on PostgreSQL
 
 
@@ -137,17 +140,9 @@ class RenderRecord(Base):
         _one_of("status", ("queued", "rendering", "done", "failed")),
         _one_of("priority", ("interactive", "bulk")),
         ForeignKeyConstraint(["template_id", "template_version"], ["templates.id", "templates.version"]),
-        # The content key of a render: the same template version and values give the same video,
-        # and only one live (not failed) render may hold it.
-        Index(
-            "uq_renders_content",
-            "template_id",
-            "template_version",
-            "values_hash",
-            unique=True,
-            sqlite_where=text("status != 'failed'"),
-            postgresql_where=text("status != 'failed'"),
-        ),  # fmt: skip
+        # The content key: renders of one template version with equal values share their content
+        # (segments) underneath; each is still its own record, token and link.
+        Index("ix_renders_content", "template_id", "template_version", "values_hash"),
         Index(None, "status", "updated_at"),  # db.renders.to_requeue
     )
 
@@ -159,7 +154,6 @@ class RenderRecord(Base):
     values_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     priority: Mapped[str] = mapped_column(String(16), default="interactive")
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     resolved: Mapped[dict[str, Any]] = mapped_column(default=dict)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
@@ -173,6 +167,29 @@ class RenderRecord(Base):
         fields.setdefault("id", new_id())
         fields.setdefault("token", new_token())
         super().__init__(**fields)
+
+
+class RenderSegmentRecord(Base):
+    """A personalized segment a render uses: erasure deletes a segment no other render uses."""
+
+    __tablename__ = "render_segments"
+
+    render_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+class IdempotencyRecord(Base):
+    """A request already accepted: its key (scoped to the caller's credential, or the signature of
+    a signed webhook), the hash of its body and the render it created. Kept after that render is
+    erased, so a replay does not bring it back; expires after IDEMPOTENCY_SECONDS."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    render_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class SegmentRecord(Base):
@@ -199,7 +216,8 @@ class AuditRecord(Base):
 
 
 class Database:
-    """One engine and its sessions, and a gateway per noun: `templates`, `renders`, `leases`, `audit`."""
+    """One engine and its sessions, and a gateway per noun: `templates`, `renders`, `idempotency`,
+    `leases`, `audit`."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -217,6 +235,7 @@ class Database:
         self.templates = Templates(self)
         self.renders = Renders(self)
         self.leases = Leases(self)
+        self.idempotency = Idempotency(self)
         self.audit = Audit(self)
 
     @contextmanager
@@ -269,6 +288,15 @@ class Database:
         self.engine.dispose()
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency claim of a request: its key within a scope, and the hash of its body."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+
 class _Gateway:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -314,34 +342,20 @@ class Renders(_Gateway):
         with self.db.session() as session:
             return session.get(RenderRecord, render_id)
 
-    def add(self, record: RenderRecord) -> None:
-        """Insert; IntegrityError when a unique key (token, content, idempotency key) is taken."""
+    def add(self, record: RenderRecord, segment_keys: list[str], claims: list[Claim]) -> None:
+        """In one transaction: the render, the personalized segments it uses, and the idempotency
+        claims of the request. IntegrityError when a claim is taken (a concurrent retry won)."""
         with self.db.session() as session:
             session.add(record)
+            session.add_all(RenderSegmentRecord(render_id=record.id, key=key) for key in set(segment_keys))
+            session.add_all(
+                IdempotencyRecord(scope=c.scope, key=c.key, request_hash=c.request_hash, render_id=record.id)
+                for c in claims
+            )
 
     def by_token(self, token: str) -> RenderRecord | None:
         with self.db.session() as session:
             return session.scalars(select(RenderRecord).where(RenderRecord.token == token)).first()
-
-    def by_values_hash(self, template_id: str, version: int, values_hash: str) -> RenderRecord | None:
-        """The newest render with this content key that has not failed (a failed one is retried)."""
-        query = (
-            select(RenderRecord)
-            .where(
-                RenderRecord.template_id == template_id,
-                RenderRecord.template_version == version,
-                RenderRecord.values_hash == values_hash,
-                RenderRecord.status != "failed",
-            )
-            .order_by(RenderRecord.created_at.desc())
-        )
-        with self.db.session() as session:
-            return session.scalars(query).first()
-
-    def by_idempotency_key(self, key: str) -> RenderRecord | None:
-        query = select(RenderRecord).where(RenderRecord.idempotency_key == key)
-        with self.db.session() as session:
-            return session.scalars(query).first()
 
     def of_external_id(self, external_id: str) -> list[RenderRecord]:
         with self.db.session() as session:
@@ -399,18 +413,34 @@ class Renders(_Gateway):
             if record is not None:
                 record.updated_at = utcnow()
 
-    def erase(self, render_id: str, segment_keys: list[str], *, action: AuditAction, count: int) -> None:
-        """In one transaction: the render's record, the lease records of its personal segments,
-        and an audit entry (ids and counts only)."""
+    def erase(self, render_id: str, *, action: AuditAction, count: int, also: Sequence[str] = ()) -> list[str]:
+        """In one transaction: the render's record, its segment references and an audit entry (ids
+        and counts only). Returns the personalized segment keys (its own, and `also`) that no other
+        render references any more (their lease records go too); the caller deletes the objects."""
         with self.db.session() as session:
-            for key in segment_keys:
-                seg = session.get(SegmentRecord, key)
-                if seg is not None:
-                    session.delete(seg)
-            current = session.get(RenderRecord, render_id)
-            if current is not None:
-                session.delete(current)
-            session.add(AuditRecord(action=action, subject=f"render:{render_id}", count=count))
+            mine = RenderSegmentRecord.render_id == render_id
+            keys = {*session.scalars(select(RenderSegmentRecord.key).where(mine)), *also}
+            session.execute(delete(RenderSegmentRecord).where(mine))
+            used = session.scalars(select(RenderSegmentRecord.key).where(RenderSegmentRecord.key.in_(keys)))
+            orphans = sorted(keys - set(used))
+            session.execute(delete(SegmentRecord).where(SegmentRecord.key.in_(orphans)))
+            session.execute(delete(RenderRecord).where(RenderRecord.id == render_id))
+            session.add(AuditRecord(action=action, subject=f"render:{render_id}", count=count + len(orphans)))
+        return orphans
+
+
+class Idempotency(_Gateway):
+    """Requests already accepted, by key: a retry gets the same render, another body a conflict."""
+
+    def find(self, claim: Claim) -> IdempotencyRecord | None:
+        """The live record of this claim; an expired one is removed (the key is free again)."""
+        cutoff = utcnow() - timedelta(seconds=IDEMPOTENCY_SECONDS)
+        with self.db.session() as session:
+            found = session.get(IdempotencyRecord, (claim.scope, claim.key))
+            if found is not None and found.created_at < cutoff:
+                session.delete(found)
+                return None
+            return found
 
 
 class Leases(_Gateway):

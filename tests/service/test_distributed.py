@@ -252,7 +252,12 @@ def check_outputs(stack: Stack, r: dict[str, Any]) -> None:
 def test_whole_flow_with_workers_redis_and_s3(request: pytest.FixtureRequest, backend: str) -> None:
     stack: Stack = request.getfixturevalue(f"{backend}_stack")
     before = stack.keys()
-    r = stack.render({"name": f"分散 {backend}", "amount": 4321}, external_id=f"flow-{backend}")
+    body = {
+        "template_id": TEMPLATE,
+        "data": {"name": f"分散 {backend}", "amount": 4321},
+        "external_id": f"flow-{backend}",
+    }
+    r = stack.api.post_render(body, **{"Idempotency-Key": f"flow-{backend}"}).json()
     assert r["status"] == "queued"
     stack.wait_done([r["render_id"]], timeout=90)
     done = stack.status(r["render_id"])
@@ -267,7 +272,7 @@ def test_whole_flow_with_workers_redis_and_s3(request: pytest.FixtureRequest, ba
     token = r["mp4_url"].split("/")[-2]
     assert set(stack.keys(f"renders/{token}/")) == {f"renders/{token}/{n}" for n in OUTPUTS}
 
-    repeated = stack.api.post_render({"template_id": TEMPLATE, "data": {"name": f"分散 {backend}", "amount": 4321}})
+    repeated = stack.api.post_render(body, **{"Idempotency-Key": f"flow-{backend}"})  # the MA tool retries
     assert repeated.status_code == 200, repeated.text
     again = repeated.json()
     assert (again["render_id"], again["status"]) == (r["render_id"], "done")

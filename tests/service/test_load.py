@@ -1,5 +1,6 @@
-"""A bounded load run: 200 concurrent webhook calls (20 distinct customers; duplicates and
-Idempotency-Key retries) against one real `vidmerge serve` with a small template."""
+"""A bounded load run: 200 concurrent webhook calls (20 customer requests, each sent ten times at
+once with its Idempotency-Key, as an MA tool retries) against one real `vidmerge serve` with a
+small template."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_200_concurrent_webhooks_render_each_customer_exactly_once(api: Api) -> 
     assert report.errors == 0, report.error_samples
     assert report.accepted == CALLS
     assert report.exactly_once, {k: sorted(v) for k, v in report.renders.items() if len(v) != 1}
-    assert report.created == UNIQUE  # one 202 per customer; every other call got 200 and the same URLs
+    assert report.created == UNIQUE  # one 202 per request; every retry got 200 and the same URLs
     render_ids = {next(iter(ids)) for ids in report.renders.values()}
     assert len(render_ids) == UNIQUE
     statuses = {rid: api.wait_done(rid, timeout=300)["status"] for rid in render_ids}

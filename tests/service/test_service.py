@@ -107,25 +107,42 @@ def test_files_asked_for_while_rendering_are_awaited_not_failed(api: Api) -> Non
     assert api.client.get(_path(r["poster_url"])).status_code == 200
 
 
-def test_repeat_and_idempotency_key_return_the_same_urls_without_rendering(api: Api) -> None:
+def test_each_request_is_its_own_render_sharing_content_underneath(api: Api) -> None:
     data = {"name": "伊藤 健", "monthly_kwh": 300}
-    first = api.post_render({"template_id": "electricity-savings", "data": data})
-    assert first.status_code == 202
-    again = api.post_render({"template_id": "electricity-savings", "data": data})
-    assert again.status_code == 200
-    assert again.json()["render_id"] == first.json()["render_id"]
-    assert again.json()["mp4_url"] == first.json()["mp4_url"]
-    # same resolved values through different raw data (NFKC: full-width digits) is the same render
-    same = api.post_render({"template_id": "electricity-savings", "data": {"name": "伊藤 健", "monthly_kwh": "３００"}})
-    assert same.json()["render_id"] == first.json()["render_id"]
+    first = _render(api, data, external_id="crm-a")
+    api.wait_done(first["render_id"])
+    # another customer whose values are equal (NFKC: full-width digits): their own render and link
+    second = api.post_render(
+        {"template_id": "electricity-savings", "data": {**data, "monthly_kwh": "３００"}, "external_id": "crm-b"}
+    )
+    assert second.status_code == 202
+    other = second.json()
+    assert other["render_id"] != first["render_id"] and other["page_url"] != first["page_url"]
+    assert other["external_id"] == "crm-b"
+    api.wait_done(other["render_id"])
+    # erasing the second customer leaves the first one's video whole
+    assert api.client.delete(f"/v1/renders/{other['render_id']}").status_code == 204
+    assert api.client.get(_path(other["mp4_url"])).status_code == 404
+    playlist = api.client.get(_path(first["hls_url"])).text
+    base = _path(first["hls_url"]).rsplit("/", 1)[0]
+    for name in [line for line in playlist.splitlines() if line and not line.startswith("#")]:
+        assert api.client.get(f"{base}/{name}").status_code == 200, name
+    assert api.client.get(_path(first["mp4_url"])).status_code == 200
 
-    keyed = api.post_render(
-        {"template_id": "electricity-savings", "data": {"name": "木村"}}, **{"Idempotency-Key": "k-1"}
-    )
-    retried = api.post_render(
-        {"template_id": "electricity-savings", "data": {"name": "別人"}}, **{"Idempotency-Key": "k-1"}
-    )
+
+def test_idempotency_key_is_bound_to_the_request(api: Api) -> None:
+    body = {"template_id": "electricity-savings", "data": {"name": "木村"}}
+    keyed = api.post_render(body, **{"Idempotency-Key": "k-1"})
+    retried = api.post_render(body, **{"Idempotency-Key": "k-1"})
+    assert (keyed.status_code, retried.status_code) == (202, 200)
     assert retried.json()["render_id"] == keyed.json()["render_id"]
+    other = api.post_render({**body, "data": {"name": "別人"}}, **{"Idempotency-Key": "k-1"})
+    assert other.status_code == 409 and other.json()["problems"][0]["where"] == "Idempotency-Key"
+    assert "別人" not in other.text
+    # erased, then retried: the key does not bring the render back
+    assert api.client.delete(f"/v1/renders/{keyed.json()['render_id']}").status_code == 204
+    again = api.post_render(body, **{"Idempotency-Key": "k-1"})
+    assert again.status_code == 409 and again.json()["problems"][0]["where"] == "Idempotency-Key"
 
 
 def test_bad_data_lists_every_field_in_one_problem(api: Api) -> None:

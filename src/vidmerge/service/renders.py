@@ -1,14 +1,18 @@
 """Renders: accept one at once (plan now, encode later), finish it, erase it.
 
-The database is the source of truth. A render's record holds the customer's validated data
-(needed to redraw a segment on demand) until the render is erased.
+Every accepted request is its own render: its own record, token and `external_id`, even when its
+values equal another customer's. Content is shared underneath: a personalized segment is stored
+once by the hash of what it draws, and each render lists the segments it uses, so erasing one
+customer deletes only what no other render uses. The values are resolved once, at accept, and
+frozen in the record: workers, segment requests and erasure plan from them, never from the
+customer's raw data again (which is not kept).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Personalized, Timer, package_outputs, personalize
-from vidmerge.errors import NotFound
-from vidmerge.plan import OUTPUTS
-from vidmerge.records import AuditAction, Database, RenderRecord, external_id_subject, utcnow
+from vidmerge.errors import Conflict, NotFound
+from vidmerge.plan import OUTPUTS, Drawn, make_plan
+from vidmerge.records import AuditAction, Claim, Database, RenderRecord, external_id_subject, utcnow
 from vidmerge.resolver.fields import jsonable
 from vidmerge.service.registry import Registry
 
@@ -31,7 +35,7 @@ def output_key(token: str, name: str) -> str:
 @dataclass(frozen=True)
 class Accepted:
     record: RenderRecord
-    created: bool  # False: an identical render (or the same Idempotency-Key) already existed
+    created: bool  # False: this request (same Idempotency-Key or signature, same body) was accepted before
 
 
 def accept(
@@ -42,48 +46,66 @@ def accept(
     *,
     version: int | None = None,
     external_id: str | None = None,
-    idempotency_key: str | None = None,
+    claims: Sequence[Claim] = (),
     priority: str = "interactive",
 ) -> Accepted:
-    """Resolve and plan now (errors surface in the webhook's answer); no encoding here."""
-    if idempotency_key:
-        found = db.renders.by_idempotency_key(idempotency_key)
-        if found is not None:
-            return Accepted(found, created=False)
+    """Resolve and plan now (errors surface in the webhook's answer); no encoding here. A request
+    whose idempotency `claims` were accepted before gets that render again."""
+    found = _claimed(db, claims)
+    if found is not None:
+        return Accepted(found, created=False)
     record = registry.record(template_id, version)
     loaded = registry.loaded(record.id, record.version)
     person = personalize(loaded, data)
-    found = db.renders.by_values_hash(record.id, record.version, person.plan.values_hash)
-    if found is not None:
-        return Accepted(found, created=False)
     render = RenderRecord(
         template_id=record.id,
         template_version=record.version,
         external_id=external_id,
         values_hash=person.plan.values_hash,
         priority=priority,
-        idempotency_key=idempotency_key,
-        resolved=_resolved(person, {k: data[k] for k in loaded.template.spec.field_names if k in data}),
+        resolved=_frozen(person),
     )
     try:
-        db.renders.add(render)
-    except IntegrityError:  # an identical request (or the same Idempotency-Key) won the race
-        found = db.renders.by_idempotency_key(idempotency_key) if idempotency_key else None
-        found = found or db.renders.by_values_hash(record.id, record.version, person.plan.values_hash)
+        db.renders.add(render, [s.key for s in person.plan.dynamic], list(claims))
+    except IntegrityError:  # the same request, retried at the same moment, won the race
+        found = _claimed(db, claims)
         if found is None:
             raise
         return Accepted(found, created=False)
     return Accepted(render, created=True)
 
 
-def _resolved(person: Personalized, data: Mapping[str, Any]) -> dict[str, Any]:
-    """What the record keeps: the declared input fields as sent (to redraw a segment on
-    demand), the values as drawn and how they were computed. Erased with the render."""
-    return {
-        "data": jsonable(data),
-        "values": {k: d.text for k, d in person.drawn.items()},
-        "explanations": person.explanations,
-    }
+def _claimed(db: Database, claims: Sequence[Claim]) -> RenderRecord | None:
+    """The render an earlier acceptance of this request created. Conflict when a key comes back
+    with another body, or when that render was erased (a replay never brings it back)."""
+    for claim in claims:
+        found = db.idempotency.find(claim)
+        if found is None:
+            continue
+        where = "Idempotency-Key" if claim.scope != SIGNATURE_SCOPE else "X-Vidmerge-Signature"
+        if found.request_hash != claim.request_hash:
+            raise Conflict(f"{claim.key!r} was used with another request body", where=where)
+        render = db.renders.get(found.render_id)
+        if render is None:
+            raise Conflict("the render this request created was erased; it is not made again", where=where)
+        return render
+    return None
+
+
+SIGNATURE_SCOPE = "signature"  # a signed webhook's signature is an idempotency key of its own
+
+
+def _frozen(person: Personalized) -> dict[str, Any]:
+    """What the record keeps: the values as drawn (all a render needs, to the last segment) and
+    how they were computed. Not the raw data. Erased with the render."""
+    return {"drawn": [asdict(d) for d in person.drawn.values()], "explanations": jsonable(person.explanations)}
+
+
+def values(record: RenderRecord) -> dict[str, str]:
+    """The values as drawn, slot id -> text (what GET /v1/renders shows)."""
+    if "drawn" in record.resolved:
+        return {d["slot_id"]: d["text"] for d in record.resolved["drawn"]}
+    return dict(record.resolved.get("values", {}))  # a render accepted before values were frozen
 
 
 def expired(record: RenderRecord, loaded: LoadedVersion) -> bool:
@@ -100,9 +122,15 @@ def load(db: Database, render_id: str) -> RenderRecord:
 
 
 def replan(registry: Registry, record: RenderRecord) -> tuple[LoadedVersion, Personalized]:
-    """The plan of an accepted render, rebuilt from its stored data (deterministic)."""
+    """The plan of an accepted render, from the values frozen at accept (no data resolved again,
+    no lookup run again)."""
     loaded = registry.loaded(record.template_id, record.template_version)
-    return loaded, personalize(loaded, record.resolved["data"])
+    if "drawn" not in record.resolved:  # accepted before values were frozen: its data was kept
+        return loaded, personalize(loaded, record.resolved["data"])
+    drawn = {d["slot_id"]: Drawn(**d) for d in record.resolved["drawn"]}
+    template = loaded.template
+    plan = make_plan(template.id, template.version, loaded.prepared, template.slots, drawn)
+    return loaded, Personalized({}, record.resolved.get("explanations", {}), drawn, plan)
 
 
 def finish(db: Database, loaded: LoadedVersion, person: Personalized, record: RenderRecord, timer: Timer) -> None:
@@ -123,17 +151,24 @@ def set_status(db: Database, render_id: str, status: str, *, error: str | None =
 
 
 def erase(db: Database, registry: Registry, record: RenderRecord, *, action: AuditAction = "erase") -> int:
-    """Delete every derived object and the record; write an audit entry without personal data."""
+    """Delete the render's record, its files and every personalized segment no other render uses;
+    write an audit entry without personal data. Returns how many objects were deleted."""
     count = registry.storage.delete_prefix(f"renders/{record.token}/")
+    orphans = db.renders.erase(record.id, action=action, count=count, also=_legacy_keys(registry, record))
+    for key in orphans:
+        registry.storage.delete(key)
+    return count + len(orphans)
+
+
+def _legacy_keys(registry: Registry, record: RenderRecord) -> list[str]:
+    """A render accepted before renders listed their segments: its keys, from its kept data."""
+    if "drawn" in record.resolved:
+        return []
     try:
         _, person = replan(registry, record)
-        keys = [s.key for s in person.plan.dynamic]
     except Exception:  # the template is gone or changed: nothing personal to find by plan
-        keys = []
-    for key in keys:
-        registry.storage.delete(key)
-    db.renders.erase(record.id, keys, action=action, count=count + len(keys))
-    return count + len(keys)
+        return []
+    return [s.key for s in person.plan.dynamic]
 
 
 def erase_external(db: Database, registry: Registry, external_id: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidmerge.errors import InvalidInput, NotFound, Problem
 from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER
-from vidmerge.records import RenderRecord, TemplateRecord
+from vidmerge.records import Claim, RenderRecord, TemplateRecord
 from vidmerge.service import renders
 from vidmerge.service.http.auth import check_api_key, check_webhook
 from vidmerge.service.metrics import METRICS
@@ -78,7 +79,7 @@ def render_out(request: Request, r: RenderRecord, *, detail: bool = False) -> Re
         render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
         external_id=r.external_id, page_url=base, hls_url=f"{base}/{PLAYLIST}", mp4_url=f"{base}/{MP4}",
         poster_url=f"{base}/{POSTER}", gif_url=f"{base}/{GIF}",
-        values=r.resolved.get("values") if detail else None,
+        values=renders.values(r) if detail else None,
         explanations=r.resolved.get("explanations") if detail else None,
         timings=r.timings if detail else None, error=r.error if detail else None,
     )  # fmt: skip
@@ -136,11 +137,12 @@ async def create_render(
     """The MA webhook. Answers at once with every URL; the video renders in the background."""
     rt = request.app.state.rt
     body = await request.body()
-    check_webhook(x_vidmerge_signature, authorization, body, rt.settings.webhook_secrets, rt.settings.api_keys)
+    scope = check_webhook(x_vidmerge_signature, authorization, body, rt.settings.webhook_secrets, rt.settings.api_keys)
     req = _parse_render(body)
     accepted = await run_in_threadpool(
         renders.accept, rt.db, rt.registry, req.template_id, req.data, version=req.template_version,
-        external_id=req.external_id, idempotency_key=idempotency_key, priority=req.priority,
+        external_id=req.external_id, claims=_claims(scope, body, idempotency_key, x_vidmerge_signature),
+        priority=req.priority,
     )  # fmt: skip
     if accepted.created:
         METRICS.accepted.labels("created").inc()
@@ -150,6 +152,17 @@ async def create_render(
         METRICS.cache_hits.labels("render").inc()
     out = render_out(request, accepted.record)
     return JSONResponse(out.model_dump(exclude_none=True), status_code=202 if accepted.created else 200)
+
+
+def _claims(scope: str, body: bytes, idempotency_key: str | None, signature: str | None) -> list[Claim]:
+    """What makes this request the same as an earlier one: its Idempotency-Key within the caller's
+    scope, and the signature of a signed webhook (a replay within the tolerance), each bound to
+    the body's hash."""
+    body_hash = hashlib.sha256(body).hexdigest()
+    claims = [Claim(scope, idempotency_key, body_hash)] if idempotency_key else []
+    if signature and scope == "webhook":
+        claims.append(Claim(renders.SIGNATURE_SCOPE, hashlib.sha256(signature.encode()).hexdigest(), body_hash))
+    return claims
 
 
 def _parse_render(body: bytes) -> RenderRequest:

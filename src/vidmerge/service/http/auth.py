@@ -74,17 +74,20 @@ def check_api_key(header: str | None, keys: Sequence[str]) -> None:
 
 def check_webhook(
     signature: str | None, authorization: str | None, body: bytes, secrets: Sequence[str], keys: Sequence[str]
-) -> None:
-    """The render webhook: a signature (when secrets are set) or a bearer API key."""
+) -> str:
+    """The render webhook: a signature (when secrets are set) or a bearer API key. Returns the
+    caller's scope for its idempotency keys: which API key (a fingerprint, never the key),
+    `webhook` for a signed call, `open` when no credential is configured."""
     if not secrets and not keys:
-        return
+        return "open"
     token = bearer(authorization)
     if token is not None and keys and any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
-        return
+        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
     if secrets:
         verify_signature(signature, body, secrets)
-        return
+        return "webhook"
     check_api_key(authorization, keys)
+    raise Unauthorized("a valid API key is required (Authorization: Bearer …)", where="Authorization")
 
 
 class UploadGuard:
