@@ -49,6 +49,7 @@ class Settings:
     requeue_after_seconds: float = 60.0  # an unfinished render untouched this long is enqueued again
     retention_days: float = 0.0  # 0: keep forever
     max_bundle_bytes: int = 512 * 1024 * 1024
+    max_webhook_bytes: int = 64 * 1024  # a webhook body over this is refused (413) before it is read on
     frame_cache_mb: int = 4096  # decoded base frames of dynamic segments on local disk; 0: off
     log_level: str = "INFO"
 
@@ -107,6 +108,7 @@ class Settings:
             requeue_after_seconds=float(get("VIDMERGE_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds)),
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
+            max_webhook_bytes=int(get("VIDMERGE_MAX_WEBHOOK_BYTES", d.max_webhook_bytes)),
             frame_cache_mb=max(0, int(get("VIDMERGE_FRAME_CACHE_MB", d.frame_cache_mb))),
             log_level=get("VIDMERGE_LOG_LEVEL", d.log_level),
         )

@@ -6,10 +6,12 @@
     │   ├── DataError             customer data fails the template's input schema (lists every field)
     │   ├── ExpressionError       a template expression cannot be compiled or evaluated
     │   ├── GlyphError            a character has no glyph in the slot's font
+    │   ├── TooLarge              a body or file over its limit (413)
     │   └── MediaRejected         an uploaded media file fails probing or the allow-list
     ├── NotFound                  unknown (or erased) template, render or object
     ├── Conflict                  the request contradicts the current state
     ├── Unauthorized              missing or bad credentials / signature
+    ├── ConfigError               the settings contradict each other (a process refuses to start)
     └── Transient                 worth retrying later: the cause is outside the request
         ├── FFmpegError           ffmpeg failed or timed out (carries the tail of stderr)
         ├── StorageError          object storage is unavailable
@@ -76,6 +78,11 @@ class GlyphError(InvalidInput):
     title = "Character not drawable"
 
 
+class TooLarge(InvalidInput):
+    status = 413
+    title = "Payload too large"
+
+
 class MediaRejected(InvalidInput):
     title = "Media file rejected"
 
@@ -93,6 +100,10 @@ class Conflict(VidmergeError):
 class Unauthorized(VidmergeError):
     status = 401
     title = "Unauthorized"
+
+
+class ConfigError(VidmergeError):
+    title = "Invalid configuration"
 
 
 class Transient(VidmergeError):

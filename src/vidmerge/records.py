@@ -57,6 +57,7 @@ Priority = Literal["interactive", "bulk"]
 SegmentStatus = Literal["pending", "rendering", "done", "failed"]
 AuditAction = Literal["erase", "purge"]
 
+MAX_INTEGER = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); versions are checked against it
 IDEMPOTENCY_SECONDS = 24 * 3600  # an Idempotency-Key (or a webhook signature) is remembered this long
 MIGRATION_LOCK_ID = 0x7669646D  # "vidm": serializes concurrent `migrate()` calls on PostgreSQL
 

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +270,22 @@ def test_an_open_server_says_so_loudly_and_stays_usable(tmp_path: Path) -> None:
 def test_a_configured_server_does_not_warn(secured: Api) -> None:
     assert "NO AUTHENTICATION" not in secured.log_tail(500)
     assert secured.client.get("/metrics").status_code == 401  # VIDMERGE_METRICS_PUBLIC=false
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_webhook_secrets_without_api_keys_refuse_to_start(tmp_path: Path, command: str) -> None:
+    """Half open (a signed webhook, but upload, render details and erasure open) is no option."""
+    env = {
+        **os.environ,
+        "VIDMERGE_DATA_DIR": str(tmp_path),
+        "VIDMERGE_WEBHOOK_SECRETS": "s1",
+        "VIDMERGE_BROKER_URL": "redis://127.0.0.1:9/0",  # never reached: the check comes first
+    }
+    env.pop("VIDMERGE_API_KEYS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "vidmerge", command], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    problem = json.loads(done.stderr)
+    assert problem["error"] == "ConfigError" and problem["problems"][0]["where"] == "VIDMERGE_API_KEYS"
+    assert not (tmp_path / "vidmerge.db").exists()  # refused before anything was opened

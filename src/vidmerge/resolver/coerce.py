@@ -19,13 +19,14 @@ from vidmerge.resolver.text import clean_text
 _TRUE = {"true", "yes", "y", "on", "1", "はい"}
 _FALSE = {"false", "no", "n", "off", "0", "いいえ"}
 _LIST_SEPARATORS = re.compile(r"[,、;\s]+")
+MAX_DIGITS = 18  # a value at or past 10**18 (or below 10**-18) is refused before any conversion
 
 
 def to_integer(raw: object) -> int:
     if isinstance(raw, bool):
         raise ValueError("must be an integer, not a boolean")
     if isinstance(raw, int):
-        return raw
+        return _bounded_int(raw, "an integer")
     number = _decimal(raw, "an integer")
     if number != number.to_integral_value():
         raise ValueError("must be a whole number")
@@ -37,7 +38,7 @@ def to_number(raw: object) -> int | float:
     if isinstance(raw, bool):
         raise ValueError("must be a number, not a boolean")
     if isinstance(raw, int):
-        return raw
+        return _bounded_int(raw, "a number")
     number = _decimal(raw, "a number")
     return int(number) if number == number.to_integral_value() else float(number)
 
@@ -56,7 +57,15 @@ def _decimal(raw: object, what: str) -> Decimal:
         raise ValueError(f"must be {what}") from None
     if not number.is_finite():
         raise ValueError(f"must be {what} (finite)")
+    if number and abs(number.adjusted()) >= MAX_DIGITS:  # "1e99999999": int() of it would hold the CPU
+        raise ValueError(f"must be {what} of at most {MAX_DIGITS} digits")
     return number
+
+
+def _bounded_int(raw: int, what: str) -> int:
+    if abs(raw) >= 10**MAX_DIGITS:
+        raise ValueError(f"must be {what} of at most {MAX_DIGITS} digits")
+    return raw
 
 
 def to_boolean(raw: object) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from vidmerge.config import Settings
 from vidmerge.engine.ffmpeg import Limits
 from vidmerge.engine.frames import open_frame_cache
+from vidmerge.errors import ConfigError
 from vidmerge.records import Database
 from vidmerge.service.registry import Registry
 from vidmerge.service.work.scheduler import Scheduler
@@ -31,7 +32,20 @@ class Runtime:
         return self.registry.limits
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse settings that would leave the server half open: with webhook secrets alone, the
+    webhook would be signed while template upload, render details (customers' values) and
+    erasure stayed open to anyone."""
+    if settings.webhook_secrets and not settings.api_keys:
+        raise ConfigError(
+            "VIDMERGE_WEBHOOK_SECRETS is set without VIDMERGE_API_KEYS: the management endpoints (template upload, "
+            "render details, erasure) would be open to anyone; set VIDMERGE_API_KEYS too",
+            where="VIDMERGE_API_KEYS",
+        )
+
+
 def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    check_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     if migrate:

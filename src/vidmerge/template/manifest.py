@@ -42,7 +42,7 @@ class Manifest(_Model):
     model of its kind first (a plain `Slot` here accepts only slots already validated)."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    version: int = Field(1, ge=1)
+    version: int = Field(1, ge=1, le=2**31 - 1)  # fits an INTEGER column everywhere
     title: str = ""
     base: str = "base.mp4"  # the base clip, relative to the bundle
     output: Output = Output()

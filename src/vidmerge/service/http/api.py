@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, File, Header, Request, UploadFile
+from fastapi import APIRouter, File, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidmerge.errors import InvalidInput, NotFound, Problem
 from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER
-from vidmerge.records import Claim, RenderRecord, TemplateRecord
+from vidmerge.records import MAX_INTEGER, Claim, RenderRecord, TemplateRecord
 from vidmerge.service import renders
 from vidmerge.service.http.auth import check_api_key, check_webhook
+from vidmerge.service.http.limits import parse_json, read_body
 from vidmerge.service.metrics import METRICS
 
 log = logging.getLogger("vidmerge.api")
@@ -29,7 +29,7 @@ class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template_id: str = Field(min_length=1, max_length=128)
-    template_version: int | None = Field(None, ge=1, description="default: the newest ready version")
+    template_version: int | None = Field(None, ge=1, le=MAX_INTEGER, description="default: the newest ready version")
     data: dict[str, Any] = Field(default_factory=dict)
     external_id: str | None = Field(None, max_length=255)
     priority: Literal["interactive", "bulk"] = "interactive"
@@ -121,7 +121,10 @@ def list_templates(request: Request, authorization: str | None = Header(None)) -
 
 @router.get("/templates/{template_id}", response_model=TemplateOut)
 def get_template(
-    request: Request, template_id: str, version: int | None = None, authorization: str | None = Header(None)
+    request: Request,
+    template_id: str,
+    version: int | None = Query(None, ge=1, le=MAX_INTEGER),
+    authorization: str | None = Header(None),
 ) -> TemplateOut:
     _management(request, authorization)
     return _template_out(request.app.state.rt.registry.record(template_id, version))
@@ -136,7 +139,7 @@ async def create_render(
 ) -> JSONResponse:
     """The MA webhook. Answers at once with every URL; the video renders in the background."""
     rt = request.app.state.rt
-    body = await request.body()
+    body = await read_body(request, rt.settings.max_webhook_bytes)  # bounded before anything else
     scope = check_webhook(x_vidmerge_signature, authorization, body, rt.settings.webhook_secrets, rt.settings.api_keys)
     req = _parse_render(body)
     accepted = await run_in_threadpool(
@@ -167,11 +170,7 @@ def _claims(scope: str, body: bytes, idempotency_key: str | None, signature: str
 
 def _parse_render(body: bytes) -> RenderRequest:
     try:
-        raw = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not JSON ({exc})", where="body") from None
-    try:
-        return RenderRequest.model_validate(raw)
+        return RenderRequest.model_validate(parse_json(body))
     except ValidationError as exc:
         problems = [Problem("body." + ".".join(str(x) for x in e["loc"]), e["msg"]) for e in exc.errors()]
         raise InvalidInput("; ".join(map(str, problems)), problems=problems) from None
