@@ -39,6 +39,7 @@ class Settings:
     s3_public_endpoint: str = ""  # where viewers reach S3, if not at s3_endpoint
     webhook_secrets: tuple[str, ...] = ()
     api_keys: tuple[str, ...] = ()
+    outbound_allow: tuple[str, ...] = ()  # hosts template lookups may reach despite the address rules
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 4  # embedded render threads (they mostly wait on the segment scheduler)
     segment_parallel: int = 0  # segment encoders at once in a server process; 0: one per CPU
@@ -98,6 +99,7 @@ class Settings:
             s3_public_endpoint=get("VIDMERGE_S3_PUBLIC_ENDPOINT", d.s3_public_endpoint),
             webhook_secrets=_split(get("VIDMERGE_WEBHOOK_SECRETS", "")),
             api_keys=_split(get("VIDMERGE_API_KEYS", "")),
+            outbound_allow=_split(get("VIDMERGE_OUTBOUND_ALLOW", "")),
             metrics_public=_flag(get("VIDMERGE_METRICS_PUBLIC", "true")),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
             segment_parallel=max(0, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),

@@ -74,6 +74,8 @@ def configure(level: str = "INFO") -> None:
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    for name in ("httpx", "httpcore"):  # they log request URLs, query values (customer data) included
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class RequestLog:

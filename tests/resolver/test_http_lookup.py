@@ -1,6 +1,7 @@
 """http_lookup against a real local HTTP server started by the test (never the network)."""
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -11,8 +12,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from vidmerge import logs
 from vidmerge.errors import BundleError, Transient
-from vidmerge.resolver import load_spec
+from vidmerge.resolver import load_spec, outbound
 from vidmerge.resolver.calculators.http_lookup import HttpLookup
 
 
@@ -31,6 +33,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, b"{}")
         if url.path == "/text":
             return self._send(200, b"not json")
+        if url.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/ok")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        if url.path == "/huge":
+            return self._send(200, b'{"rank": "' + b"x" * 2_000_000 + b'"}')
+        if url.path == "/drip":  # a byte at a time: every read is within the timeout
+            return self._drip()
         body = {
             "rank": "ゴールド\u202e",
             "points": 1200,
@@ -46,6 +57,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _drip(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        for _ in range(100):
+            self.wfile.write(b" ")
+            self.wfile.flush()
+            time.sleep(0.1)
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -56,7 +76,8 @@ class QuietServer(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def internal_server() -> Iterator[str]:
+    """A lookup server on loopback, which template lookups may not reach by default."""
     Handler.hits = {}
     httpd = QuietServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
@@ -64,6 +85,14 @@ def server() -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def server(internal_server: str) -> Iterator[str]:
+    """The same server, allow-listed by the operator (VIDMERGE_OUTBOUND_ALLOW=127.0.0.1)."""
+    outbound.allow(["127.0.0.1"])
+    yield internal_server
+    outbound.allow([])
 
 
 def lookup(url: str, **params: Any) -> HttpLookup:
@@ -128,3 +157,72 @@ def test_bad_params(params: dict[str, Any], where: str) -> None:
     with pytest.raises(BundleError) as info:
         HttpLookup.from_params(params, Path("."), "computed.crm")
     assert info.value.where == where
+
+
+FALLBACK = {"rank": "一般", "points": 0}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost:9/ok", "http://[::1]:9/ok", "http://169.254.169.254/latest/meta-data", "http://10.0.0.1/",
+     "http://192.168.1.1/", "http://0.0.0.0:9/", "http://[::ffff:127.0.0.1]:9/", "http://100.64.0.1/"],
+)  # fmt: skip
+def test_internal_destinations_are_refused_without_connecting(url: str) -> None:
+    value, why = lookup(url, fallback=FALLBACK).compute({"query": {"email": "a@example.com"}})
+    assert why["fallback_used"] is True and why["fallback_reason"] == "destination is not a public address"
+    assert value["rank"] == "一般"
+
+
+def test_loopback_is_reached_only_once_the_operator_allows_it(internal_server: str) -> None:
+    _, why = lookup(f"{internal_server}/ok", fallback=FALLBACK).compute({"query": {}})
+    assert why["fallback_reason"] == "destination is not a public address" and Handler.hits == {}
+    outbound.allow(["127.0.0.1"])
+    try:
+        value, why = lookup(f"{internal_server}/ok").compute({"query": {}})
+    finally:
+        outbound.allow([])
+    assert value["points"] == 1200
+
+
+def test_a_public_name_is_pinned_to_the_address_that_was_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    def resolve(host: str, port: int, **kwargs: Any) -> list[Any]:
+        assert host == "crm.example.jp" and port == 443
+        return [(0, 0, 0, "", ("203.0.113.7", port)), (0, 0, 0, "", ("8.8.8.8", port))]
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", resolve)
+    with pytest.raises(outbound.Refused):  # 203.0.113.0/24 is a documentation range, not public
+        outbound.target("https://crm.example.jp/api?x=1")
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", lambda h, p, **k: [(0, 0, 0, "", ("8.8.4.4", p))])
+    target = outbound.target("https://crm.example.jp/api?x=1")
+    assert target.url == "https://8.8.4.4/api?x=1"
+    assert target.headers == {"Host": "crm.example.jp"} and target.extensions == {"sni_hostname": "crm.example.jp"}
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("/redirect", "HTTP 302: redirects are not followed"), ("/huge", "answer too large")],
+)
+def test_redirects_and_oversized_answers_fail_without_being_followed(server: str, path: str, reason: str) -> None:
+    _, why = lookup(f"{server}{path}", fallback=FALLBACK).compute({"query": {}})
+    assert why["fallback_reason"] == reason
+    assert "/ok" not in Handler.hits
+
+
+def test_a_dripping_server_meets_one_total_deadline(server: str) -> None:
+    _, why = lookup(f"{server}/drip", timeout=1.0, deadline=0.5, retries=3, fallback=FALLBACK).compute({"query": {}})
+    assert why["fallback_reason"] == "deadline passed" and why["attempts"] == 1
+    assert why["elapsed_ms"] < 5000  # the server would drip for 10 s
+
+
+def test_lookup_urls_with_customer_values_never_reach_the_log(server: str, caplog: pytest.LogCaptureFixture) -> None:
+    logs.configure("DEBUG")  # as `vidmerge serve` sets logging up (it replaces the root handlers)
+    root = logging.getLogger()
+    root.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            logging.getLogger("vidmerge.probe").debug("captured")
+            lookup(f"{server}/ok").compute({"query": {"email": "secret-value@example.com"}})
+    finally:
+        root.removeHandler(caplog.handler)
+        logs.configure("INFO")
+    assert "captured" in caplog.text and "secret-value" not in caplog.text  # httpx logs the URL at INFO

@@ -14,6 +14,7 @@ from vidmerge.engine.frames import open_frame_cache
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Timer, copy_hls, encode_dynamic, package_outputs, personalize
 from vidmerge.engine.prepare import prepare
+from vidmerge.resolver import outbound
 from vidmerge.storage import open_storage
 from vidmerge.template.archive import extract_zip
 from vidmerge.template.bundle import Template, load_bundle
@@ -35,6 +36,7 @@ def render_to_folder(
     *,
     parallel: int = 4,
 ) -> dict[str, Any]:
+    outbound.allow(settings.outbound_allow)
     timer = Timer()
     t0 = time.perf_counter()
     with timer.stage("load"):

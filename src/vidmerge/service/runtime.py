@@ -11,6 +11,7 @@ from vidmerge.engine.ffmpeg import Limits
 from vidmerge.engine.frames import open_frame_cache
 from vidmerge.errors import ConfigError
 from vidmerge.records import Database
+from vidmerge.resolver import outbound
 from vidmerge.service.registry import Registry
 from vidmerge.service.work.scheduler import Scheduler
 from vidmerge.storage import Storage, open_storage
@@ -46,6 +47,7 @@ def check_settings(settings: Settings) -> None:
 
 def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     check_settings(settings)
+    outbound.allow(settings.outbound_allow)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     if migrate:

@@ -10,15 +10,21 @@ Manifest::
       fields: [rank, last_visit]                     # keys picked from the JSON object answer
       timeout: 2.0                                   # seconds per attempt
       retries: 1                                     # extra attempts on network errors and 5xx
+      deadline: 5.0                                  # seconds for the whole lookup, attempts included
       fallback: {rank: 一般, last_visit: null}        # used when every attempt fails
 
-The answer is data, never a template; string values are cleaned like customer input.
-Without a `fallback`, a failed lookup raises Transient (retryable). A 4xx answer is not
-retried. The explanation records attempts, status and why a fallback was used.
+The answer is data, never a template; string values are cleaned like customer input, and only
+the declared `fields` are kept. The destination must resolve to a public address unless the
+operator allow-lists its host (resolver/outbound.py); redirects are not followed; the answer is
+streamed and refused past MAX_BYTES; the whole lookup ends at its deadline, however slowly the
+server answers. Without a `fallback`, a failed lookup raises Transient (retryable). A 4xx answer
+is not retried. The explanation records attempts, status and why a fallback was used, never a
+connection detail.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,11 +34,12 @@ from typing import Any, ClassVar, Self
 import httpx
 
 from vidmerge.errors import BundleError, Transient
+from vidmerge.resolver import outbound
 from vidmerge.resolver.calculators import reject_unknown_keys
 from vidmerge.resolver.text import clean_text
 
 MAX_BYTES = 1_000_000
-_PARAMS = {"url", "method", "fields", "timeout", "retries", "fallback", "headers"}
+_PARAMS = {"url", "method", "fields", "timeout", "retries", "deadline", "fallback", "headers"}
 
 
 class LookupFailed(Exception):
@@ -54,6 +61,7 @@ class HttpLookup:
     fields: tuple[str, ...]
     timeout: float
     retries: int
+    deadline: float
     fallback: Mapping[str, Any] | None
     headers: Mapping[str, str]
     where: str
@@ -67,6 +75,7 @@ class HttpLookup:
             fields=_fields(params.get("fields"), f"{where}.fields"),
             timeout=_positive(params.get("timeout", 2.0), float, f"{where}.timeout"),
             retries=int(_positive(params.get("retries", 1), int, f"{where}.retries", zero=True)),
+            deadline=_positive(params.get("deadline", 5.0), float, f"{where}.deadline"),
             fallback=_mapping(params.get("fallback"), f"{where}.fallback"),
             headers={str(k): str(v) for k, v in (_mapping(params.get("headers"), where) or {}).items()},
             where=where,
@@ -85,30 +94,35 @@ class HttpLookup:
         return self._pick(answer), steps
 
     def _fetch(self, query: Mapping[str, str], steps: dict[str, Any]) -> Mapping[str, Any]:
-        with httpx.Client(timeout=self.timeout, headers=dict(self.headers)) as client:
+        deadline = time.monotonic() + self.deadline
+        with httpx.Client(headers=dict(self.headers), follow_redirects=False) as client:
             for attempt in range(self.retries + 1):
                 steps["attempts"] = attempt + 1
                 try:
-                    return self._once(client, query, steps)
+                    return self._once(client, query, steps, deadline)
                 except LookupFailed as exc:
                     if not exc.retry or attempt == self.retries:
                         raise
-                    time.sleep(min(0.1 * 2**attempt, 1.0))
+                    time.sleep(min(0.1 * 2**attempt, 1.0, max(0.0, deadline - time.monotonic())))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, client: httpx.Client, query: Mapping[str, str], steps: dict[str, Any]) -> Any:
+    def _once(self, client: httpx.Client, query: Mapping[str, str], steps: dict[str, Any], deadline: float) -> Any:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LookupFailed("deadline passed", retry=False)
         try:
-            if self.method == "GET":
-                response = client.get(self.url, params=dict(query))
-            else:
-                response = client.post(self.url, json=dict(query))
+            target = outbound.target(self.url)
+        except outbound.Refused as exc:
+            raise LookupFailed(str(exc), retry=False) from None
+        options: dict[str, Any] = {"params": dict(query)} if self.method == "GET" else {"json": dict(query)}
+        try:
+            with client.stream(self.method, target.url, headers=target.headers, extensions=target.extensions,
+                               timeout=min(self.timeout, remaining), **options) as response:  # fmt: skip
+                steps["status"] = response.status_code
+                _check_status(response.status_code)
+                return _json_object(_read(response, deadline))
         except httpx.HTTPError as exc:
             raise LookupFailed(f"{type(exc).__name__}", retry=True) from None
-        steps["status"] = response.status_code
-        if response.status_code >= 400:
-            retry = response.status_code >= 500 or response.status_code == 429
-            raise LookupFailed(f"HTTP {response.status_code}", retry=retry)
-        return _json_object(response)
 
     def _pick(self, answer: Mapping[str, Any]) -> dict[str, Any]:
         spare = self.fallback or {}
@@ -121,12 +135,30 @@ class HttpLookup:
         return {name: self.fallback.get(name) for name in self.fields}, steps
 
 
-def _json_object(response: httpx.Response) -> Mapping[str, Any]:
-    if len(response.content) > MAX_BYTES:
-        raise LookupFailed("answer too large", retry=False)
+def _check_status(status: int) -> None:
+    if 300 <= status < 400:
+        raise LookupFailed(f"HTTP {status}: redirects are not followed", retry=False)
+    if status >= 400:
+        raise LookupFailed(f"HTTP {status}", retry=status >= 500 or status == 429)
+
+
+def _read(response: httpx.Response, deadline: float) -> bytes:
+    """The answer's bytes, refused past MAX_BYTES or the deadline (a server dripping bytes)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise LookupFailed("answer too large", retry=False)
+        if time.monotonic() > deadline:
+            raise LookupFailed("deadline passed", retry=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(content: bytes) -> Mapping[str, Any]:
     try:
-        answer = response.json()
-    except ValueError:
+        answer = json.loads(content)
+    except (ValueError, RecursionError):
         raise LookupFailed("answer is not JSON", retry=False) from None
     if not isinstance(answer, dict):
         raise LookupFailed("answer is not a JSON object", retry=False)

@@ -1,0 +1,76 @@
+"""Where a template's outbound requests (http_lookup) may go: public addresses only.
+
+A template names its lookup URL; the operator decides what it may reach. Every request is
+checked on the address its host resolves to, and sent to that very address (the Host header and
+TLS server name keep the name), so a DNS answer cannot switch to an internal address between the
+check and the connection. Loopback, private, link-local (cloud metadata at 169.254.169.254),
+shared, reserved and multicast addresses are refused, IPv4 and IPv6 alike, unless the operator
+allow-lists the host (`VIDMERGE_OUTBOUND_ALLOW`, set once at start-up with `allow`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+_allowed: frozenset[str] = frozenset()
+
+
+class Refused(Exception):
+    """The destination is not allowed; the reason names no address."""
+
+
+def allow(hosts: tuple[str, ...] | list[str] | frozenset[str]) -> None:
+    """The hosts the operator trusts despite the address rules (a CRM on a private network)."""
+    global _allowed
+    _allowed = frozenset(h.strip().lower() for h in hosts if h.strip())
+
+
+def allowed() -> frozenset[str]:
+    return _allowed
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect (`url`, with the checked address), and what to tell the server."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, str] = field(default_factory=dict)
+
+
+def target(url: str) -> Target:
+    """The request target for `url`, or Refused when its host resolves to an internal address."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise Refused("no host")
+    if host in _allowed:
+        return Target(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = _public_address(host, port)
+    netloc = f"[{address}]" if address.version == 6 else str(address)
+    if parts.port:
+        netloc += f":{parts.port}"
+    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return Target(pinned, {"Host": parts.netloc.rpartition("@")[2]}, extensions)
+
+
+def _public_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise Refused("host does not resolve") from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses or not all(_public(a) for a in addresses):
+        raise Refused("destination is not a public address")
+    return addresses[0]
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
