@@ -285,6 +285,13 @@ class Database:
         except SQLAlchemyError as exc:
             raise Transient(f"database unavailable: {type(exc).__name__}", where="database") from exc
 
+    def compact(self) -> None:
+        """After an erasure: SQLite writes the WAL back into the database file (where secure
+        delete has zeroed the freed pages) and truncates it, so no deleted value stays on disk."""
+        if self.is_sqlite:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -366,6 +373,12 @@ class Renders(_Gateway):
         with self.db.session() as session:
             return list(session.scalars(select(RenderRecord).where(RenderRecord.created_at < cutoff)))
 
+    def in_use(self, segment_key: str) -> bool:
+        """Whether any render (not erased) uses this personalized segment."""
+        query = select(RenderSegmentRecord.render_id).where(RenderSegmentRecord.key == segment_key).limit(1)
+        with self.db.session() as session:
+            return session.scalars(query).first() is not None
+
     def to_requeue(self, older_than: datetime) -> list[RenderRecord]:
         """Accepted renders not finished and not touched since `older_than`, oldest first.
 
@@ -427,6 +440,7 @@ class Renders(_Gateway):
             session.execute(delete(SegmentRecord).where(SegmentRecord.key.in_(orphans)))
             session.execute(delete(RenderRecord).where(RenderRecord.id == render_id))
             session.add(AuditRecord(action=action, subject=f"render:{render_id}", count=count + len(orphans)))
+        self.db.compact()
         return orphans
 
 
@@ -514,6 +528,17 @@ class Leases(_Gateway):
         with self.db.session() as session:
             return session.get(SegmentRecord, key)
 
+    def reopen(self, key: str) -> bool:
+        """A done segment whose object is gone (its last render was erased, then it was asked for
+        again) may be claimed anew. True if it was done."""
+        reopen = update(SegmentRecord).where(SegmentRecord.key == key, SegmentRecord.status == "done")
+        with self.db.engine.begin() as connection:
+            return connection.execute(reopen.values(status="failed", updated_at=utcnow())).rowcount == 1
+
+    def forget(self, key: str) -> None:
+        with self.db.engine.begin() as connection:
+            connection.execute(delete(SegmentRecord).where(SegmentRecord.key == key))
+
 
 class Audit(_Gateway):
     """Erasures and purges, without personal data."""
@@ -530,6 +555,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")  # wait for a lock instead of failing at once
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
     cursor.close()
 
 

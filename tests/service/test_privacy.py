@@ -4,17 +4,24 @@ what only they use."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from support.media import make_clip, write_bundle, zip_folder
 
 from vidmerge.config import Settings
-from vidmerge.engine.pipeline import encode_dynamic
+from vidmerge.engine.loaded import LoadedVersion
+from vidmerge.engine.pipeline import Timer, encode_dynamic
 from vidmerge.errors import NotFound
+from vidmerge.plan import SegmentPlan
 from vidmerge.resolver import Spec
 from vidmerge.service import renders
 from vidmerge.service.runtime import Runtime, open_runtime
+from vidmerge.service.work import segments
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +102,56 @@ def test_erasure_finds_what_to_delete_without_the_template(rt: Runtime, monkeypa
     monkeypatch.setattr(rt.registry, "loaded", gone)  # deleted, or its bundle unreadable
     assert renders.erase(rt.db, rt.registry, rt.db.renders.get(accepted.record.id)) == len(keys)
     assert not any(rt.storage.exists(k) for k in keys)
+
+
+def _files_containing(root: Path, *values: str) -> list[str]:
+    """Every file under `root` (objects, database, WAL, caches) holding any of the values, as
+    UTF-8 or as JSON writes it (\\u escapes)."""
+    needles = [form for v in values for form in (v.encode(), json.dumps(v)[1:-1].encode())]
+    return [
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)
+    ]
+
+
+def test_erasure_leaves_no_trace_of_the_values_on_disk(rt: Runtime, tmp_path: Path) -> None:
+    accepted = _accept(rt, "痕跡 残子", 98765, "crm-trace")
+    loaded, person = renders.replan(rt.registry, accepted.record)
+    encode_dynamic(loaded, person.plan)
+    renders.finish(rt.db, loaded, person, accepted.record, Timer())
+    root = rt.settings.data_dir
+    assert _files_containing(root, "痕跡 残子") != []  # the record holds it (the check can see it)
+    renders.erase(rt.db, rt.registry, rt.db.renders.get(accepted.record.id))
+    assert _files_containing(root, "痕跡 残子", "98,765円") == []  # SQLite's file and WAL included
+
+
+def test_a_render_erased_while_its_segments_encode_leaves_nothing(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    accepted = _accept(rt, "途中 消去", 31337, "crm-mid")
+    loaded, person = renders.replan(rt.registry, accepted.record)
+    started, release = threading.Event(), threading.Event()
+    real = segments.encode_segment
+
+    def held(loaded: LoadedVersion, seg: SegmentPlan) -> bool:
+        started.set()
+        assert release.wait(60)
+        return real(loaded, seg)
+
+    monkeypatch.setattr(segments, "encode_segment", held)
+    with ThreadPoolExecutor(2) as pool:
+        done = [pool.submit(segments.ensure, rt.db, loaded, seg, wait=60) for seg in person.plan.dynamic]
+        assert started.wait(60)
+        renders.erase(rt.db, rt.registry, rt.db.renders.get(accepted.record.id))  # mid-render
+        release.set()
+        assert all(f.result().rendered for f in done)
+    keys = [s.key for s in person.plan.dynamic]
+    assert not any(rt.storage.exists(k) for k in keys)  # written after the erase, then removed
+    assert all(rt.db.leases.get(k) is None for k in keys)
+    assert _files_containing(rt.settings.data_dir, "途中 消去") == []
+
+
+def test_a_segment_gone_from_storage_is_encoded_again_on_request(rt: Runtime) -> None:
+    accepted = _accept(rt, "再生成 さん", 4242, "crm-again")
+    loaded, person = renders.replan(rt.registry, accepted.record)
+    seg = person.plan.dynamic[0]
+    assert segments.ensure(rt.db, loaded, seg, wait=60).rendered
+    rt.storage.delete(seg.key)  # lost (a bucket rule, an operator's mistake)
+    assert segments.ensure(rt.db, loaded, seg, wait=5).rendered and rt.storage.exists(seg.key)

@@ -7,6 +7,7 @@ and renders; the others wait for the object to appear, and take over if the leas
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -20,6 +21,7 @@ from vidmerge.errors import NotReady
 from vidmerge.plan import SegmentPlan
 from vidmerge.records import Database
 
+log = logging.getLogger(__name__)
 LEASE_SECONDS = 20.0  # far above one segment's encode; a dead renderer's claim frees up soon
 POLL_SECONDS = 0.05
 
@@ -44,6 +46,8 @@ def ensure(db: Database, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float
             return Outcome(False, time.monotonic() - started)
         if db.leases.claim(seg.key, owner, LEASE_SECONDS):
             return Outcome(_encode_claimed(db, loaded, seg), time.monotonic() - started)
+        if db.leases.reopen(seg.key):  # done, yet not in storage: encode it again
+            continue
         if time.monotonic() - started > wait:
             raise NotReady(f"segment {seg.index} is still rendering", where=f"segment {seg.index}")
         time.sleep(POLL_SECONDS)
@@ -56,4 +60,8 @@ def _encode_claimed(db: Database, loaded: LoadedVersion, seg: SegmentPlan) -> bo
         db.leases.finish(seg.key, ok=False, error=type(exc).__name__)
         raise
     db.leases.finish(seg.key, ok=True)
+    if not db.renders.in_use(seg.key):  # every render using it was erased while it was encoded
+        loaded.storage.delete(seg.key)
+        db.leases.forget(seg.key)
+        log.info("segment %d: its renders were erased while it was encoded; deleted", seg.index)
     return rendered
