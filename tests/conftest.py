@@ -11,6 +11,7 @@ from pathlib import Path
 
 import hypothesis
 import pytest
+from support.media import make_clip, write_bundle, zip_folder
 from support.server import DEMO, Api, zip_bundle
 from support.services import (
     PostgresServer,
@@ -22,6 +23,8 @@ from support.services import (
 )
 
 from vidmerge.bench.demo import write_demo
+from vidmerge.config import Settings
+from vidmerge.service.runtime import Runtime, open_runtime
 
 STARTUP_SECONDS: dict[str, float] = {}
 
@@ -85,3 +88,16 @@ def demo_api(tmp_path_factory: pytest.TempPathFactory, demo_zip: Path) -> Iterat
     server.post_template(demo_zip)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def small_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """A service runtime in this process (SQLite, local storage, no frame cache) with the small
+    template uploaded and prepared: for tests that call the service's functions directly."""
+    tmp = tmp_path_factory.mktemp("runtime")
+    bundle = write_bundle(tmp / "bundle", clip=make_clip(tmp / "clip.mp4"))
+    runtime = open_runtime(Settings(data_dir=tmp / "data", frame_cache_mb=0))
+    runtime.registry.upload(zip_folder(bundle, tmp / "small.zip"))
+    yield runtime
+    runtime.scheduler.close()
+    runtime.db.dispose()

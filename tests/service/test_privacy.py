@@ -6,35 +6,26 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support.media import make_clip, write_bundle, zip_folder
 
-from vidmerge.config import Settings
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Timer, encode_dynamic
 from vidmerge.errors import NotFound
 from vidmerge.plan import SegmentPlan
 from vidmerge.resolver import Spec
 from vidmerge.service import renders
-from vidmerge.service.runtime import Runtime, open_runtime
+from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import segments
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    tmp = tmp_path_factory.mktemp("privacy")
-    bundle = write_bundle(tmp / "bundle", clip=make_clip(tmp / "clip.mp4"))
-    runtime = open_runtime(Settings(data_dir=tmp / "data", frame_cache_mb=0))
-    runtime.registry.upload(zip_folder(bundle, tmp / "small.zip"))
-    yield runtime
-    runtime.scheduler.close()
-    runtime.db.dispose()
+def rt(small_runtime: Runtime) -> Runtime:
+    return small_runtime
 
 
 def _accept(rt: Runtime, name: str, amount: int, external_id: str) -> renders.Accepted:

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from vidmerge.engine.pipeline import Timer
-from vidmerge.errors import InvalidInput, NotFound
+from vidmerge.errors import InvalidInput, NotFound, Transient, VerificationError
 from vidmerge.records import utcnow
 from vidmerge.service import renders
 from vidmerge.service.metrics import METRICS
@@ -20,6 +20,7 @@ from vidmerge.service.work import segments
 from vidmerge.service.work.scheduler import BULK_DELAY
 
 log = logging.getLogger("vidmerge.tasks")
+MAX_ATTEMPTS = 10  # a render whose transient failures outlast this many attempts ends `failed`
 
 
 def run_render(rt: Runtime, render_id: str) -> str:
@@ -41,14 +42,23 @@ def run_render(rt: Runtime, render_id: str) -> str:
         log.info("render %s started (attempt %d)", render_id, record.attempts + 1)
         status = _render(rt, render_id, lease)
         ok = True
-    except InvalidInput as exc:
-        renders.set_status(rt.db, render_id, "failed", error=f"{type(exc).__name__} at {exc.where or '-'}")
-        METRICS.renders.labels("failed").inc()
-        log.warning("render %s failed: %s at %s", render_id, type(exc).__name__, exc.where)
-        status, ok = "failed", True
+    except (InvalidInput, VerificationError) as exc:  # the same inputs fail the same way again
+        status, ok = _fail(rt, render_id, f"{type(exc).__name__} at {exc.where or '-'}"), True
+    except Transient as exc:
+        if record.attempts + 1 < MAX_ATTEMPTS:
+            raise  # the queue retries it with backoff
+        status, ok = _fail(rt, render_id, f"gave up after {MAX_ATTEMPTS} attempts ({type(exc).__name__})"), True
     finally:
         rt.db.leases.finish(lease.key, ok=ok)
     return status
+
+
+def _fail(rt: Runtime, render_id: str, reason: str) -> str:
+    """The render ends `failed` with a reason (ids and error types only: no values, no paths)."""
+    renders.set_status(rt.db, render_id, "failed", error=reason)
+    METRICS.renders.labels("failed").inc()
+    log.warning("render %s failed: %s", render_id, reason)
+    return "failed"
 
 
 class _Lease:
