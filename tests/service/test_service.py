@@ -185,3 +185,25 @@ def test_health_readiness_metrics_openapi(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     assert {"/v1/renders", "/v1/templates"} <= set(spec["paths"])
     assert json.dumps(spec)  # serializable
+
+
+def test_public_links_answer_head_and_nothing_is_sniffed(api: Api) -> None:
+    r = _render(api, {"name": "頭 だけ"})
+    api.wait_done(r["render_id"])
+    for key in ("page_url", "hls_url", "mp4_url", "poster_url", "gif_url"):
+        head, get = api.client.head(_path(r[key])), api.client.get(_path(r[key]))
+        assert head.status_code == get.status_code == 200, key
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], key
+        assert get.headers["x-content-type-options"] == "nosniff", key
+    assert api.client.head(_path(r["hls_url"]).replace("index.m3u8", "seg/0.ts")).status_code == 200
+    unknown = api.client.head("/v/" + "x" * 32)
+    assert unknown.status_code == 404 and unknown.headers["x-content-type-options"] == "nosniff"
+
+
+def test_openapi_describes_the_webhook_body_and_its_problems(api: Api) -> None:
+    operation = api.client.get("/openapi.json").json()["paths"]["/v1/renders"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["template_id"] and {"data", "external_id", "priority"} <= set(body["properties"])
+    for status in ("401", "404", "409", "413", "422", "503"):
+        problem = operation["responses"][status]["content"]["application/problem+json"]["schema"]
+        assert {"title", "status", "detail", "problems"} <= set(problem["properties"]), status

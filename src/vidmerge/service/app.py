@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidmerge import __version__, logs
 from vidmerge.config import Settings
@@ -66,7 +67,23 @@ def create_app(settings: Settings) -> FastAPI:
     _health(app)
     app.add_middleware(UploadGuard, keys=settings.api_keys, max_bytes=settings.max_bundle_bytes)
     app.add_middleware(logs.RequestLog)
+    app.add_middleware(NoSniff)
     return app
+
+
+class NoSniff:
+    """Every response says what it is and browsers must not guess otherwise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-content-type-options", b"nosniff"))
+            await send(message)
+
+        await self.app(scope, receive, send_with_header if scope["type"] == "http" else send)
 
 
 def _warn_if_open(settings: Settings) -> None:

@@ -52,6 +52,26 @@ class RenderOut(BaseModel):
     error: str | None = None
 
 
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`), the body of every error. Each of
+    `problems` names where (`data.monthly_kwh`, `slots[greeting].end`, `body`, a header) and why."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    retryable: bool | None = None
+    problems: list[dict[str, str]] | None = None
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of an operation, as OpenAPI sees them."""
+    schema = ProblemOut.model_json_schema()
+    return {
+        s: {"description": "a problem", "content": {"application/problem+json": {"schema": schema}}} for s in statuses
+    }
+
+
 class TemplateOut(BaseModel):
     id: str
     version: int
@@ -89,7 +109,7 @@ def _management(request: Request, authorization: str | None) -> None:
     check_api_key(authorization, request.app.state.rt.settings.api_keys)
 
 
-@router.post("/templates", status_code=201, response_model=TemplateOut)
+@router.post("/templates", status_code=201, response_model=TemplateOut, responses=_problems(401, 409, 413, 422, 503))
 async def upload_template(
     request: Request, file: UploadFile = File(...), authorization: str | None = Header(None)
 ) -> TemplateOut:
@@ -113,13 +133,13 @@ async def _save_upload(file: UploadFile, dest: Path, limit: int) -> None:
             out.write(chunk)
 
 
-@router.get("/templates", response_model=list[TemplateOut])
+@router.get("/templates", response_model=list[TemplateOut], responses=_problems(401))
 def list_templates(request: Request, authorization: str | None = Header(None)) -> list[TemplateOut]:
     _management(request, authorization)
     return [_template_out(r) for r in request.app.state.rt.db.templates.all()]
 
 
-@router.get("/templates/{template_id}", response_model=TemplateOut)
+@router.get("/templates/{template_id}", response_model=TemplateOut, responses=_problems(401, 404, 422))
 def get_template(
     request: Request,
     template_id: str,
@@ -130,7 +150,15 @@ def get_template(
     return _template_out(request.app.state.rt.registry.record(template_id, version))
 
 
-@router.post("/renders", status_code=202, response_model=RenderOut)
+@router.post(
+    "/renders",
+    status_code=202,
+    response_model=RenderOut,
+    responses={200: {"model": RenderOut, "description": "a retry of an accepted request"},
+               **_problems(401, 404, 409, 413, 422, 503)},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": RenderRequest.model_json_schema()}}}},
+)  # fmt: skip
 async def create_render(
     request: Request,
     x_vidmerge_signature: str | None = Header(None),
@@ -184,13 +212,13 @@ def _enqueue(request: Request, record: RenderRecord) -> None:
         log.warning("render %s accepted but not enqueued (%s); the sweep will retry", record.id, type(exc).__name__)
 
 
-@router.get("/renders/{render_id}", response_model=RenderOut)
+@router.get("/renders/{render_id}", response_model=RenderOut, responses=_problems(401, 404))
 def get_render(request: Request, render_id: str, authorization: str | None = Header(None)) -> RenderOut:
     _management(request, authorization)
     return render_out(request, renders.load(request.app.state.rt.db, render_id), detail=True)
 
 
-@router.delete("/renders/{render_id}", status_code=204)
+@router.delete("/renders/{render_id}", status_code=204, responses=_problems(401, 404))
 def delete_render(request: Request, render_id: str, authorization: str | None = Header(None)) -> None:
     """Erase a render: every derived object and its record. An audit entry remains."""
     _management(request, authorization)
@@ -198,7 +226,7 @@ def delete_render(request: Request, render_id: str, authorization: str | None = 
     renders.erase(rt.db, rt.registry, renders.load(rt.db, render_id))
 
 
-@router.delete("/renders", status_code=200)
+@router.delete("/renders", status_code=200, responses=_problems(401, 404, 422))
 def delete_by_external_id(
     request: Request, external_id: str, authorization: str | None = Header(None)
 ) -> dict[str, int]:

@@ -67,7 +67,7 @@ class Plans:
             self._items.pop(token, None)
 
 
-@router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
+@router.api_route("/v/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, token: str) -> HTMLResponse:
     record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
     origin = request.app.state.rt.settings.media_origin
@@ -75,14 +75,14 @@ async def page(request: Request, token: str) -> HTMLResponse:
     return HTMLResponse(landing_page(record.token, record.status, origin), headers=headers)
 
 
-@router.get(f"/v/{{token}}/{PLAYLIST}", include_in_schema=False)
+@router.api_route(f"/v/{{token}}/{PLAYLIST}", methods=["GET", "HEAD"], include_in_schema=False)
 async def hls_playlist(request: Request, token: str) -> Response:
     _, _, person = await run_in_threadpool(request.app.state.plans.get, request, token)
     text = playlist(person.plan, lambda s: f"seg/{s.index}.ts")
     return Response(text, media_type="application/vnd.apple.mpegurl", headers={**PRIVATE, **CORS})
 
 
-@router.get("/v/{token}/seg/{index}.ts", include_in_schema=False)
+@router.api_route("/v/{token}/seg/{index}.ts", methods=["GET", "HEAD"], include_in_schema=False)
 async def hls_segment(request: Request, token: str, index: int) -> Response:
     rt = request.app.state.rt
     record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
@@ -103,7 +103,7 @@ async def hls_segment(request: Request, token: str, index: int) -> Response:
     return await _serve(request, seg.key, "video/mp2t")
 
 
-@router.get("/v/{token}/{name}", include_in_schema=False)
+@router.api_route("/v/{token}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
 async def output_file(request: Request, token: str, name: str) -> Response:
     if name not in OUTPUTS:
         raise NotFound("not found")
