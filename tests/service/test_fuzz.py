@@ -18,7 +18,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
 from support.server import Api
 
@@ -29,12 +36,21 @@ from vidmerge.template.manifest import Manifest, parse_manifest
 # --- schemathesis ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+CHECKS = [
+    not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance,
+    response_headers_conformance, negative_data_rejection,
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["open", "keyed"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A server with nothing configured, and one with an API key (sent on every call)."""
     tmp = tmp_path_factory.mktemp("fuzz")
     root = write_bundle(tmp / "bundle", clip=make_clip(tmp / "clip.mp4"))
-    server = Api(tmp)
+    server = Api(tmp, {"VIDMERGE_API_KEYS": "k1"} if request.param == "keyed" else {})
     server.start()
+    if request.param == "keyed":
+        server.client.headers["Authorization"] = "Bearer k1"
     server.post_template(zip_folder(root, tmp / "small.zip"))
     yield server
     server.stop()
@@ -42,16 +58,19 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 @pytest.mark.slow
 def test_api_never_answers_5xx_and_matches_its_schema(api: Api) -> None:
-    """Every operation in /openapi.json, at most 40 generated requests each."""
+    """Every operation in /openapi.json, at most 40 generated requests each, every answer checked
+    against the document: status, content type, headers and body schema, and invalid data refused."""
     schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/v1/renders", "/v1/templates"}
+    credentials = {k: v for k, v in api.client.headers.items() if k.lower() == "authorization"}
     for operation in operations:
 
         @given(operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def call(case: Any) -> None:
-            case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+            case.headers = {**(case.headers or {}), **credentials}
+            case.call_and_validate(checks=CHECKS)
 
         call()
 
