@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from support.server import Api
 
-from vidmerge.errors import InvalidInput
+from vidmerge.config import Settings
+from vidmerge.errors import FFmpegError, InvalidInput
 from vidmerge.resolver.coerce import to_integer, to_number
+from vidmerge.service.app import create_app
 from vidmerge.service.http.limits import MAX_JSON_DEPTH, json_depth, parse_json
 
 TEMPLATE = "electricity-savings"
@@ -83,3 +87,28 @@ def test_versions_out_of_an_integer_column_are_422_not_500(api: Api) -> None:
     assert status == 422 and _where(problem) == {"body.template_version"}
     response = api.client.get(f"/v1/templates/{TEMPLATE}", params={"version": 2**40})
     assert response.status_code == 422
+
+
+def test_internal_failures_keep_their_details_for_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """ffmpeg's stderr, paths and a link's whole token never reach a caller or the log line."""
+    app = create_app(Settings())
+    token = "T" * 32
+
+    @app.get("/v/{token}/test/ffmpeg")
+    def ffmpeg_fails(token: str) -> None:
+        raise FFmpegError("segment 3: ffmpeg exited with 1", stderr_tail="/var/lib/vidmerge/objects/x.ts: error")
+
+    @app.get("/v/{token}/test/boom")
+    def unexpected(token: str) -> None:
+        raise RuntimeError("a bug")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    with caplog.at_level(logging.INFO):
+        failed = client.get(f"/v/{token}/test/ffmpeg")
+        crashed = client.get(f"/v/{token}/test/boom")
+    assert failed.status_code == 503 and failed.headers["retry-after"]
+    assert "/var/lib" not in failed.text and "exited" not in failed.text
+    assert crashed.status_code == 500 and "a bug" not in crashed.text
+    ours = [r for r in caplog.records if r.name.startswith("vidmerge")]  # not the test client's own
+    logged = "\n".join(f"{logging.Formatter().format(r)} {getattr(r, 'path', '')}" for r in ours)
+    assert token not in logged and "TTTTTT…" in logged and "unexpected error" in logged

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidmerge import __version__, logs
 from vidmerge.config import Settings
-from vidmerge.errors import NotReady, VidmergeError
+from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationError, VidmergeError
 from vidmerge.service.http import api, delivery
 from vidmerge.service.http.auth import UploadGuard, check_api_key
 from vidmerge.service.metrics import METRICS
@@ -108,8 +108,13 @@ def _errors(app: FastAPI) -> None:
     async def vidmerge_error(request: Request, exc: VidmergeError) -> JSONResponse:
         if exc.status == 404:  # unknown and erased look the same
             return problem(404, "Not found", "not found")
-        problems = [{"where": p.where, "reason": p.reason} for p in exc.problems]
         status = 503 if isinstance(exc, NotReady) else exc.status
+        if isinstance(exc, FFmpegError | StorageError | VerificationError):
+            # ffmpeg's stderr, file names, storage addresses: for the log, not for the caller
+            log.warning("%s on %s %s: %s", type(exc).__name__, request.method, logs.short_path(request.url.path),
+                        exc.where or "-")  # fmt: skip
+            return problem(status, exc.title, "temporarily unavailable; retry later", retryable=True)
+        problems = [{"where": p.where, "reason": p.reason} for p in exc.problems]
         return problem(status, exc.title, exc.message, retryable=exc.retryable, problems=problems)
 
     @app.exception_handler(RequestValidationError)
@@ -126,7 +131,7 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        log.exception("unexpected error on %s %s", request.method, logs.short_path(request.url.path))
         return problem(500, "Internal error", "unexpected error; see the server log")
 
 
