@@ -72,6 +72,21 @@ def test_manifest_not_yaml(tmp_path: Path, clip: Path) -> None:
     assert err.where == "template.yaml" and "YAML" in err.message
 
 
+def test_yaml_aliases_are_refused_before_anything_expands(tmp_path: Path, clip: Path) -> None:
+    root = write_bundle(tmp_path / "b", clip=clip)
+    laughs = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    (root / "template.yaml").write_text("l0: &l0 [lol]\n" + laughs, encoding="utf-8")  # 9**9 leaves
+    err = _rejected(root)
+    assert err.where == "template.yaml" and "aliases" in err.message
+
+
+def test_a_manifest_past_its_size_is_refused_unread(tmp_path: Path, clip: Path) -> None:
+    root = write_bundle(tmp_path / "b", clip=clip)
+    (root / "template.yaml").write_text("id: small\n" + "#" * (2 << 20), encoding="utf-8")
+    err = _rejected(root)
+    assert err.where == "template.yaml" and "larger than" in err.message
+
+
 def test_missing_base_clip(tmp_path: Path) -> None:
     err = _rejected(write_bundle(tmp_path / "b"))
     assert err.where == "template.yaml: base"

@@ -10,14 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import yaml
-
 from vidmerge.draw.slots import Slot
 from vidmerge.errors import BundleError, InvalidInput, ProblemCollector
 from vidmerge.resolver import Expression, Spec, compile_expression, load_spec
 from vidmerge.template import fonts
 from vidmerge.template.manifest import MANIFEST, Manifest, parse_manifest
 from vidmerge.template.media import MediaInfo, probe_image, probe_video
+from vidmerge.yamlfile import read_yaml
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,7 @@ def load_bundle(root: Path) -> Template:
 def _read_yaml(path: Path) -> object:
     if not path.is_file():
         raise BundleError("missing: every bundle needs a manifest", where=path.name)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise BundleError(f"not valid YAML ({exc})", where=path.name) from None
+    return read_yaml(path, where=path.name)
 
 
 def _inside(root: Path, relative: str, *, where: str) -> Path:

@@ -12,10 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from vidmerge.errors import BundleError, Problem, ProblemCollector
 from vidmerge.resolver.calculators.tariffs import Plan, TariffTable, Tier, decimal
+from vidmerge.yamlfile import read_yaml
 
 SHIPPED = Path(__file__).resolve().parent.parent / "tariffs"
 _PLAN_KEYS = {
@@ -61,10 +60,7 @@ def load_table(path: Path) -> TariffTable:
 
 @functools.lru_cache(maxsize=64)
 def _load_cached(path: Path, _mtime: int) -> TariffTable:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise BundleError(f"cannot read tariff table: {exc}", where=path.name) from None
+    raw = read_yaml(path, where=path.name)
     problems = ProblemCollector()
     table = _table(raw, problems, "")
     if table is None or problems.problems:
