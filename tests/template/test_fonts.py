@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,43 @@ def test_a_file_that_is_not_a_font_is_a_bundle_error(tmp_path: Path) -> None:
 def test_shipped_fonts_stay_lean() -> None:
     for path in fonts.SHIPPED_DIR.glob("*.otf"):
         assert path.stat().st_size < 4_000_000, path.name
+
+
+def _font_with_cmap(subtable: bytes, platform: int = 3, encoding: int = 10) -> bytes:
+    """A minimal OpenType file: one table, `cmap`, with one subtable."""
+    cmap = struct.pack(">HHHHI", 0, 1, platform, encoding, 12) + subtable
+    directory = struct.pack(">IHHHH", 0x00010000, 1, 16, 0, 0) + struct.pack(">4sIII", b"cmap", 0, 28, len(cmap))
+    return directory + cmap
+
+
+def test_a_sane_hand_made_cmap_is_read(tmp_path: Path) -> None:
+    group = struct.pack(">III", 0x3042, 0x3046, 5)  # あ..う
+    path = tmp_path / "tiny.otf"
+    path.write_bytes(_font_with_cmap(struct.pack(">HHIII", 12, 0, 16 + 12, 0, 1) + group))
+    assert fonts.missing_glyphs("あいう", path) == [] and fonts.missing_glyphs("え", path) == ["え"]
+
+
+def test_a_group_past_unicode_is_cut_at_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "wide.otf"
+    path.write_bytes(_font_with_cmap(struct.pack(">HHIII", 12, 0, 28, 0, 1) + struct.pack(">III", 0, 0xFFFFFFFF, 1)))
+    assert fonts.missing_glyphs("あ😀", path) == [] and max(fonts._cmap(path)) == fonts.MAX_CODEPOINT
+
+
+@pytest.mark.parametrize(
+    "subtable",
+    [
+        struct.pack(">HHIII", 12, 0, 16 + 12 * 4000, 0, 4000) + struct.pack(">III", 0, 0x10FFFF, 1) * 4000,
+        struct.pack(">HHHHHHH", 4, 0, 0, 2 * 30000, 0, 0, 0)  # format 4: 30,000 segments of 0..0xFFFE
+        + struct.pack(">30000H", *[0xFFFE] * 30000)
+        + b"\0\0"
+        + struct.pack(">30000H", *[0] * 30000)
+        + struct.pack(">30000h", *[1] * 30000)
+        + struct.pack(">30000H", *[0] * 30000),
+    ],
+    ids=["format12-repeated-groups", "format4-repeated-segments"],
+)
+def test_a_cmap_claiming_absurd_ranges_is_refused_before_it_is_expanded(tmp_path: Path, subtable: bytes) -> None:
+    path = tmp_path / "hostile.otf"
+    path.write_bytes(_font_with_cmap(subtable))
+    with pytest.raises(BundleError, match="not a readable font"):
+        fonts.load(path)

@@ -162,6 +162,22 @@ def _tree(root: Path) -> set[str]:
 
 
 @pytest.mark.parametrize(
+    ("args", "codec"),
+    [
+        (["-c:v", "ffv1", "-an"], "ffv1"),  # lossless: a decoder a phone never feeds us
+        (["-c:v", "libx264", "-c:a", "pcm_u8"], "pcm_u8"),
+    ],
+)
+def test_base_clips_outside_the_codec_allow_list_are_rejected(tmp_path: Path, args: list[str], codec: str) -> None:
+    clip = tmp_path / "odd.mkv"
+    ffmpeg.run(["-f", "lavfi", "-i", "testsrc=s=64x64:d=1:r=10", "-f", "lavfi", "-i", "sine=d=1",
+                "-shortest", *args, str(clip)], what="odd clip")  # fmt: skip
+    with pytest.raises(MediaRejected, match=codec) as info:
+        probe_video(clip)
+    assert info.value.where == "odd.mkv"
+
+
+@pytest.mark.parametrize(
     ("name", "mode", "reason"),
     [
         ("/tmp/evil.txt", stat.S_IFREG | 0o644, "unsafe path"),

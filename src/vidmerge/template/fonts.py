@@ -93,6 +93,8 @@ def check_drawable(text: str, path: Path, *, where: str) -> None:
 def _cmap(path: Path) -> frozenset[int]:
     """Every codepoint mapped by the font's Unicode cmap subtables (cached: hot path)."""
     try:
+        if path.stat().st_size > MAX_FONT_BYTES:
+            raise BundleError(f"font file larger than {MAX_FONT_BYTES} bytes", where=path.name)
         return _read_cmap(path.read_bytes())
     except (struct.error, KeyError) as exc:
         raise BundleError(f"not a readable font: {exc}", where=path.name) from exc
@@ -122,6 +124,18 @@ def _table_directory(data: bytes) -> dict[bytes, int]:
     return tables
 
 
+MAX_FONT_BYTES = 64 << 20  # a full CJK font is about 20 MB
+MAX_CODEPOINT = 0x10FFFF
+MAX_CMAP_WORK = 1 << 21  # codepoints a font's subtables may claim in all: Unicode has 1.1 million
+
+
+def _bounded_work(claimed: int) -> None:
+    """A cmap claiming more codepoints than Unicode holds is malformed (or hostile): it would
+    take minutes and gigabytes to expand, so it is refused before expanding."""
+    if claimed > MAX_CMAP_WORK:
+        raise struct.error(f"cmap claims {claimed} codepoints")
+
+
 def _read_subtable(data: bytes, at: int) -> set[int]:
     (fmt,) = struct.unpack_from(">H", data, at)
     if fmt == 4:
@@ -134,6 +148,9 @@ def _read_subtable(data: bytes, at: int) -> set[int]:
 def _format4(data: bytes, at: int) -> set[int]:
     (seg_x2,) = struct.unpack_from(">H", data, at + 6)
     segs = seg_x2 // 2
+    _bounded_work(sum(max(0, e - s + 1) for s, e in zip(
+        struct.unpack_from(f">{segs}H", data, at + 16 + seg_x2), struct.unpack_from(f">{segs}H", data, at + 14),
+        strict=True)))  # fmt: skip
     ends = struct.unpack_from(f">{segs}H", data, at + 14)
     starts = struct.unpack_from(f">{segs}H", data, at + 16 + seg_x2)
     deltas = struct.unpack_from(f">{segs}h", data, at + 16 + 2 * seg_x2)
@@ -158,8 +175,10 @@ def _format4(data: bytes, at: int) -> set[int]:
 def _format12(data: bytes, at: int) -> set[int]:
     (groups,) = struct.unpack_from(">I", data, at + 12)
     found: set[int] = set()
-    for i in range(groups):
-        first, last, glyph = struct.unpack_from(">III", data, at + 16 + 12 * i)
+    spans = [struct.unpack_from(">III", data, at + 16 + 12 * i) for i in range(min(groups, len(data) // 12))]
+    _bounded_work(sum(max(0, min(last, MAX_CODEPOINT) - first + 1) for first, last, _ in spans))
+    for first, last, glyph in spans:
+        last = min(last, MAX_CODEPOINT)
         # a group starting at glyph 0 maps its first codepoint to .notdef: not a glyph
         found.update(range(first + (glyph == 0), last + 1))
     return found

@@ -21,6 +21,10 @@ IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_IMAGE_PIXELS = 4096 * 4096
 VIDEO_DEMUXERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 IMAGE_DEMUXERS = frozenset({"png_pipe", "jpeg_pipe", "webp_pipe", "image2"})
+# Codecs a base clip may carry: what phones, cameras and editing tools export. Anything else
+# (exotic or lossless codecs whose decoders are rarely exercised) is refused before decoding.
+VIDEO_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "prores"})
+AUDIO_CODECS = frozenset({"aac", "mp3", "opus", "vorbis", "flac", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"})
 _WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,png_pipe,jpeg_pipe,webp_pipe,mpegts"
 
 
@@ -55,6 +59,7 @@ def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 
         if not container.streams.video:
             raise MediaRejected("has no video stream", where=path.name)
         v = container.streams.video[0]
+        _check_codecs(container, path.name)
         fps = Fraction(v.average_rate or v.guessed_rate or 0)
         duration = _duration(container, v)
         info = MediaInfo(
@@ -69,6 +74,15 @@ def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 
         )
     _check_limits(info, path.name, max_seconds, max_pixels)
     return info
+
+
+def _check_codecs(container: av.container.InputContainer, name: str) -> None:
+    video = container.streams.video[0].codec_context.name
+    if video not in VIDEO_CODECS:
+        raise MediaRejected(f"video codec {video!r} is not allowed ({', '.join(sorted(VIDEO_CODECS))})", where=name)
+    for stream in container.streams.audio[:1]:
+        if stream.codec_context.name not in AUDIO_CODECS:
+            raise MediaRejected(f"audio codec {stream.codec_context.name!r} is not allowed", where=name)
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
