@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ AuditAction = Literal["erase", "purge"]
 
 MAX_INTEGER = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); versions are checked against it
 IDEMPOTENCY_SECONDS = 24 * 3600  # an Idempotency-Key (or a webhook signature) is remembered this long
+log = logging.getLogger(__name__)
 MIGRATION_LOCK_ID = 0x7669646D  # "vidm": serializes concurrent `migrate()` calls on PostgreSQL
 
 
@@ -290,7 +292,11 @@ class Database:
         delete has zeroed the freed pages) and truncates it, so no deleted value stays on disk."""
         if self.is_sqlite:
             with self.engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                connection.exec_driver_sql("PRAGMA busy_timeout=2000")  # readers: wait briefly, not 30 s
+                busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+            if busy:
+                log.warning("WAL checkpoint after an erasure was blocked by readers; the next one retries")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -354,6 +360,7 @@ class Renders(_Gateway):
         """In one transaction: the render, the personalized segments it uses, and the idempotency
         claims of the request. IntegrityError when a claim is taken (a concurrent retry won)."""
         with self.db.session() as session:
+            _lock_keys(session, segment_keys)
             session.add(record)
             session.add_all(RenderSegmentRecord(render_id=record.id, key=key) for key in set(segment_keys))
             session.add_all(
@@ -427,21 +434,41 @@ class Renders(_Gateway):
             if record is not None:
                 record.updated_at = utcnow()
 
-    def erase(self, render_id: str, *, action: AuditAction, count: int, also: Sequence[str] = ()) -> list[str]:
-        """In one transaction: the render's record, its segment references and an audit entry (ids
-        and counts only). Returns the personalized segment keys (its own, and `also`) that no other
-        render references any more (their lease records go too); the caller deletes the objects."""
+    def erase(self, render_id: str, *, also: Sequence[str] = ()) -> list[str]:
+        """In one transaction: the render's record and its segment references. Returns the
+        personalized segment keys (its own, and `also`) that no other render references any more
+        (their lease records go too); the caller deletes the objects."""
         with self.db.session() as session:
             mine = RenderSegmentRecord.render_id == render_id
             keys = {*session.scalars(select(RenderSegmentRecord.key).where(mine)), *also}
+            _lock_keys(session, keys)
             session.execute(delete(RenderSegmentRecord).where(mine))
             used = session.scalars(select(RenderSegmentRecord.key).where(RenderSegmentRecord.key.in_(keys)))
             orphans = sorted(keys - set(used))
             session.execute(delete(SegmentRecord).where(SegmentRecord.key.in_(orphans)))
             session.execute(delete(RenderRecord).where(RenderRecord.id == render_id))
-            session.add(AuditRecord(action=action, subject=f"render:{render_id}", count=count + len(orphans)))
         self.db.compact()
         return orphans
+
+    def freeze(self, render_id: str, resolved: dict[str, Any]) -> None:
+        """Replace what a render kept (its raw data, before values were frozen) by its values."""
+        with self.db.session() as session:
+            record = session.get(RenderRecord, render_id)
+            if record is not None:
+                record.resolved = resolved
+
+    def reference(self, render_id: str, segment_keys: list[str]) -> None:
+        """Make sure the render (if it still exists) references these segments."""
+        try:
+            with self.db.session() as session:
+                _lock_keys(session, segment_keys)
+                if session.get(RenderRecord, render_id, with_for_update=True) is None:
+                    return  # erased meanwhile: a reference now would keep its segments for ever
+                mine = RenderSegmentRecord.render_id == render_id
+                have = set(session.scalars(select(RenderSegmentRecord.key).where(mine)))
+                session.add_all(RenderSegmentRecord(render_id=render_id, key=k) for k in set(segment_keys) - have)
+        except IntegrityError:
+            pass  # another process added the same references at the same moment
 
 
 class Idempotency(_Gateway):
@@ -456,6 +483,12 @@ class Idempotency(_Gateway):
                 session.delete(found)
                 return None
             return found
+
+    def purge_expired(self) -> int:
+        """Forget claims older than IDEMPOTENCY_SECONDS (the sweep calls this)."""
+        cutoff = utcnow() - timedelta(seconds=IDEMPOTENCY_SECONDS)
+        with self.db.engine.begin() as connection:
+            return connection.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount
 
 
 class Leases(_Gateway):
@@ -547,6 +580,15 @@ class Audit(_Gateway):
         """Record an erasure or purge; for an external id pass `external_id_subject(value)`."""
         with self.db.session() as session:
             session.add(AuditRecord(action=action, subject=subject, count=count))
+
+
+def _lock_keys(session: Session, keys: Iterable[str]) -> None:
+    """PostgreSQL: transactions that add or drop references to the same segments take turns, so
+    two erasures sharing a segment cannot each see the other's reference and both keep it (on
+    SQLite, writers take turns anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        for key in sorted(set(keys)):
+            session.execute(text("SELECT pg_advisory_xact_lock(7, hashtext(:key))"), {"key": key})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -157,6 +157,8 @@ def test_a_replayed_signed_webhook_is_the_same_request_and_never_revives_an_eras
     header = {"X-Vidmerge-Signature": sign("s1", body)}
     first = _post(secured, body, **header)
     replay = _post(secured, body, **header)  # within the 300 s tolerance
+    padded = _post(secured, body, **{"X-Vidmerge-Signature": header["X-Vidmerge-Signature"] + ", v1=00"})
+    assert padded.json()["render_id"] == first.json()["render_id"]  # the same signed request, reworded
     assert (first.status_code, replay.status_code) == (202, 200)
     assert replay.json()["render_id"] == first.json()["render_id"]
     resigned = _post(secured, body, **{"X-Vidmerge-Signature": sign("s1", body, int(time.time()) + 1)})

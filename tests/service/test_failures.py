@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vidmerge.errors import FFmpegError, VerificationError
+from vidmerge.errors import FFmpegError, NotReady, VerificationError
 from vidmerge.service import renders
 from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import segments, tasks
@@ -48,3 +48,14 @@ def test_transient_failures_are_retried_then_end_failed_with_a_reason(
     record = small_runtime.db.renders.get(render_id)
     assert record is not None and record.attempts == tasks.MAX_ATTEMPTS
     assert record.error == f"gave up after {tasks.MAX_ATTEMPTS} attempts (FFmpegError)"  # no stderr, no path
+
+
+def test_waiting_for_another_renderer_is_not_a_failed_attempt(
+    small_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    render_id = _accepted(small_runtime, "待機 中")
+    _failing(monkeypatch, NotReady("segment 1 is still rendering", where="segment 1"))
+    for _ in range(tasks.MAX_ATTEMPTS + 1):
+        with pytest.raises(NotReady):
+            tasks.run_render(small_runtime, render_id)
+    assert small_runtime.db.renders.get(render_id).status == "rendering"  # type: ignore[union-attr]

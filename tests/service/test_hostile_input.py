@@ -25,7 +25,13 @@ def test_json_depth_is_counted_outside_strings() -> None:
     assert json_depth(b'"\\"[[["') == 0
     with pytest.raises(InvalidInput, match="deeper"):
         parse_json(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
-    for constant in (b'{"n": NaN}', b'{"n": Infinity}', b'{"n": -Infinity}'):
+    for constant in (
+        b'{"n": NaN}',
+        b'{"n": Infinity}',
+        b'{"n": -Infinity}',
+        b'{"n": 1e400}',
+        b'{"n": ' + b"9" * 5000 + b"}",
+    ):
         with pytest.raises(InvalidInput, match="not JSON"):
             parse_json(constant)
 

@@ -34,7 +34,7 @@ def _accept(rt: Runtime, name: str, amount: int, external_id: str) -> renders.Ac
 
 
 def _encode(rt: Runtime, accepted: renders.Accepted, *, encodes: int | None = None) -> list[str]:
-    loaded, person = renders.replan(rt.registry, accepted.record)
+    loaded, person = renders.replan(rt.db, rt.registry, accepted.record)
     encoded = encode_dynamic(loaded, person.plan)
     assert encodes is None or encoded == encodes
     return [s.key for s in person.plan.dynamic]
@@ -50,13 +50,13 @@ def test_the_record_keeps_the_values_as_drawn_not_the_data(rt: Runtime) -> None:
 
 def test_replanning_never_resolves_the_data_again(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     accepted = _accept(rt, "凍結 花子", 1000, "crm-frozen")
-    expected = renders.replan(rt.registry, accepted.record)[1].plan
+    expected = renders.replan(rt.db, rt.registry, accepted.record)[1].plan
 
     def refuse(self: Spec, data: object) -> None:
         raise AssertionError("the data was resolved again (a lookup would run again)")
 
     monkeypatch.setattr(Spec, "resolve", refuse)
-    assert renders.replan(rt.registry, accepted.record)[1].plan == expected
+    assert renders.replan(rt.db, rt.registry, accepted.record)[1].plan == expected
 
 
 def test_equal_values_make_two_renders_and_erasure_keeps_the_other_customers_video(rt: Runtime) -> None:
@@ -106,7 +106,7 @@ def _files_containing(root: Path, *values: str) -> list[str]:
 
 def test_erasure_leaves_no_trace_of_the_values_on_disk(rt: Runtime, tmp_path: Path) -> None:
     accepted = _accept(rt, "痕跡 残子", 98765, "crm-trace")
-    loaded, person = renders.replan(rt.registry, accepted.record)
+    loaded, person = renders.replan(rt.db, rt.registry, accepted.record)
     encode_dynamic(loaded, person.plan)
     renders.finish(rt.db, loaded, person, accepted.record, Timer())
     root = rt.settings.data_dir
@@ -117,7 +117,7 @@ def test_erasure_leaves_no_trace_of_the_values_on_disk(rt: Runtime, tmp_path: Pa
 
 def test_a_render_erased_while_its_segments_encode_leaves_nothing(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     accepted = _accept(rt, "途中 消去", 31337, "crm-mid")
-    loaded, person = renders.replan(rt.registry, accepted.record)
+    loaded, person = renders.replan(rt.db, rt.registry, accepted.record)
     started, release = threading.Event(), threading.Event()
     real = segments.encode_segment
 
@@ -141,7 +141,7 @@ def test_a_render_erased_while_its_segments_encode_leaves_nothing(rt: Runtime, m
 
 def test_a_segment_gone_from_storage_is_encoded_again_on_request(rt: Runtime) -> None:
     accepted = _accept(rt, "再生成 さん", 4242, "crm-again")
-    loaded, person = renders.replan(rt.registry, accepted.record)
+    loaded, person = renders.replan(rt.db, rt.registry, accepted.record)
     seg = person.plan.dynamic[0]
     assert segments.ensure(rt.db, loaded, seg, wait=60).rendered
     rt.storage.delete(seg.key)  # lost (a bucket rule, an operator's mistake)

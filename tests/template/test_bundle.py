@@ -80,6 +80,13 @@ def test_yaml_aliases_are_refused_before_anything_expands(tmp_path: Path, clip: 
     assert err.where == "template.yaml" and "aliases" in err.message
 
 
+def test_yaml_nested_past_its_depth_is_refused_before_it_is_built(tmp_path: Path, clip: Path) -> None:
+    root = write_bundle(tmp_path / "b", clip=clip)
+    (root / "template.yaml").write_text("id: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    err = _rejected(root)
+    assert err.where == "template.yaml" and "deeper" in err.message
+
+
 def test_a_manifest_past_its_size_is_refused_unread(tmp_path: Path, clip: Path) -> None:
     root = write_bundle(tmp_path / "b", clip=clip)
     (root / "template.yaml").write_text("id: small\n" + "#" * (2 << 20), encoding="utf-8")

@@ -155,3 +155,24 @@ def test_a_cmap_claiming_absurd_ranges_is_refused_before_it_is_expanded(tmp_path
     path.write_bytes(_font_with_cmap(subtable))
     with pytest.raises(BundleError, match="not a readable font"):
         fonts.load(path)
+
+
+def _font_with_records(subtables: list[bytes], pointers: list[int]) -> bytes:
+    """An OpenType file whose cmap has one (3, 10) record per pointer, into `subtables`."""
+    head = 4 + 8 * len(pointers)
+    starts = [head + sum(len(s) for s in subtables[:i]) for i in range(len(subtables))]
+    cmap = struct.pack(">HH", 0, len(pointers)) + b"".join(struct.pack(">HHI", 3, 10, starts[i]) for i in pointers)
+    cmap += b"".join(subtables)
+    directory = struct.pack(">IHHHH", 0x00010000, 1, 16, 0, 0) + struct.pack(">4sIII", b"cmap", 0, 28, len(cmap))
+    return directory + cmap
+
+
+def test_one_budget_for_the_whole_font_however_many_records_name_a_subtable(tmp_path: Path) -> None:
+    big = struct.pack(">HHIII", 12, 0, 28, 0, 1) + struct.pack(">III", 0, 0xFFFFF, 1)  # a million codepoints
+    path = tmp_path / "font.otf"
+    path.write_bytes(_font_with_records([big], [0] * 2000))  # 2,000 records, one subtable: read once
+    assert len(fonts._cmap(path)) == 0x100000
+    path = tmp_path / "copies.otf"
+    path.write_bytes(_font_with_records([big] * 3, [0, 1, 2]))  # three millions claimed: refused
+    with pytest.raises(BundleError, match="not a readable font"):
+        fonts.load(path)

@@ -55,8 +55,10 @@ def target(url: str) -> Target:
     if parts.port:
         netloc += f":{parts.port}"
     pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return Target(pinned, {"Host": parts.netloc.rpartition("@")[2]}, extensions)
+    ascii_host = host.encode("idna").decode("ascii")
+    extensions = {"sni_hostname": ascii_host} if parts.scheme == "https" else {}
+    host_header = ascii_host if ":" not in ascii_host else f"[{ascii_host}]"
+    return Target(pinned, {"Host": f"{host_header}:{parts.port}" if parts.port else host_header}, extensions)
 
 
 def _public_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -70,7 +72,27 @@ def _public_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.I
     return addresses[0]
 
 
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Public, and so is any IPv4 address an IPv6 one carries (mapped, 6to4, NAT64, compatible):
+    those reach the IPv4 network, metadata address included, through a gateway."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return _public(embedded)
+        if address.is_site_local:
+            return False
     return address.is_global and not address.is_multicast
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in net for net in (*NAT64, IPV4_COMPATIBLE)) and int(address) > 0xFFFF:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None

@@ -121,16 +121,22 @@ def load(db: Database, render_id: str) -> RenderRecord:
     return record
 
 
-def replan(registry: Registry, record: RenderRecord) -> tuple[LoadedVersion, Personalized]:
+def replan(db: Database, registry: Registry, record: RenderRecord) -> tuple[LoadedVersion, Personalized]:
     """The plan of an accepted render, from the values frozen at accept (no data resolved again,
-    no lookup run again)."""
+    no lookup run again). The render's references to its segments are brought up to date: a
+    render accepted before values were frozen is frozen now, and a plan whose keys changed (a new
+    renderer version) references its new segments, so neither is deleted as unused."""
     loaded = registry.loaded(record.template_id, record.template_version)
-    if "drawn" not in record.resolved:  # accepted before values were frozen: its data was kept
-        return loaded, personalize(loaded, record.resolved["data"])
-    drawn = {d["slot_id"]: Drawn(**d) for d in record.resolved["drawn"]}
-    template = loaded.template
-    plan = make_plan(template.id, template.version, loaded.prepared, template.slots, drawn)
-    return loaded, Personalized({}, record.resolved.get("explanations", {}), drawn, plan)
+    if "drawn" in record.resolved:
+        drawn = {d["slot_id"]: Drawn(**d) for d in record.resolved["drawn"]}
+        template = loaded.template
+        plan = make_plan(template.id, template.version, loaded.prepared, template.slots, drawn)
+        person = Personalized({}, record.resolved.get("explanations", {}), drawn, plan)
+    else:  # accepted before values were frozen: its data was kept; freeze it now
+        person = personalize(loaded, record.resolved["data"])
+        db.renders.freeze(record.id, _frozen(person))
+    db.renders.reference(record.id, [s.key for s in person.plan.dynamic])
+    return loaded, person
 
 
 def finish(db: Database, loaded: LoadedVersion, person: Personalized, record: RenderRecord, timer: Timer) -> None:
@@ -151,12 +157,16 @@ def set_status(db: Database, render_id: str, status: str, *, error: str | None =
 
 
 def erase(db: Database, registry: Registry, record: RenderRecord, *, action: AuditAction = "erase") -> int:
-    """Delete the render's record, its files and every personalized segment no other render uses;
-    write an audit entry without personal data. Returns how many objects were deleted."""
+    """Delete the render's record, every personalized segment no other render uses, and its files;
+    write an audit entry without personal data. Returns how many objects were deleted.
+
+    The record goes first: a worker packaging this render at the same moment then finds it gone
+    and deletes what it uploaded (`finish`), so no interleaving leaves files behind."""
+    orphans = db.renders.erase(record.id, also=_legacy_keys(registry, record))
     count = registry.storage.delete_prefix(f"renders/{record.token}/")
-    orphans = db.renders.erase(record.id, action=action, count=count, also=_legacy_keys(registry, record))
     for key in orphans:
         registry.storage.delete(key)
+    db.audit.add(action, f"render:{record.id}", count + len(orphans))
     return count + len(orphans)
 
 
@@ -165,10 +175,10 @@ def _legacy_keys(registry: Registry, record: RenderRecord) -> list[str]:
     if "drawn" in record.resolved:
         return []
     try:
-        _, person = replan(registry, record)
+        loaded = registry.loaded(record.template_id, record.template_version)
+        return [s.key for s in personalize(loaded, record.resolved["data"]).plan.dynamic]
     except Exception:  # the template is gone or changed: nothing personal to find by plan
         return []
-    return [s.key for s in person.plan.dynamic]
 
 
 def erase_external(db: Database, registry: Registry, external_id: str) -> int:

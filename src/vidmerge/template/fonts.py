@@ -103,12 +103,17 @@ def _cmap(path: Path) -> frozenset[int]:
 def _read_cmap(data: bytes) -> frozenset[int]:
     start = _table_directory(data)[b"cmap"]
     (count,) = struct.unpack_from(">H", data, start + 2)
+    records = [struct.unpack_from(">HHI", data, start + 4 + 8 * i) for i in range(count)]
+    unicode = sorted({start + offset for platform, encoding, offset in records if _unicode(platform, encoding)})
+    _bounded_work(sum(_claimed(data, at) for at in unicode))  # the whole font's work, before any
     codepoints: set[int] = set()
-    for i in range(count):
-        platform, encoding, offset = struct.unpack_from(">HHI", data, start + 4 + 8 * i)
-        if platform == 0 or (platform == 3 and encoding in (1, 10)):
-            codepoints |= _read_subtable(data, start + offset)
+    for at in unicode:
+        codepoints |= _read_subtable(data, at)
     return frozenset(codepoints)
+
+
+def _unicode(platform: int, encoding: int) -> bool:
+    return platform == 0 or (platform == 3 and encoding in (1, 10))
 
 
 def _table_directory(data: bytes) -> dict[bytes, int]:
@@ -136,6 +141,26 @@ def _bounded_work(claimed: int) -> None:
         raise struct.error(f"cmap claims {claimed} codepoints")
 
 
+def _claimed(data: bytes, at: int) -> int:
+    """How many codepoints a subtable claims (every group counts one at least), without expanding."""
+    (fmt,) = struct.unpack_from(">H", data, at)
+    if fmt == 4:
+        segs = struct.unpack_from(">H", data, at + 6)[0] // 2
+        ends = struct.unpack_from(f">{segs}H", data, at + 14)
+        starts = struct.unpack_from(f">{segs}H", data, at + 16 + 2 * segs)
+        return sum(max(1, e - s + 1) for s, e in zip(starts, ends, strict=True))
+    if fmt == 12:
+        return sum(max(1, min(last, MAX_CODEPOINT) - first + 1) for first, last, _ in _groups(data, at))
+    return 0
+
+
+def _groups(data: bytes, at: int) -> list[tuple[int, int, int]]:
+    """A format-12 subtable's groups: as many as it says, and no more than the file holds."""
+    (count,) = struct.unpack_from(">I", data, at + 12)
+    count = min(count, max(0, (len(data) - at - 16) // 12))
+    return [struct.unpack_from(">III", data, at + 16 + 12 * i) for i in range(count)]
+
+
 def _read_subtable(data: bytes, at: int) -> set[int]:
     (fmt,) = struct.unpack_from(">H", data, at)
     if fmt == 4:
@@ -148,9 +173,6 @@ def _read_subtable(data: bytes, at: int) -> set[int]:
 def _format4(data: bytes, at: int) -> set[int]:
     (seg_x2,) = struct.unpack_from(">H", data, at + 6)
     segs = seg_x2 // 2
-    _bounded_work(sum(max(0, e - s + 1) for s, e in zip(
-        struct.unpack_from(f">{segs}H", data, at + 16 + seg_x2), struct.unpack_from(f">{segs}H", data, at + 14),
-        strict=True)))  # fmt: skip
     ends = struct.unpack_from(f">{segs}H", data, at + 14)
     starts = struct.unpack_from(f">{segs}H", data, at + 16 + seg_x2)
     deltas = struct.unpack_from(f">{segs}h", data, at + 16 + 2 * seg_x2)
@@ -173,11 +195,8 @@ def _format4(data: bytes, at: int) -> set[int]:
 
 
 def _format12(data: bytes, at: int) -> set[int]:
-    (groups,) = struct.unpack_from(">I", data, at + 12)
     found: set[int] = set()
-    spans = [struct.unpack_from(">III", data, at + 16 + 12 * i) for i in range(min(groups, len(data) // 12))]
-    _bounded_work(sum(max(0, min(last, MAX_CODEPOINT) - first + 1) for first, last, _ in spans))
-    for first, last, glyph in spans:
+    for first, last, glyph in _groups(data, at):
         last = min(last, MAX_CODEPOINT)
         # a group starting at glyph 0 maps its first codepoint to .notdef: not a glyph
         found.update(range(first + (glyph == 0), last + 1))

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -95,7 +96,9 @@ class HttpLookup:
 
     def _fetch(self, query: Mapping[str, str], steps: dict[str, Any]) -> Mapping[str, Any]:
         deadline = time.monotonic() + self.deadline
-        with httpx.Client(headers=dict(self.headers), follow_redirects=False) as client:
+        # identity only: a compressed answer would expand past MAX_BYTES before the cap could see it
+        headers = {**self.headers, "Accept-Encoding": "identity"}
+        with httpx.Client(headers=headers, follow_redirects=False) as client:
             for attempt in range(self.retries + 1):
                 steps["attempts"] = attempt + 1
                 try:
@@ -120,6 +123,8 @@ class HttpLookup:
                                timeout=min(self.timeout, remaining), **options) as response:  # fmt: skip
                 steps["status"] = response.status_code
                 _check_status(response.status_code)
+                if response.headers.get("content-encoding", "identity").lower() != "identity":
+                    raise LookupFailed("compressed answers are not accepted", retry=False)
                 return _json_object(_read(response, deadline))
         except httpx.HTTPError as exc:
             raise LookupFailed(f"{type(exc).__name__}", retry=True) from None
@@ -174,6 +179,8 @@ def _url(raw: Any, where: str) -> str:
         raise BundleError("must be an http:// or https:// URL", where=where)
     if "{{" in raw or "{%" in raw:
         raise BundleError("must be static; put per-render values in `query`", where=where)
+    if "@" in urlsplit(raw).netloc:
+        raise BundleError("must not carry credentials; put them in `headers`", where=where)
     return raw
 
 

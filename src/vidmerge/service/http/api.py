@@ -17,7 +17,7 @@ from vidmerge.errors import InvalidInput, NotFound, Problem
 from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER
 from vidmerge.records import MAX_INTEGER, Claim, RenderRecord, TemplateRecord
 from vidmerge.service import renders
-from vidmerge.service.http.auth import check_api_key, check_webhook
+from vidmerge.service.http.auth import check_api_key, check_webhook, signed_timestamp
 from vidmerge.service.http.limits import parse_json, read_body
 from vidmerge.service.metrics import METRICS
 
@@ -191,8 +191,9 @@ def _claims(scope: str, body: bytes, idempotency_key: str | None, signature: str
     the body's hash."""
     body_hash = hashlib.sha256(body).hexdigest()
     claims = [Claim(scope, idempotency_key, body_hash)] if idempotency_key else []
-    if signature and scope == "webhook":
-        claims.append(Claim(renders.SIGNATURE_SCOPE, hashlib.sha256(signature.encode()).hexdigest(), body_hash))
+    if signature and scope == "webhook":  # verified: what was signed is the timestamp and the body
+        signed = f"{signed_timestamp(signature)}.".encode() + body
+        claims.append(Claim(renders.SIGNATURE_SCOPE, hashlib.sha256(signed).hexdigest(), body_hash))
     return claims
 
 

@@ -43,6 +43,12 @@ def verify_signature(header: str | None, body: bytes, secrets: Sequence[str], *,
     raise Unauthorized("signature does not match", where="X-Vidmerge-Signature")
 
 
+def signed_timestamp(header: str) -> int:
+    """The `t=` of a signature header (however its parts are written: a replay that reorders or
+    pads them is the same request)."""
+    return _parse(header)[0]
+
+
 def _parse(header: str) -> tuple[int, list[str]]:
     timestamp: int | None = None
     candidates: list[str] = []
@@ -86,7 +92,6 @@ def check_webhook(
     if secrets:
         verify_signature(signature, body, secrets)
         return "webhook"
-    check_api_key(authorization, keys)
     raise Unauthorized("a valid API key is required (Authorization: Bearer …)", where="Authorization")
 
 

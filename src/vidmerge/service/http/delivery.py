@@ -53,7 +53,7 @@ class Plans:
         if hit is not None and hit[0].id == record.id:
             loaded, person = hit[1], hit[2]
         else:
-            loaded, person = renders.replan(rt.registry, record)
+            loaded, person = renders.replan(rt.db, rt.registry, record)
             with self._lock:
                 self._items[token] = (record, loaded, person)
                 while len(self._items) > self.size:

@@ -8,12 +8,14 @@ deeper than any real payload (Python's parser recurses, and a deep enough docume
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
 
 from vidmerge.errors import InvalidInput, TooLarge
 
+MAX_NUMBER_CHARS = 40  # digits of a JSON number literal; the fields themselves take at most 18
 MAX_JSON_DEPTH = 16  # {"data": {"usage": [..]}} is 3; MA tools' payloads stay well under 10
 _OPEN, _CLOSE, _QUOTE, _BACKSLASH = frozenset(b"[{"), frozenset(b"]}"), ord('"'), ord("\\")
 
@@ -37,13 +39,26 @@ def parse_json(body: bytes, *, where: str = "body") -> Any:
     if json_depth(body) > MAX_JSON_DEPTH:
         raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", where=where)
     try:
-        return json.loads(body or b"{}", parse_constant=_refuse_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(body or b"{}", parse_constant=_refuse_constant, parse_int=_int, parse_float=_float)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the number checks below
         raise InvalidInput(f"not JSON ({exc})", where=where) from None
 
 
 def _refuse_constant(name: str) -> None:
-    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_CHARS:  # before int(): a long literal costs CPU
+        raise ValueError(f"a number of more than {MAX_NUMBER_CHARS} digits")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if len(text) > 2 * MAX_NUMBER_CHARS or not math.isfinite(value):  # 1e400 is inf
+        raise ValueError("a number out of range")
+    return value
 
 
 def json_depth(body: bytes) -> int:

@@ -144,6 +144,7 @@ class Sweeper:
         while not self._stop.wait(self.every):
             try:
                 self.sweep()
+                self.rt.db.idempotency.purge_expired()
                 if self.rt.settings.retention_days > 0:
                     purge_older_than(self.rt.db, self.rt.registry, self.rt.settings.retention_days * 86400)
             except Exception as exc:  # a database or broker outage; try again next round

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from vidmerge.engine.pipeline import Timer
-from vidmerge.errors import InvalidInput, NotFound, Transient, VerificationError
+from vidmerge.errors import InvalidInput, NotFound, NotReady, Transient, VerificationError
 from vidmerge.records import utcnow
 from vidmerge.service import renders
 from vidmerge.service.metrics import METRICS
@@ -45,7 +45,7 @@ def run_render(rt: Runtime, render_id: str) -> str:
     except (InvalidInput, VerificationError) as exc:  # the same inputs fail the same way again
         status, ok = _fail(rt, render_id, f"{type(exc).__name__} at {exc.where or '-'}"), True
     except Transient as exc:
-        if record.attempts + 1 < MAX_ATTEMPTS:
+        if record.attempts + 1 < MAX_ATTEMPTS or isinstance(exc, NotReady):  # waiting is no failure
             raise  # the queue retries it with backoff
         status, ok = _fail(rt, render_id, f"gave up after {MAX_ATTEMPTS} attempts ({type(exc).__name__})"), True
     finally:
@@ -78,7 +78,7 @@ class _Lease:
 
 def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     record = renders.load(rt.db, render_id)
-    loaded, person = renders.replan(rt.registry, record)
+    loaded, person = renders.replan(rt.db, rt.registry, record)
     timer = Timer()
     # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py)
     start = record.created_at.timestamp() + (BULK_DELAY if record.priority == "bulk" else 0.0)
