@@ -166,6 +166,7 @@ def _tree(root: Path) -> set[str]:
     [
         (["-c:v", "ffv1", "-an"], "ffv1"),  # lossless: a decoder a phone never feeds us
         (["-c:v", "libx264", "-c:a", "pcm_u8"], "pcm_u8"),
+        (["-map", "0:v", "-map", "0:v", "-map", "1:a", "-c:v:0", "libx264", "-c:v:1", "ffv1", "-c:a", "aac"], "ffv1"),
     ],
 )
 def test_base_clips_outside_the_codec_allow_list_are_rejected(tmp_path: Path, args: list[str], codec: str) -> None:

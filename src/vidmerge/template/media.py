@@ -77,12 +77,14 @@ def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 
 
 
 def _check_codecs(container: av.container.InputContainer, name: str) -> None:
-    video = container.streams.video[0].codec_context.name
-    if video not in VIDEO_CODECS:
-        raise MediaRejected(f"video codec {video!r} is not allowed ({', '.join(sorted(VIDEO_CODECS))})", where=name)
-    for stream in container.streams.audio[:1]:
-        if stream.codec_context.name not in AUDIO_CODECS:
-            raise MediaRejected(f"audio codec {stream.codec_context.name!r} is not allowed", where=name)
+    """Every video and audio stream, not only those vidmerge uses: ffmpeg opens them all."""
+    for stream in container.streams.video:
+        if stream.codec_context.name not in VIDEO_CODECS:
+            allowed = ", ".join(sorted(VIDEO_CODECS))
+            raise MediaRejected(f"video codec {stream.codec_context.name!r} is not allowed ({allowed})", where=name)
+    for audio in container.streams.audio:
+        if audio.codec_context.name not in AUDIO_CODECS:
+            raise MediaRejected(f"audio codec {audio.codec_context.name!r} is not allowed", where=name)
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
