@@ -20,6 +20,7 @@ from support.media import (
     audio_payload,
     box_of,
     decoded_frames,
+    fingerprint,
     frames_at,
     make_clip,
     psnr,
@@ -308,8 +309,8 @@ def test_static_segments_are_the_shared_ones(demo: Demo) -> None:
     assert demo.summaries["tanaka"]["segments"] == {"total": 15, "dynamic": 7, "rendered": 7}
     for who in ("tanaka", "sato"):
         for i in range(15):
-            copy = (demo.out(who) / "hls" / f"seg_{i:05d}.ts").read_bytes()
-            same = copy == demo.shared(i).read_bytes()
+            copy = fingerprint((demo.out(who) / "hls" / f"seg_{i:05d}.ts").read_bytes())
+            same = copy == fingerprint(demo.shared(i).read_bytes())
             assert same is (i not in plan_dynamic), f"{who} segment {i}"
 
 
@@ -373,9 +374,8 @@ def test_repeated_render_renders_nothing(demo: Demo) -> None:
     assert (demo.out("tanaka_again") / "hls" / "index.m3u8").read_text() == a
     for i in (1, 2, 6, 7, 8, 12, 13):
         name = f"seg_{i:05d}.ts"
-        assert (demo.out("tanaka_again") / "hls" / name).read_bytes() == (
-            demo.out("tanaka") / "hls" / name
-        ).read_bytes()
+        again, first = (fingerprint((demo.out(who) / "hls" / name).read_bytes()) for who in ("tanaka_again", "tanaka"))
+        assert again == first, name
 
 
 def test_another_name_re_renders_only_the_greeting(demo: Demo) -> None:

@@ -7,6 +7,7 @@ have three 2 s segments, small enough that a prepare plus a render takes about a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -31,6 +32,11 @@ def make_clip(dest: Path, **kwargs: Any) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         ffmpeg.run(base_clip_args(dest, **{**SMALL, **kwargs}), what="test clip")
     return dest
+
+
+def fingerprint(data: bytes) -> str:
+    """Short enough for an assertion message (pytest on CI prints whole byte strings)."""
+    return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}"
 
 
 def make_png(dest: Path, color: tuple[int, int, int, int] = (255, 80, 0, 255), size: int = 32) -> Path:

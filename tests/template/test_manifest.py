@@ -99,6 +99,12 @@ def test_no_slots_is_rejected() -> None:
     assert err.problems[0].where == "template.yaml: slots"
 
 
+def test_too_many_slots_are_refused_before_they_are_read() -> None:
+    slot = _manifest()["slots"][0]
+    err = _one_problem(_manifest(slots=[{**slot, "id": f"s{i}"} for i in range(101)]))
+    assert (err.problems[0].where, err.problems[0].reason) == ("template.yaml: slots", "has 101 slots, more than 100")
+
+
 def test_bad_template_id_is_named() -> None:
     err = _one_problem(_manifest(id="Has Spaces"))
     assert err.problems[0].where == "template.yaml: id"

@@ -37,6 +37,9 @@ class Output(_Model):
     gif: Gif = Gif()
 
 
+MAX_SLOTS = 100
+
+
 class Manifest(_Model):
     """A template's manifest. Build it with `parse_manifest`, which validates each slot with the
     model of its kind first (a plain `Slot` here accepts only slots already validated)."""
@@ -80,6 +83,8 @@ def _slots(raw: object, where: str) -> tuple[object, list[Problem]]:
     """Each slot validated by the model of its kind; the problems, each at `slots[id].field`."""
     if not isinstance(raw, list):
         return raw, []  # the manifest model says what is wrong with it
+    if len(raw) > MAX_SLOTS:  # each slot is drawn for every customer: refused before any is read
+        return raw, [Problem(f"{where}: slots", f"has {len(raw)} slots, more than {MAX_SLOTS}")]
     slots, problems = [], []
     for index, entry in enumerate(raw):
         slot_id = entry.get("id") if isinstance(entry, dict) else None
