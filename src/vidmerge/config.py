@@ -45,6 +45,8 @@ class Settings:
     segment_parallel: int = 0  # segment encoders at once in a server process; 0: one per CPU
     ffmpeg_threads: int = 0  # 0: let x264 choose
     ffmpeg_timeout: float = 300.0
+    ffmpeg_memory_mb: int = 4096  # writable memory of each ffmpeg child; 0: unlimited
+    ffmpeg_cpu_seconds: int = 1200  # CPU time of each ffmpeg child, all threads; 0: unlimited
     segment_seconds: float = 2.0
     segment_wait_seconds: float = 20.0
     requeue_after_seconds: float = 60.0  # an unfinished render untouched this long is enqueued again
@@ -52,6 +54,7 @@ class Settings:
     max_bundle_bytes: int = 512 * 1024 * 1024
     max_webhook_bytes: int = 64 * 1024  # a webhook body over this is refused (413) before it is read on
     frame_cache_mb: int = 4096  # decoded base frames of dynamic segments on local disk; 0: off
+    min_free_mb: int = 256  # below this free in data_dir, new work is refused (503); the frame cache keeps twice
     log_level: str = "INFO"
 
     @property
@@ -105,6 +108,8 @@ class Settings:
             segment_parallel=max(0, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),
+            ffmpeg_memory_mb=max(0, int(get("VIDMERGE_FFMPEG_MEMORY_MB", d.ffmpeg_memory_mb))),
+            ffmpeg_cpu_seconds=max(0, int(get("VIDMERGE_FFMPEG_CPU_SECONDS", d.ffmpeg_cpu_seconds))),
             segment_seconds=float(get("VIDMERGE_SEGMENT_SECONDS", d.segment_seconds)),
             segment_wait_seconds=float(get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)),
             requeue_after_seconds=float(get("VIDMERGE_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds)),
@@ -112,5 +117,6 @@ class Settings:
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
             max_webhook_bytes=int(get("VIDMERGE_MAX_WEBHOOK_BYTES", d.max_webhook_bytes)),
             frame_cache_mb=max(0, int(get("VIDMERGE_FRAME_CACHE_MB", d.frame_cache_mb))),
+            min_free_mb=max(0, int(get("VIDMERGE_MIN_FREE_MB", d.min_free_mb))),
             log_level=get("VIDMERGE_LOG_LEVEL", d.log_level),
         )

@@ -15,6 +15,7 @@
     └── Transient                 worth retrying later: the cause is outside the request
         ├── FFmpegError           ffmpeg failed or timed out (carries the tail of stderr)
         ├── StorageError          object storage is unavailable
+        │   └── DiskFull          the data directory is (nearly) full
         ├── VerificationError     an output failed verification (triggers the full-render fallback)
         └── NotReady              a segment is still being rendered; ask again shortly
 
@@ -41,6 +42,7 @@ class VidmergeError(Exception):
     retryable = False
     status = 500
     title = "Internal error"
+    retry_after = 1  # seconds, for the Retry-After of a 503
 
     def __init__(self, message: str, *, where: str = "", problems: list[Problem] | None = None):
         super().__init__(message)
@@ -122,6 +124,11 @@ class FFmpegError(Transient):
 
 class StorageError(Transient):
     title = "Storage unavailable"
+
+
+class DiskFull(StorageError):
+    title = "Storage full"
+    retry_after = 60
 
 
 class VerificationError(Transient):

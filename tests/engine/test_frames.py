@@ -170,3 +170,13 @@ def test_only_presets_whose_headers_survive_are_rushed(preset: str, rushed: bool
     args = video_encoder_args(p, 1, rush=True)
     assert ("-x264-params" in args) is rushed
     assert "-x264-params" not in video_encoder_args(p, 1)
+
+
+def test_the_frame_cache_keeps_its_free_space_reserve(prepared_dir: tuple[Path, Path], tmp_path: Path) -> None:
+    """A cache that would leave less than its reserve free decodes in the encode instead."""
+    plain = fresh_job(prepared_dir, tmp_path / "plain")
+    reserve = shutil.disk_usage(tmp_path).free + (1 << 30)  # as if the disk were nearly full
+    full = fresh_job(prepared_dir, tmp_path / "full", frames=FrameCache(tmp_path / "frames", min_free_bytes=reserve))
+    seg = greeting(plain)
+    assert rendered(full, seg) == rendered(plain, seg)
+    assert not list((tmp_path / "frames").rglob("*.yuv"))

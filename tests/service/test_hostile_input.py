@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -118,3 +120,24 @@ def test_internal_failures_keep_their_details_for_the_log(caplog: pytest.LogCapt
     ours = [r for r in caplog.records if r.name.startswith("vidmerge")]  # not the test client's own
     logged = "\n".join(f"{logging.Formatter().format(r)} {getattr(r, 'path', '')}" for r in ours)
     assert token not in logged and "TTTTTT…" in logged and "unexpected error" in logged
+
+
+def test_a_full_disk_refuses_new_work_with_503_and_shows_in_readyz(tmp_path: Path) -> None:
+    """Below its free-space reserve the server takes no webhook and no upload (accepted work is
+    never lost half-written); /readyz says why, /healthz still answers."""
+    reserve = (shutil.disk_usage(tmp_path).free >> 20) + 1024  # as if the disk were nearly full
+    for min_free, expected in ((reserve, 503), (0, 200)):
+        app = create_app(Settings(data_dir=tmp_path / f"data-{min_free}", min_free_mb=min_free))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            ready = client.get("/readyz")
+            assert client.get("/healthz").status_code == 200
+            assert ready.status_code == expected, ready.text
+            if expected == 200:
+                assert ready.json()["checks"]["disk"] == "ok"
+                continue
+            assert ready.json()["checks"]["disk"] == "unavailable: DiskFull"
+            render = client.post("/v1/renders", json={"template_id": TEMPLATE, "data": {}})
+            upload = client.post("/v1/templates", files={"file": ("b.zip", b"PK", "application/zip")})
+            for answer in (render, upload):
+                assert answer.status_code == 503 and answer.headers["retry-after"] == "60", answer.text
+                assert answer.json()["title"] == "Storage full" and "MB" not in answer.text

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from support.services import SeaweedS3, running
 
 from vidmerge.config import Settings
-from vidmerge.errors import InvalidInput, NotFound, StorageError
+from vidmerge.errors import DiskFull, InvalidInput, NotFound, StorageError
 from vidmerge.storage import (
     LocalStorage,
     MemoryStorage,
@@ -207,9 +207,9 @@ def test_local_failed_write_keeps_old_object(tmp_path: Path, monkeypatch: pytest
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFull):  # a StorageError: the HTTP layer answers 503 with Retry-After
         storage.put_bytes("k/obj.ts", b"new", "video/mp2t")
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFull):
         storage.put_bytes("k/other.ts", b"new", "video/mp2t")
     monkeypatch.undo()
     assert storage.get_bytes("k/obj.ts") == b"old"

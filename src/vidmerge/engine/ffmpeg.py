@@ -1,8 +1,9 @@
 """The one place that runs ffmpeg.
 
 Callers build argv as plain data (lists of strings); `run` spawns the binary in its own process
-group with a timeout and a format allow-list, feeds stdin from an iterator of byte chunks when
-given one (raw overlay frames), and raises FFmpegError carrying the tail of stderr.
+group with a timeout, memory and CPU-time limits and a format allow-list, feeds stdin from an
+iterator of byte chunks when given one (raw overlay frames), and raises FFmpegError carrying the
+tail of stderr.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vidmerge.errors import FFmpegError
+
+if TYPE_CHECKING:
+    from vidmerge.config import Settings
 
 # Demuxers ffmpeg may open. Uploaded files are probed against a stricter list first (media.py);
 # this list covers what vidmerge itself writes and reads back.
@@ -42,6 +48,13 @@ class Limits:
     timeout: float = 300.0
     threads: int = 0  # 0: encoder default
     nice: int = 0  # >0: a lower CPU priority (work due later yields to work due now)
+    memory_mb: int = 4096  # writable memory of one ffmpeg (RLIMIT_DATA); 0: unlimited
+    cpu_seconds: int = 1200  # CPU time of one ffmpeg, all threads (RLIMIT_CPU); 0: unlimited
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads,
+                   memory_mb=settings.ffmpeg_memory_mb, cpu_seconds=settings.ffmpeg_cpu_seconds)  # fmt: skip
 
 
 def command(args: Sequence[str], *, formats: str = INTERNAL_FORMATS, threads: int = 0, nice: int = 0) -> list[str]:
@@ -86,7 +99,9 @@ def run(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    feeder = _start_feeder(proc, stdin_chunks) if stdin_chunks is not None else None
+    _limit(proc.pid, limits)
+    failed: list[BaseException] = []  # what the pictures' iterator raised, if it did
+    feeder = _start_feeder(proc, stdin_chunks, failed) if stdin_chunks is not None else None
     try:
         out, err = proc.communicate(timeout=limits.timeout)
     except subprocess.TimeoutExpired:
@@ -97,16 +112,35 @@ def run(
             feeder.join(timeout=5)
         if proc.poll() is None:
             _kill(proc)
+    if failed:  # e.g. a picture that could not be drawn: never an output without it
+        raise failed[0]
     if proc.returncode != 0:
         tail = err.decode("utf-8", "replace")[-2000:]
         raise FFmpegError(f"{what}: ffmpeg exited with {proc.returncode}", stderr_tail=tail)
     return out
 
 
-def _start_feeder(proc: subprocess.Popen[bytes], chunks: Iterable[bytes]) -> threading.Thread:
+def _limit(pid: int, limits: Limits) -> None:
+    """Memory and CPU-time limits on the child, set as it starts (before it has read any input:
+    preexec_fn is not safe in a threaded server). An allocation past the memory limit fails
+    inside ffmpeg, which exits with an error; past the CPU time it gets SIGXCPU (ffmpeg stops, as
+    on SIGTERM), 5 s later SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):  # it has exited already
+        if limits.memory_mb > 0:
+            size = limits.memory_mb << 20
+            resource.prlimit(pid, resource.RLIMIT_DATA, (size, size))
+        if limits.cpu_seconds > 0:
+            resource.prlimit(pid, resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+
+
+def _start_feeder(
+    proc: subprocess.Popen[bytes], chunks: Iterable[bytes], failed: list[BaseException]
+) -> threading.Thread:
     """Write chunks to stdin on a thread, so stderr and stdout keep draining meanwhile.
 
-    The pipe is taken away from `proc` so that `communicate` does not close it early.
+    The pipe is taken away from `proc` so that `communicate` does not close it early. When the
+    iterator raises, ffmpeg is killed (it would otherwise finish without the missing pictures)
+    and the exception is put in `failed` for `run` to raise.
     """
     pipe, proc.stdin = proc.stdin, None
     assert pipe is not None
@@ -114,9 +148,14 @@ def _start_feeder(proc: subprocess.Popen[bytes], chunks: Iterable[bytes]) -> thr
     def feed() -> None:
         try:
             for chunk in chunks:
-                pipe.write(chunk)
-        except (BrokenPipeError, ValueError, OSError):
-            pass  # ffmpeg exited early; its stderr tells why
+                try:
+                    pipe.write(chunk)
+                except (ValueError, OSError):
+                    return  # ffmpeg exited early; its stderr tells why
+        except Exception as exc:  # the producer's own failure (OSError included: a font, say)
+            failed.append(exc)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         finally:
             with contextlib.suppress(OSError):
                 pipe.close()

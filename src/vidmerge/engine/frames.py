@@ -10,8 +10,10 @@ decoded again from the shared segment.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ class Frames:
 class FrameCache:
     root: Path
     max_bytes: int = 4 << 30
+    min_free_bytes: int = 512 << 20  # never fill the disk below this: decode in the encode instead
     _tags: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def frames(self, prepared: Prepared, index: int, source: Path, limits: ffmpeg.Limits) -> Frames | None:
@@ -64,6 +67,8 @@ class FrameCache:
             os.utime(path)  # least recently used goes first
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(path.parent).free - expected < self.min_free_bytes:
+            raise OSError(errno.ENOSPC, f"frame cache: fewer than {self.min_free_bytes >> 20} MB would stay free")
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".decode-") as tmp:
             part = Path(tmp) / "frames.yuv"
             ffmpeg.run(argv.decode_args(source, part), limits=limits, what=f"decode segment {index}")
@@ -89,7 +94,7 @@ class FrameCache:
 def open_frame_cache(settings: Settings) -> FrameCache | None:
     if settings.frame_cache_mb <= 0:
         return None
-    return FrameCache(settings.data_dir / "frames", settings.frame_cache_mb << 20)
+    return FrameCache(settings.data_dir / "frames", settings.frame_cache_mb << 20, 2 * settings.min_free_mb << 20)
 
 
 def source_tags(source: Path) -> str | None:

@@ -42,7 +42,7 @@ def render_to_folder(
     with timer.stage("load"):
         template = open_template(template_path, scratch)
     storage = open_storage(settings)
-    limits = Limits(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads)
+    limits = Limits.of(settings)
     with timer.stage("prepare"):
         prepared = prepare(template, storage, limits=limits)
         loaded = LoadedVersion(template, prepared, storage, limits, frames=open_frame_cache(settings))

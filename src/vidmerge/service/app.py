@@ -95,9 +95,9 @@ def _warn_if_open(settings: Settings) -> None:
         )
 
 
-def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+def problem(status: int, title: str, detail: str, *, retry_after: int = 1, **extra: object) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"Retry-After": "1"} if status == 503 else None
+    headers = {"Retry-After": str(retry_after)} if status == 503 else None
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -113,7 +113,8 @@ def _errors(app: FastAPI) -> None:
             # ffmpeg's stderr, file names, storage addresses: for the log, not for the caller
             log.warning("%s on %s %s: %s", type(exc).__name__, request.method, logs.short_path(request.url.path),
                         exc.where or "-")  # fmt: skip
-            return problem(status, exc.title, "temporarily unavailable; retry later", retryable=True)
+            return problem(status, exc.title, "temporarily unavailable; retry later", retryable=True,
+                           retry_after=exc.retry_after)  # fmt: skip
         problems = [{"where": p.where, "reason": p.reason} for p in exc.problems]
         return problem(status, exc.title, exc.message, retryable=exc.retryable, problems=problems)
 
@@ -143,7 +144,8 @@ def _health(app: FastAPI) -> None:
     @app.get("/readyz", include_in_schema=False)
     def readyz(request: Request) -> JSONResponse:
         rt = request.app.state.rt
-        checks = {"database": rt.db.check, "storage": rt.storage.check, "queue": request.app.state.queue.check}
+        checks = {"database": rt.db.check, "storage": rt.storage.check, "queue": request.app.state.queue.check,
+                  "disk": rt.check_space}  # fmt: skip
         report = {}
         for name, check in checks.items():
             try:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 
 from vidmerge.config import Settings
 from vidmerge.engine.ffmpeg import Limits
 from vidmerge.engine.frames import open_frame_cache
-from vidmerge.errors import ConfigError
+from vidmerge.errors import ConfigError, DiskFull
 from vidmerge.records import Database
 from vidmerge.resolver import outbound
 from vidmerge.service.registry import Registry
@@ -32,6 +33,14 @@ class Runtime:
     def limits(self) -> Limits:
         return self.registry.limits
 
+    def check_space(self) -> None:
+        """Raise DiskFull when the data directory (database, local objects, frame cache) has less
+        than its reserve free: new work is refused (503) before a write fails half-way."""
+        free = shutil.disk_usage(self.settings.data_dir).free
+        if free < self.settings.min_free_mb << 20:
+            raise DiskFull(f"{free >> 20} MB free, below the {self.settings.min_free_mb} MB reserve",
+                           where="VIDMERGE_MIN_FREE_MB")  # fmt: skip
+
 
 def check_settings(settings: Settings) -> None:
     """Refuse settings that would leave the server half open: with webhook secrets alone, the
@@ -53,7 +62,7 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     if migrate:
         db.migrate()
     storage = open_storage(settings)
-    limits = Limits(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads)
+    limits = Limits.of(settings)
     archive = ArchiveLimits(max_bytes=settings.max_bundle_bytes)
     registry = Registry(db, storage, settings.data_dir / "bundles", limits, archive, open_frame_cache(settings))
     encoders = settings.segment_parallel or os.cpu_count() or 2

@@ -12,6 +12,7 @@ the chunks are empty and the caller answers 416 with `total_size`.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from vidmerge.errors import InvalidInput
+from vidmerge.errors import DiskFull, InvalidInput
 
 CHUNK_SIZE = 256 * 1024
 
@@ -117,8 +118,10 @@ def atomic_write(dest: Path, chunks: Iterable[bytes]) -> None:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, dest)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"no space left to write {dest.name}", where=str(dest.parent)) from exc
         raise
     _fsync_dir(dest.parent)
 

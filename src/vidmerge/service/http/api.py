@@ -116,6 +116,7 @@ async def upload_template(
     """Upload a zipped template bundle (multipart field `file`): validate, store, prepare."""
     _management(request, authorization)
     rt = request.app.state.rt
+    rt.check_space()
     with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
         archive = Path(tmp) / "bundle.zip"
         await _save_upload(file, archive, rt.settings.max_bundle_bytes)
@@ -169,6 +170,7 @@ async def create_render(
     rt = request.app.state.rt
     body = await read_body(request, rt.settings.max_webhook_bytes)  # bounded before anything else
     scope = check_webhook(x_vidmerge_signature, authorization, body, rt.settings.webhook_secrets, rt.settings.api_keys)
+    rt.check_space()  # accepted work is never lost: none is accepted that could not be written
     req = _parse_render(body)
     accepted = await run_in_threadpool(
         renders.accept, rt.db, rt.registry, req.template_id, req.data, version=req.template_version,
