@@ -316,16 +316,20 @@ def _wait_started(stack: Stack, render_id: str) -> Worker:
     return found[0]
 
 
-def test_worker_killed_mid_render_still_completes_exactly_once(stack: Stack) -> None:
-    for data in _people(3, "kill"):
+def _killed_mid_render(stack: Stack, tag: str) -> tuple[dict[str, Any], Worker]:
+    """A render whose worker was SIGKILLed before it finished (tried with up to three customers)."""
+    for data in _people(3, tag):
         r = stack.render(data)
         victim = _wait_started(stack, r["render_id"])
         victim.kill()  # SIGKILL to the worker's whole process group: a machine lost mid-render
         if not stack.events(r["render_id"], "done"):
-            break
+            return r, victim
         victim.start()  # it finished before the kill landed (a very fast render): try again
-    else:
-        pytest.fail(f"three renders finished before SIGKILL landed\n{stack.logs()}")
+    pytest.fail(f"three renders finished before SIGKILL landed\n{stack.logs()}")
+
+
+def test_worker_killed_mid_render_still_completes_exactly_once(stack: Stack) -> None:
+    r, victim = _killed_mid_render(stack, "kill")
     assert stack.status(r["render_id"])["status"] != "done"
     try:
         # Whatever brings it back (the API's sweep finds it stale; the dead owner's render and
@@ -336,6 +340,22 @@ def test_worker_killed_mid_render_still_completes_exactly_once(stack: Stack) -> 
     assert len(stack.events(r["render_id"], "done")) == 1, stack.logs()
     assert len(stack.events(r["render_id"], "started")) >= 2
     check_outputs(stack, r)
+
+
+def test_a_render_erased_after_its_worker_crashed_leaves_nothing(stack: Stack) -> None:
+    """Erasure does not wait for the dead worker's leases: the record goes at once, and whatever
+    the crash left in storage, or another worker writes later, is removed."""
+    before = stack.keys()
+    r, victim = _killed_mid_render(stack, "crash")
+    try:
+        assert stack.api.client.delete(f"/v1/renders/{r['render_id']}").status_code == 204
+    finally:
+        victim.start()
+    assert stack.api.client.get(f"/v1/renders/{r['render_id']}").status_code == 404
+    wait_for(lambda: stack.keys() == before, 60, lambda: f"left behind: {set(stack.keys()) - set(before)}")
+    time.sleep(3)  # a redelivered task or a late segment would write now
+    assert stack.keys() == before, "an erased render's objects came back"
+    assert stack.fetch(r["page_url"]).status_code == 404
 
 
 def test_renders_pending_across_a_redis_restart_all_complete(stack: Stack) -> None:
