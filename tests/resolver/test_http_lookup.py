@@ -231,6 +231,23 @@ def test_a_dripping_server_meets_one_total_deadline(server: str) -> None:
     assert why["elapsed_ms"] < 5000  # the server would drip for 10 s
 
 
+def test_a_slow_dns_answer_meets_the_deadline_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def slow(host: str, port: int, **kwargs: Any) -> list[Any]:
+        release.wait(30)  # a resolver that does not answer
+        return [(0, 0, 0, "", ("8.8.4.4", port))]
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", slow)
+    try:
+        calc = lookup("https://crm.example.jp/api", deadline=0.5, retries=0, fallback=FALLBACK)
+        _, why = calc.compute({"query": {}})
+    finally:
+        release.set()
+    assert why["fallback_reason"] == "host did not resolve in time"
+    assert why["elapsed_ms"] < 10_000  # the resolver would have held it for 30 s
+
+
 def test_lookup_urls_with_customer_values_never_reach_the_log(server: str, caplog: pytest.LogCaptureFixture) -> None:
     logs.configure("DEBUG")  # as `vidmerge serve` sets logging up (it replaces the root handlers)
     root = logging.getLogger()

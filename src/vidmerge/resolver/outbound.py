@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Late
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 _allowed: frozenset[str] = frozenset()
+# getaddrinfo has no timeout of its own: it runs here, and the caller waits only its deadline
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vidmerge-resolve")
 
 
 class Refused(Exception):
@@ -41,8 +45,9 @@ class Target:
     extensions: dict[str, str] = field(default_factory=dict)
 
 
-def target(url: str) -> Target:
-    """The request target for `url`, or Refused when its host resolves to an internal address."""
+def target(url: str, timeout: float = 5.0) -> Target:
+    """The request target for `url`, or Refused when its host resolves to an internal address
+    (or does not resolve within `timeout` seconds)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not host:
@@ -50,7 +55,7 @@ def target(url: str) -> Target:
     if host in _allowed:
         return Target(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = _public_address(host, port)
+    address = _public_address(host, port, timeout)
     netloc = f"[{address}]" if address.version == 6 else str(address)
     if parts.port:
         netloc += f":{parts.port}"
@@ -61,9 +66,11 @@ def target(url: str) -> Target:
     return Target(pinned, {"Host": f"{host_header}:{parts.port}" if parts.port else host_header}, extensions)
 
 
-def _public_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def _public_address(host: str, port: int, timeout: float) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(timeout)
+    except Late:
+        raise Refused("host did not resolve in time") from None
     except (OSError, UnicodeError):
         raise Refused("host does not resolve") from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]

@@ -114,7 +114,7 @@ class HttpLookup:
         if remaining <= 0:
             raise LookupFailed("deadline passed", retry=False)
         try:
-            target = outbound.target(self.url)
+            target = outbound.target(self.url, timeout=remaining)
         except outbound.Refused as exc:
             raise LookupFailed(str(exc), retry=False) from None
         options: dict[str, Any] = {"params": dict(query)} if self.method == "GET" else {"json": dict(query)}
