@@ -178,6 +178,23 @@ def test_base_clips_outside_the_codec_allow_list_are_rejected(tmp_path: Path, ar
     assert info.value.where == "odd.mkv"
 
 
+def test_a_base_clip_whose_resolution_changes_midway_is_rejected(tmp_path: Path) -> None:
+    """Two streams of different sizes joined with `-c copy`: ffmpeg would rescale the second part
+    silently and every slot box would move on it."""
+    parts = []
+    for size in ("64x48", "128x96"):
+        part = tmp_path / f"{size}.ts"
+        ffmpeg.run(["-f", "lavfi", "-i", f"testsrc=s={size}:d=1:r=10", "-c:v", "libx264", "-f", "mpegts", str(part)])
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    clip = tmp_path / "joined.mkv"
+    ffmpeg.run(["-i", str(joined), "-c", "copy", str(clip)])
+    with pytest.raises(MediaRejected, match="resolution changes from 64x48 to 128x96") as info:
+        probe_video(clip)
+    assert info.value.where == "joined.mkv"
+
+
 @pytest.mark.parametrize(
     ("name", "mode", "reason"),
     [

@@ -72,8 +72,26 @@ def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 
             has_audio=bool(container.streams.audio),
             audio_rate=container.streams.audio[0].rate if container.streams.audio else 0,
         )
-    _check_limits(info, path.name, max_seconds, max_pixels)
+        _check_limits(info, path.name, max_seconds, max_pixels)
+        _check_constant_size(container, v, info, path.name)
     return info
+
+
+def _check_constant_size(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, info: MediaInfo, name: str
+) -> None:
+    """Every key frame has the size the stream declares. A clip whose resolution changes midway
+    (streams joined with `-c copy`) would be rescaled silently and its slot boxes would move; the
+    size can change only at a key frame in H.264 and HEVC, so only key frames are decoded."""
+    stream.codec_context.skip_frame = "NONKEY"
+    try:
+        for frame in container.decode(stream):
+            if (frame.width, frame.height) != (info.width, info.height):
+                at = float(frame.time or 0)
+                raise MediaRejected(f"resolution changes from {info.width}x{info.height} to {frame.width}x"
+                                    f"{frame.height} at {at:.2f} s; a base clip needs one resolution", where=name)  # fmt: skip
+    except av.FFmpegError as exc:
+        raise MediaRejected(f"cannot be decoded ({exc})", where=name) from None
 
 
 def _check_codecs(container: av.container.InputContainer, name: str) -> None:
