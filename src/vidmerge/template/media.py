@@ -87,9 +87,8 @@ def _check_constant_size(
     try:
         for frame in container.decode(stream):
             if (frame.width, frame.height) != (info.width, info.height):
-                at = float(frame.time or 0)
-                raise MediaRejected(f"resolution changes from {info.width}x{info.height} to {frame.width}x"
-                                    f"{frame.height} at {at:.2f} s; a base clip needs one resolution", where=name)  # fmt: skip
+                change = f"{info.width}x{info.height} to {frame.width}x{frame.height} at {float(frame.time or 0):.2f} s"
+                raise MediaRejected(f"resolution changes from {change}; a base clip needs one resolution", where=name)
     except av.FFmpegError as exc:
         raise MediaRejected(f"cannot be decoded ({exc})", where=name) from None
 
