@@ -151,6 +151,29 @@ def test_equal_values_are_separate_renders_and_erasure_keeps_what_another_uses(d
     assert not db.renders.in_use("dyn/b.ts")
 
 
+def test_concurrent_erasures_of_renders_sharing_a_segment_delete_it_exactly_once(db: Database) -> None:
+    """Two customers erased at the same instant: the shared segment is neither kept by both (a
+    leak: each saw the other still using it) nor handed out twice."""
+    add_template(db)
+    for n in range(8):
+        a = RenderRecord(template_id="brochure", template_version=1, values_hash="h")
+        b = RenderRecord(template_id="brochure", template_version=1, values_hash="h")
+        db.renders.add(a, [f"dyn/shared-{n}.ts", f"dyn/a-{n}.ts"], [])
+        db.renders.add(b, [f"dyn/shared-{n}.ts", f"dyn/b-{n}.ts"], [])
+        start, deleted = threading.Barrier(2), []
+
+        def erase(render_id: str) -> None:
+            start.wait(10)
+            deleted.extend(db.renders.erase(render_id))
+
+        threads = [threading.Thread(target=erase, args=(r.id,)) for r in (a, b)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(deleted) == [f"dyn/a-{n}.ts", f"dyn/b-{n}.ts", f"dyn/shared-{n}.ts"], deleted
+
+
 def test_references_follow_the_plan_and_a_legacy_render_is_frozen(db: Database) -> None:
     add_template(db)
     old = add_render(db, resolved={"data": {"name": "旧"}})

@@ -179,7 +179,12 @@ def test_erasure_makes_every_url_answer_like_an_unknown_one(api: Api) -> None:
 def test_health_readiness_metrics_openapi(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "storage": "ok", "queue": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "database": "ok",
+        "storage": "ok",
+        "queue": "ok",
+        "disk": "ok",
+    }
     metrics = api.client.get("/metrics").text
     assert "vidmerge_renders_total" in metrics and "vidmerge_cache_hits_total" in metrics
     spec = api.client.get("/openapi.json").json()
