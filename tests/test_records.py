@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from support.services import PostgresServer, free_port
 
@@ -25,6 +25,7 @@ from vidmerge.records import (
     IdempotencyRecord,
     RenderRecord,
     TemplateRecord,
+    alembic_config,
     external_id_subject,
     utcnow,
 )
@@ -77,6 +78,40 @@ def test_migrations_match_the_models(db: Database) -> None:
         tables = set(inspect(connection).get_table_names())
     assert {"templates", "renders", "segments", "audit_log", "alembic_version"} <= tables
     db.check()
+
+
+def _migrate(db: Database, direction: str, revision: str) -> None:
+    from alembic import command
+
+    config = alembic_config(db.url)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, direction)(config, revision)
+
+
+def test_a_render_from_before_0003_is_kept_and_erasable_after_the_upgrade(db: Database) -> None:
+    add_template(db)
+    _migrate(db, "downgrade", "0002")
+    with db.engine.begin() as connection:  # as 0002 stored it: the raw data and a global idempotency key
+        connection.execute(text(
+            "INSERT INTO renders (id, template_id, template_version, token, values_hash, status, priority, resolved,"
+            " timings, attempts, created_at, updated_at, idempotency_key) VALUES ('legacy', 'brochure', 1, 'tok',"
+            " 'h', 'done', 'interactive', :resolved, '{}', 0, :now, :now, 'crm-1')"
+        ), {"resolved": '{"data": {"name": "旧 顧客"}}', "now": datetime.now(UTC)})  # fmt: skip
+    _migrate(db, "upgrade", "head")
+    legacy = db.renders.get("legacy")
+    assert legacy is not None and legacy.resolved == {"data": {"name": "旧 顧客"}} and legacy.token == "tok"
+    assert db.renders.erase("legacy", also=["dyn/legacy.ts"]) == ["dyn/legacy.ts"]  # its keys, planned again
+    assert db.renders.get("legacy") is None
+
+
+def test_a_downgrade_that_would_merge_customers_renders_is_refused(db: Database) -> None:
+    add_template(db)
+    for _ in range(2):
+        add_render(db, values_hash="same", status="done")
+    with pytest.raises(RuntimeError, match="shared by several customers"):
+        _migrate(db, "downgrade", "0002")
+    assert {"render_segments", "idempotency_keys"} <= set(inspect(db.engine).get_table_names())  # rolled back
 
 
 def test_concurrent_migrations_are_serialized(db: Database) -> None:
@@ -162,7 +197,7 @@ def test_concurrent_erasures_of_renders_sharing_a_segment_delete_it_exactly_once
         db.renders.add(b, [f"dyn/shared-{n}.ts", f"dyn/b-{n}.ts"], [])
         start, deleted = threading.Barrier(2), []
 
-        def erase(render_id: str) -> None:
+        def erase(render_id: str, start: threading.Barrier = start, deleted: list[str] = deleted) -> None:
             start.wait(10)
             deleted.extend(db.renders.erase(render_id))
 

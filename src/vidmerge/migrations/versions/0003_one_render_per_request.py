@@ -50,6 +50,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    shared = op.get_bind().execute(sa.text(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM renders WHERE status != 'failed' "
+        "GROUP BY template_id, template_version, values_hash HAVING COUNT(*) > 1) AS shared"
+    )).scalar()  # fmt: skip
+    if shared:  # 0002 allowed one live render per content: which customer's record would go?
+        raise RuntimeError(
+            f"cannot downgrade below 0003: {shared} content key(s) are shared by several customers' renders; "
+            "erase or expire those renders first"
+        )
     op.drop_table("idempotency_keys")
     op.drop_table("render_segments")
     with op.batch_alter_table("renders") as batch:
