@@ -5,19 +5,22 @@ what only they use."""
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from vidmerge.config import Settings
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Timer, encode_dynamic
 from vidmerge.errors import NotFound
 from vidmerge.plan import SegmentPlan
 from vidmerge.resolver import Spec
 from vidmerge.service import renders
-from vidmerge.service.runtime import Runtime
+from vidmerge.service.runtime import Runtime, sweep_scratch
 from vidmerge.service.work import segments
 
 pytestmark = pytest.mark.slow
@@ -146,3 +149,16 @@ def test_a_segment_gone_from_storage_is_encoded_again_on_request(rt: Runtime) ->
     assert segments.ensure(rt.db, loaded, seg, wait=60).rendered
     rt.storage.delete(seg.key)  # lost (a bucket rule, an operator's mistake)
     assert segments.ensure(rt.db, loaded, seg, wait=5).rendered and rt.storage.exists(seg.key)
+
+
+def test_temporary_files_a_killed_process_left_are_swept(tmp_path: Path) -> None:
+    """`serve` and `worker` keep temporary files in data_dir/tmp; what a process killed mid-render
+    left there (a half-encoded segment: a picture of a name) goes at the next start and sweep."""
+    scratch = tmp_path / "tmp"
+    (scratch / "killed-encode").mkdir(parents=True)
+    (scratch / "killed-encode" / "segment.ts").write_bytes(b"pictures of a name")
+    (scratch / "live-encode").mkdir()
+    long_ago = time.time() - 2 * 3600
+    os.utime(scratch / "killed-encode", (long_ago, long_ago))
+    assert sweep_scratch(Settings(data_dir=tmp_path)) == 1
+    assert [p.name for p in scratch.iterdir()] == ["live-encode"]

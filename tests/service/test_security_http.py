@@ -134,11 +134,13 @@ def test_a_hostile_upload_is_refused_and_leaves_no_temporary_files(api: Api, tmp
     assert response.json()["problems"][0]["where"] == "bundle.zip: assets/passwd.png"
     garbage = api.client.post("/v1/templates", files={"file": ("x.zip", b"PK\x03\x04garbage", "application/zip")})
     assert garbage.status_code == 422
-    tmpdir = Path(api.env["TMPDIR"])
+    scratch = Path(api.env["VIDMERGE_DATA_DIR"]) / "tmp"  # where `serve` keeps its temporary files
+    assert scratch.is_dir()
     deadline = time.monotonic() + 10
-    while list(tmpdir.iterdir()) and time.monotonic() < deadline:  # renders may still be packaging
+    while list(scratch.iterdir()) and time.monotonic() < deadline:  # renders may still be packaging
         time.sleep(0.2)
-    assert list(tmpdir.iterdir()) == []
+    assert list(scratch.iterdir()) == []
+    assert list(Path(api.env["TMPDIR"]).iterdir()) == []  # nor the system's
 
 
 def test_links_expire_when_the_template_says_so(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -23,7 +23,7 @@ from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationErr
 from vidmerge.service.http import api, delivery
 from vidmerge.service.http.auth import UploadGuard, check_api_key
 from vidmerge.service.metrics import METRICS
-from vidmerge.service.runtime import check_settings, open_runtime
+from vidmerge.service.runtime import check_settings, open_runtime, use_scratch
 from vidmerge.service.work.queue import Sweeper, open_queue
 
 log = logging.getLogger("vidmerge")
@@ -169,6 +169,7 @@ def serve(settings: Settings) -> None:
 
     logs.configure(settings.log_level)
     check_settings(settings)  # before uvicorn: a refusal is a clear message and exit code 2
+    use_scratch(settings)
     app = create_app(settings)
     # log_config=None keeps our JSON logging; uvicorn's access log would print full tokens
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

@@ -15,7 +15,7 @@ from typing import Protocol
 from vidmerge.errors import Transient
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.renders import purge_older_than
-from vidmerge.service.runtime import Runtime
+from vidmerge.service.runtime import Runtime, sweep_scratch
 from vidmerge.service.work import tasks
 
 log = logging.getLogger("vidmerge.queue")
@@ -145,6 +145,7 @@ class Sweeper:
             try:
                 self.sweep()
                 self.rt.db.idempotency.purge_expired()
+                sweep_scratch(self.rt.settings)
                 if self.rt.settings.retention_days > 0:
                     purge_older_than(self.rt.db, self.rt.registry, self.rt.settings.retention_days * 86400)
             except Exception as exc:  # a database or broker outage; try again next round
