@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vidmerge.config import Settings
+from vidmerge.engine import ffmpeg
 from vidmerge.errors import VidmergeError
 
 
@@ -21,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
     try:
+        ffmpeg.use(settings.ffmpeg)  # the binary every command runs, checked once
         return int(args.func(args, settings) or 0)
     except VidmergeError as exc:
         problem: dict[str, Any] = {

@@ -43,6 +43,7 @@ class Settings:
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 4  # embedded render threads (they mostly wait on the segment scheduler)
     segment_parallel: int = 0  # segment encoders at once in a server process; 0: one per CPU
+    ffmpeg: str = ""  # the ffmpeg binary; "": the static build shipped with vidmerge (imageio-ffmpeg)
     ffmpeg_threads: int = 0  # 0: let x264 choose
     ffmpeg_timeout: float = 300.0
     ffmpeg_memory_mb: int = 4096  # writable memory of each ffmpeg child; 0: unlimited
@@ -106,6 +107,7 @@ class Settings:
             metrics_public=_flag(get("VIDMERGE_METRICS_PUBLIC", "true")),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
             segment_parallel=max(0, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),
+            ffmpeg=get("VIDMERGE_FFMPEG", d.ffmpeg),
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),
             ffmpeg_memory_mb=max(0, int(get("VIDMERGE_FFMPEG_MEMORY_MB", d.ffmpeg_memory_mb))),

@@ -1,8 +1,14 @@
-"""The one place that runs ffmpeg: its limits (memory, CPU time) and a producer that fails."""
+"""The one place that runs ffmpeg: which binary (checked at start), its limits (memory, CPU time),
+and a producer that fails."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +51,64 @@ def test_a_picture_that_cannot_be_drawn_fails_the_run_instead_of_an_output_witho
     with pytest.raises(ValueError, match="glyph missing"):
         ffmpeg.run(args, stdin_chunks=pictures())
     assert ffmpeg.run(args, stdin_chunks=iter([bytes(16 * 16 * 4) * 3])) == b""  # the control
+
+
+FAKE = """#!/bin/sh
+case "$2" in
+  -version) echo "ffmpeg version {version} Copyright (c) 2000-2023 the FFmpeg developers" ;;
+  -encoders) for e in {encoders}; do echo " V....D $e   an encoder"; done ;;
+  -filters) for f in {filters}; do echo " ... $f   V->V   a filter"; done ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def _fake_ffmpeg(folder: Path, version: str = "7.1", encoders: tuple[str, ...] = ffmpeg.ENCODERS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "ffmpeg"
+    exe.write_text(FAKE.format(version=version, encoders=" ".join(encoders), filters=" ".join(ffmpeg.FILTERS)))
+    exe.chmod(0o755)
+    return exe
+
+
+def _vidmerge(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "VIDMERGE_DATA_DIR": str(tmp / "data"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "vidmerge", *args], capture_output=True, text=True, env=full, timeout=300
+    )
+
+
+def test_an_ffmpeg_on_path_is_never_the_one_run(tmp_path: Path) -> None:
+    """Debian's ffmpeg 5.1 on PATH shifted colours at the splice: the bundled build runs unless
+    VIDMERGE_FFMPEG names another."""
+    fake = _fake_ffmpeg(tmp_path / "bin", version="5.1.6-0+deb12u1")
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"}
+    code = "from vidmerge.engine import ffmpeg; print(ffmpeg.binary())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert done.stdout.strip() != str(fake) and Path(done.stdout.strip()).is_file()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("old", "needs ffmpeg 6 or newer"),
+        ("no-x264", "lacks what vidmerge uses: libx264"),
+        ("missing", "cannot be run as ffmpeg"),
+    ],
+)
+def test_an_unsuitable_ffmpeg_is_refused_at_start_with_the_reason(tmp_path: Path, kind: str, reason: str) -> None:
+    if kind == "missing":
+        exe = tmp_path / "no-such-ffmpeg"
+    else:
+        exe = _fake_ffmpeg(tmp_path / "bin", "5.1.6-0+deb12u1" if kind == "old" else "7.1",
+                           tuple(e for e in ffmpeg.ENCODERS if kind != "no-x264" or e != "libx264"))  # fmt: skip
+    done = _vidmerge(tmp_path, "demo", str(tmp_path / "demo"), VIDMERGE_FFMPEG=str(exe))
+    assert done.returncode == 2, done.stderr
+    problem = json.loads(done.stderr)
+    assert problem["error"] == "ConfigError" and reason in problem["detail"]
+    assert problem["problems"][0]["where"] == "VIDMERGE_FFMPEG"
+    assert not (tmp_path / "demo").exists()  # refused before anything was done
+
+
+def test_the_bundled_ffmpeg_named_explicitly_is_accepted() -> None:
+    assert ffmpeg.check(ffmpeg.binary()).startswith("ffmpeg version")

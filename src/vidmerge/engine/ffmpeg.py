@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import resource
 import shutil
 import signal
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vidmerge.errors import FFmpegError
+from vidmerge.errors import ConfigError, FFmpegError
 
 if TYPE_CHECKING:
     from vidmerge.config import Settings
@@ -32,15 +33,57 @@ INTERNAL_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,image2,png_pipe
 PROTOCOLS = "file,pipe"
 
 
-@functools.cache
+# What vidmerge asks of an ffmpeg: checked once at start on the binary it will run.
+MIN_VERSION = 6
+ENCODERS = ("libx264", "aac", "mjpeg", "gif")
+FILTERS = ("setpts", "overlay", "setsar", "setparams", "fps", "scale", "hqdn3d", "split", "palettegen", "paletteuse")
+_chosen = ""
+
+
 def binary() -> str:
-    """ffmpeg on PATH, else the static build shipped in the imageio-ffmpeg wheel."""
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+    """The ffmpeg vidmerge runs: the one `use` chose, else the static build of the imageio-ffmpeg
+    wheel (never whatever `ffmpeg` is on PATH: another build shifts colours at the splice)."""
+    return _chosen or _bundled()
+
+
+@functools.cache
+def _bundled() -> str:
     import imageio_ffmpeg
 
     return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def use(path: str) -> str:
+    """Check `path` ('' for the bundled build) and run it from now on; its version line."""
+    global _chosen
+    exe = path or _bundled()
+    version = check(exe)
+    _chosen = exe
+    return version
+
+
+@functools.cache
+def check(exe: str) -> str:
+    """The version line of `exe`, or ConfigError saying why vidmerge cannot use it."""
+    where = "VIDMERGE_FFMPEG"
+    try:
+        version = _ask(exe, "-version").splitlines()[0]
+        encoders, filters = _ask(exe, "-encoders"), _ask(exe, "-filters")
+    except (OSError, subprocess.SubprocessError, IndexError) as exc:
+        raise ConfigError(f"{exe} cannot be run as ffmpeg ({type(exc).__name__})", where=where) from None
+    match = re.match(r"ffmpeg version n?(\d+)\.", version)
+    if match is None or int(match.group(1)) < MIN_VERSION:
+        raise ConfigError(f"{exe}: '{version[:80]}', vidmerge needs ffmpeg {MIN_VERSION} or newer", where=where)
+    missing = [e for e in ENCODERS if not re.search(rf"^ \S+ {e} ", encoders, re.M)]
+    missing += [f for f in FILTERS if not re.search(rf"^ \S+ {f} ", filters, re.M)]
+    if missing:
+        raise ConfigError(f"{exe} lacks what vidmerge uses: {', '.join(missing)}", where=where)
+    return version
+
+
+def _ask(exe: str, flag: str) -> str:
+    done = subprocess.run([exe, "-hide_banner", flag], capture_output=True, timeout=30, check=True)
+    return done.stdout.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
