@@ -223,3 +223,12 @@ def test_hostile_long_input_is_refused_quickly(spec: Spec) -> None:
 def test_enum_values_are_compared_after_nfkc(tmp_path: Path) -> None:
     spec = load_spec({"plan": {"type": "enum", "allowed": ["Aプラン"]}}, None, base_dir=tmp_path)
     assert spec.resolve({"plan": "Ａﾌﾟﾗﾝ"}).context["plan"] == "Aプラン"
+
+
+def test_an_optional_text_without_a_default_is_empty_never_none(tmp_path: Path) -> None:
+    spec = load_spec(
+        {"nickname": {"type": "string"}, "title": {"type": "string", "default": ""}}, {}, base_dir=tmp_path
+    )
+    context = spec.resolve({}).context
+    assert (context["nickname"], context["title"]) == ("", "")
+    assert spec.resolve({"title": "部長"}).context["title"] == "部長"

@@ -40,3 +40,16 @@ def test_clean_text_output_is_clean_and_idempotent(text: str, nfkc: bool, multil
         assert char == "\n" or unicodedata.category(char) != "Cc"
         assert char not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
     assert clean_text(cleaned, nfkc=nfkc, multiline=multiline) == cleaned
+
+
+def test_names_are_kept_as_written() -> None:
+    """NFKC only where customers do not mean it: a family register's variant ideograph stays."""
+    assert clean_text("\ufa10本") == "\ufa10本"  # 塚 U+FA10 is not folded into 塚 U+585A
+    assert clean_text("\ufa19田 \ufa11山") == "\ufa19田 \ufa11山"  # 神 U+FA19, 﨑 U+FA11
+    assert clean_text("\U0002f81a") == "\U0002f81a"  # the supplement block too
+    assert clean_text("𠮷野 髙橋") == "𠮷野 髙橋"
+    assert clean_text("葛\U000e0100城") == "葛\U000e0100城"  # the variation selector is the customer's
+    assert clean_text("ﾀﾅｶ ﾀﾛｳ") == "タナカ タロウ"  # half-width kana widened
+    assert clean_text("カ\u3099") == "ガ"  # a combining mark composed
+    assert clean_text("ア\u3099") == "ア\u3099"  # no composed form: kept as sent
+    assert clean_text("ＡＢＣ\u3000太郎") == "ABC 太郎"  # full-width ASCII and the ideographic space

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vidmerge.config import Settings
+from vidmerge.draw.values import warnings
 from vidmerge.engine.encode import warm_frames
 from vidmerge.engine.ffmpeg import Limits
 from vidmerge.engine.frames import open_frame_cache
@@ -58,6 +59,7 @@ def render_to_folder(
     return {
         "template": {"id": template.id, "version": template.version},
         "values": {slot_id: d.text for slot_id, d in person.drawn.items()},
+        "warnings": warnings({slot_id: d.text for slot_id, d in person.drawn.items()}),
         "explanations": person.explanations,
         "outputs": {
             "mp4": str(outputs.mp4),

@@ -49,6 +49,8 @@ class Field:
         if value is MISSING:
             if self.required:
                 raise ValueError("is required")
+            if self.default is None and self.type in ("string", "enum"):
+                return "", True  # an optional text left out draws nothing (never "None")
             return self.default, True
         self._check_range(value)
         return value, False
@@ -245,6 +247,8 @@ def _with_allowed(base: Field, spec: Mapping[str, Any], problems: ProblemCollect
 def _with_default(base: Field, spec: Mapping[str, Any], problems: ProblemCollector, where: str) -> Field:
     if spec.get("default") is None:
         return base
+    if spec["default"] == "" and base.type == "string" and not base.required:
+        return replace(base, default="")  # said explicitly: nothing
     if base.required:
         problems.add(f"{where}.default", "a required field cannot have a default")
         return base

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from vidmerge.draw.values import warnings as drawn_warnings
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Personalized, Timer, package_outputs, personalize
 from vidmerge.errors import Conflict, NotFound
@@ -106,6 +107,11 @@ def values(record: RenderRecord) -> dict[str, str]:
     if "drawn" in record.resolved:
         return {d["slot_id"]: d["text"] for d in record.resolved["drawn"]}
     return dict(record.resolved.get("values", {}))  # a render accepted before values were frozen
+
+
+def warnings(record: RenderRecord) -> list[str]:
+    """What the render draws otherwise than written (never the text itself)."""
+    return drawn_warnings(values(record))
 
 
 def expired(record: RenderRecord, loaded: LoadedVersion) -> bool:

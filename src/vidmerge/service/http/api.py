@@ -47,6 +47,7 @@ class RenderOut(BaseModel):
     poster_url: str
     gif_url: str
     values: dict[str, str] | None = None
+    warnings: list[str] | None = None  # what is drawn otherwise than written (a variant by its base character)
     explanations: dict[str, Any] | None = None
     timings: dict[str, Any] | None = None
     error: str | None = None
@@ -99,7 +100,7 @@ def render_out(request: Request, r: RenderRecord, *, detail: bool = False) -> Re
         render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
         external_id=r.external_id, page_url=base, hls_url=f"{base}/{PLAYLIST}", mp4_url=f"{base}/{MP4}",
         poster_url=f"{base}/{POSTER}", gif_url=f"{base}/{GIF}",
-        values=renders.values(r) if detail else None,
+        values=renders.values(r) if detail else None, warnings=renders.warnings(r) or None,
         explanations=r.resolved.get("explanations") if detail else None,
         timings=r.timings if detail else None, error=r.error if detail else None,
     )  # fmt: skip
