@@ -263,7 +263,7 @@ def test_demo_values(demo: Demo) -> None:
     a, b = demo.summaries["tanaka"]["values"], demo.summaries["sato"]["values"]
     assert a["greeting"] == "田中 太郎様、こんにちは"
     assert b["greeting"] == "佐藤 花子様、こんにちは"
-    assert a["deadline"] == "2026年12月25日(金)までのお申し込みで"
+    assert a["deadline"] == "2026年12月25日（金）までのお申し込みで"
     assert re.fullmatch(r"[\d,]+円", a["savings"])
     assert a["plan_icon"].startswith("assets/icons/")
 
