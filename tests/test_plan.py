@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -58,18 +59,32 @@ def test_a_window_touching_a_boundary_marks_only_the_segment_it_covers() -> None
     assert [s.dynamic for s in plan.segments] == [False, True, False, False, False]
 
 
-def test_a_window_crossing_a_boundary_by_a_hair_marks_both() -> None:
-    plan = _plan(slots=(_slot("greeting", 1.99, 4.01),))
+def test_a_window_crossing_a_boundary_by_a_frame_marks_both() -> None:
+    plan = _plan(slots=(_slot("greeting", 1.95, 4.01),))  # frames 59 (1.967 s) and 120 (4.0 s) show it
     assert [s.dynamic for s in plan.segments] == [True, True, True, False, False]
 
 
+def test_a_window_starting_after_a_segments_last_frame_leaves_it_shared() -> None:
+    plan = _plan(slots=(_slot("greeting", 1.99, 3.99),))  # no frame between 1.967 s and 2.0 s
+    assert [s.dynamic for s in plan.segments] == [False, True, False, False, False]
+
+
 @pytest.mark.parametrize(
-    ("window", "segment", "expected"),
-    [((2.0, 4.0), (0.0, 2.0), False), ((2.0, 4.0), (2.0, 4.0), True), ((2.0, 4.0), (4.0, 6.0), False),
-     ((3.0, 3.5), (2.0, 4.0), True), ((0.0, 30.0), (28.0, 30.0), True)],
+    ("window", "first", "expected"),
+    [((2.0, 4.0), 0.0, False), ((2.0, 4.0), 2.0, True), ((2.0, 4.0), 4.0, False),
+     ((3.0, 3.5), 2.0, True), ((0.0, 30.0), 28.0, True), ((3.97, 3.99), 2.0, False)],
 )  # fmt: skip
-def test_visible_is_half_open(window: tuple[float, float], segment: tuple[float, float], expected: bool) -> None:
-    assert visible(_slot("s", *window), *segment) is expected
+def test_visible_asks_whether_a_frame_falls_in_the_window(
+    window: tuple[float, float], first: float, expected: bool
+) -> None:
+    assert visible(_slot("s", *window), first, GRID, Fraction(30)) is expected
+
+
+def test_at_29_97_fps_a_slot_on_the_two_second_mark_leaves_segment_zero_shared() -> None:
+    """The grid's boundary is at 2.002 s, but segment 0's last frame is at 1.969 s."""
+    ntsc = Fraction(30000, 1001)
+    assert not visible(_slot("s", 2.0, 4.0), 0.0, GRID, ntsc)
+    assert visible(_slot("s", 2.0, 4.0), float(GRID / ntsc), GRID, ntsc)
 
 
 def test_static_segments_point_at_the_shared_segments() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -70,6 +71,10 @@ class Prepared:
         """[start, end) of a segment in seconds."""
         start = self.start(index)
         return start, start + float(self.segments[index].frames / self.fps)
+
+    def shows(self, slot: Timed, index: int) -> bool:
+        """Whether any frame of segment `index` shows the slot."""
+        return visible(slot, self.start(index), self.segments[index].frames, self.fps)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -130,9 +135,15 @@ class RenderPlan:
         return tuple(s for s in self.segments if s.dynamic)
 
 
-def visible(slot: Timed, start: float, end: float) -> bool:
-    """Whether the slot's window [slot.start, slot.end) touches [start, end)."""
-    return slot.start < end and slot.end > start
+def visible(slot: Timed, first: float, frames: int, fps: Fraction) -> bool:
+    """Whether one of `frames` frames from `first` on (at `fps`) falls in the slot's window
+    [slot.start, slot.end): the frame times the layers draw at (draw/layers.py), so at 29.97 fps
+    a slot starting at 2.0 s does not touch the segment whose last frame is at 1.969 s, although
+    the grid's boundary is at 2.002 s."""
+    n = max(0, math.ceil((slot.start - first) * fps) - 1)
+    while n < frames and first + float(n / fps) < slot.start:
+        n += 1
+    return n < frames and first + float(n / fps) < slot.end
 
 
 def make_plan(
@@ -150,7 +161,7 @@ def make_plan(
 def _segment(prepared: Prepared, index: int, slots: Sequence[Timed], drawn: Mapping[str, Drawn]) -> SegmentPlan:
     info = prepared.segments[index]
     start, end = prepared.window(index)
-    draws = tuple(drawn[s.id] for s in slots if visible(s, start, end))
+    draws = tuple(drawn[s.id] for s in slots if prepared.shows(s, index))
     key = info.key
     if draws:
         digest = _hash([prepared.key, RENDERER_VERSION, index, *(asdict(d) for d in draws)])

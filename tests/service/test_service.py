@@ -38,6 +38,8 @@ def test_template_listing_shows_slots_and_inputs(api: Api) -> None:
     assert {s["id"] for s in one["slots"]} >= {"greeting", "savings", "plan_icon"}
     assert {f["name"] for f in one["inputs"]} >= {"name", "monthly_kwh"}
     assert one["segments"] == 15
+    # what each customer's render encodes: 7 of 15 segments, 14 of 30 s
+    assert one["personalized"] == {"segments": [1, 2, 6, 7, 8, 12, 13], "seconds": 14.0, "of_seconds": 30.0}
 
 
 def test_webhook_answers_with_every_url_and_a_playable_playlist(api: Api) -> None:

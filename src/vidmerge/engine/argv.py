@@ -57,19 +57,40 @@ def timeline_args(fps: Fraction) -> list[str]:
     return ["-output_ts_offset", f"{offset_us}us", "-avoid_negative_ts", "disabled"]
 
 
-def mezzanine_args(base: Path, has_audio: bool, p: Prepared, total: int, threads: int, pattern: Path) -> list[str]:
+# Every mezzanine is SDR BT.709 in TV range, tagged so (a browser shows an untagged clip as
+# BT.709; the tags make the shared and the personalized segments agree, and the SPS match).
+BT709 = "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709"
+# HDR (HLG or PQ, BT.2020) to SDR: linear light, Hable's curve, then BT.709.
+TONEMAP = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
+           "zscale=t=bt709:m=bt709:r=tv,format=yuv420p")  # fmt: skip
+
+
+def colour_filter(colour: str) -> str:
+    """The filter turning a clip's colours into the mezzanine's: `colour` is "hdr", a source
+    matrix other than BT.709 (e.g. "smpte170m", converted), or "" (BT.709 or untagged: kept)."""
+    if colour == "hdr":
+        return f"{TONEMAP},{BT709}"
+    convert = f"in_color_matrix={colour}:out_color_matrix=bt709:" if colour else ""
+    return f"scale={convert}out_range=tv,{BT709}"
+
+
+def mezzanine_args(
+    base: Path, has_audio: bool, p: Prepared, total: int, threads: int, pattern: Path, *, colour: str = ""
+) -> list[str]:
     """The base clip re-encoded on the segment grid (a keyframe on every boundary) and cut into
-    MPEG-TS segments; a clip without audio gets silence, so every segment has an audio track."""
+    MPEG-TS segments. Every segment has an audio track: a clip without audio gets silence, audio
+    shorter than the video is padded with silence, longer audio is cut: it lasts what the video does.
+    Colours become SDR BT.709 in TV range (`colour_filter`), what every segment is tagged as."""
     cuts = ",".join(str(n) for n in range(p.gop, total, p.gop))
     audio_in = [] if has_audio else ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
     return [
         "-i", str(base), *audio_in,
         "-map", "0:v:0", "-map", "0:a:0" if has_audio else "1:a:0",
-        "-r", f"{p.fps_num}/{p.fps_den}", "-frames:v", str(total),
+        "-r", f"{p.fps_num}/{p.fps_den}", "-frames:v", str(total), "-vf", colour_filter(colour),
         *video_encoder_args(p, threads),
         "-force_key_frames", f"expr:eq(mod(n,{p.gop}),0)",
         "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", "48000", "-ac", "2",
-        *([] if has_audio else ["-shortest"]),
+        "-af", f"apad=whole_dur={float(total / p.fps):.6f},atrim=duration={float(total / p.fps):.6f}",
         *timeline_args(p.fps),
         "-f", "segment", "-segment_format", "mpegts", "-segment_frames", cuts or str(total + 1),
         *ts_muxer_args(), str(pattern),

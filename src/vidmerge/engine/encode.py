@@ -21,7 +21,7 @@ from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.package import concat_mp4
 from vidmerge.engine.verify import verify_segment
 from vidmerge.errors import FFmpegError, VerificationError
-from vidmerge.plan import TS_CLOCK, Drawn, SegmentPlan, visible
+from vidmerge.plan import TS_CLOCK, Drawn, SegmentPlan
 from vidmerge.storage import local_copy
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def warm_frames(loaded: LoadedVersion) -> None:
         return
     p = loaded.prepared
     for info in p.segments:
-        if any(visible(slot, *p.window(info.index)) for slot in loaded.template.slots):
+        if any(p.shows(slot, info.index) for slot in loaded.template.slots):
             with local_copy(loaded.storage, info.key) as source:
                 _base_frames(loaded, info.index, source)
 

@@ -36,7 +36,8 @@ PROTOCOLS = "file,pipe"
 # What vidmerge asks of an ffmpeg: checked once at start on the binary it will run.
 MIN_VERSION = 6
 ENCODERS = ("libx264", "aac", "mjpeg", "gif")
-FILTERS = ("setpts", "overlay", "setsar", "setparams", "fps", "scale", "hqdn3d", "split", "palettegen", "paletteuse")
+FILTERS = ("setpts", "overlay", "setsar", "setparams", "fps", "scale", "hqdn3d", "split", "palettegen", "paletteuse",
+           "apad", "atrim", "zscale", "tonemap")  # fmt: skip
 _chosen = ""
 
 

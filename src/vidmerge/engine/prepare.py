@@ -23,7 +23,8 @@ from vidmerge.template.manifest import Output
 
 def prepared_key(template: Template) -> str:
     out = template.manifest.output
-    profile = f"{out.preset}|{out.crf}|{out.segment_seconds}|{out.audio_bitrate}|v2"
+    # v3: audio padded or cut to the video, HDR tone-mapped, frame rate measured, rotation applied
+    profile = f"{out.preset}|{out.crf}|{out.segment_seconds}|{out.audio_bitrate}|v3"
     return hashlib.sha256(f"{template.digest}|{profile}".encode()).hexdigest()[:32]
 
 
@@ -66,7 +67,9 @@ def prepare(template: Template, storage: Storage, *, limits: ffmpeg.Limits = ffm
 
 def _encode_mezzanine(template: Template, p: Prepared, tmp: Path, limits: ffmpeg.Limits) -> list[Path]:
     total = round(template.media.duration * p.fps)
-    args = argv.mezzanine_args(template.base, template.media.has_audio, p, total, limits.threads, tmp / "seg_%05d.ts")
+    media = template.media
+    args = argv.mezzanine_args(template.base, media.has_audio, p, total, limits.threads, tmp / "seg_%05d.ts",
+                               colour=media.colour)  # fmt: skip
     ffmpeg.run(args, limits=limits, what=f"prepare {template.id}")
     return sorted(tmp.glob("seg_*.ts"))
 

@@ -17,7 +17,7 @@ from vidmerge.engine.frames import FrameCache
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.prepare import prepare
 from vidmerge.errors import Conflict, NotFound
-from vidmerge.plan import Prepared, visible
+from vidmerge.plan import Prepared
 from vidmerge.records import Database, TemplateRecord
 from vidmerge.storage import Storage
 from vidmerge.template.archive import ArchiveLimits, extract_zip
@@ -108,6 +108,7 @@ def describe(template: Template, prepared: Prepared | None = None) -> dict[str, 
     m = template.manifest
     return {
         "warnings": start_warnings(template, prepared) if prepared else [],
+        "personalized": personalized(template, prepared) if prepared else None,
         "digest": template.digest,
         "title": m.title,
         "duration": template.media.duration,
@@ -119,6 +120,13 @@ def describe(template: Template, prepared: Prepared | None = None) -> dict[str, 
     }
 
 
+def personalized(template: Template, prepared: Prepared) -> dict[str, Any]:
+    """The segments a slot touches, which each customer's render encodes: the render's cost."""
+    dynamic = [i for i in range(len(prepared.segments)) if any(prepared.shows(s, i) for s in template.slots)]
+    seconds = sum(prepared.segments[i].frames for i in dynamic) / prepared.fps
+    return {"segments": dynamic, "seconds": round(float(seconds), 3), "of_seconds": round(prepared.duration, 3)}
+
+
 def start_warnings(template: Template, prepared: Prepared) -> list[str]:
     """Templates whose first seconds are personalized start late or may stall while rendering.
 
@@ -128,7 +136,7 @@ def start_warnings(template: Template, prepared: Prepared) -> list[str]:
     little margin when several customers open their links at once.
     """
     grid = [prepared.window(i) for i in range(len(prepared.segments))]
-    touching = [[slot.id for slot in template.slots if visible(slot, a, b)] for a, b in grid]
+    touching = [[slot.id for slot in template.slots if prepared.shows(slot, i)] for i in range(len(grid))]
     warnings = []
     if touching and touching[0]:
         warnings.append(

@@ -38,6 +38,7 @@ class MediaInfo:
     frames: int
     has_audio: bool
     audio_rate: int = 0
+    colour: str = ""  # "hdr" (HLG or PQ: tone-mapped), a matrix other than BT.709 (converted), "" (kept)
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -50,8 +51,18 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaRejected(f"not a readable media file ({exc})", where=path.name) from None
 
 
+# Frame rates a clip is laid on: a measured rate within 1 % of one of them is taken as it (a clip
+# looped with `-stream_loop -c copy` or variable-rate phone footage averages an odd rate).
+STANDARD_RATES = tuple(Fraction(n, d) for n, d in (
+    (24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (48, 1), (50, 1), (60000, 1001), (60, 1)))  # fmt: skip
+HDR_TRANSFERS = (16, 18)  # AVColorTransferCharacteristic: SMPTE ST 2084 (PQ), ARIB STD-B67 (HLG)
+OTHER_MATRICES = {5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}  # AVColorSpace, converted to BT.709
+MEASURED_STEPS = 240  # timestamp steps the frame rate is measured on
+
+
 def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 * 2160) -> MediaInfo:
-    """Probe a video against the allow-list and limits; raise MediaRejected naming the file."""
+    """Probe a video against the allow-list and limits; raise MediaRejected naming the file. The
+    size is the displayed one (a phone's rotation applied: prepare encodes the clip upright)."""
     with _open(path) as container:
         fmt = container.format.name
         if fmt not in VIDEO_DEMUXERS:
@@ -60,37 +71,72 @@ def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 
             raise MediaRejected("has no video stream", where=path.name)
         v = container.streams.video[0]
         _check_codecs(container, path.name)
-        fps = Fraction(v.average_rate or v.guessed_rate or 0)
-        duration = _duration(container, v)
+        duration, average = _duration(container, v), Fraction(v.average_rate or v.guessed_rate or 0)
+        stored = (v.codec_context.width, v.codec_context.height)
+        _check_limits(path.name, duration, stored, average, max_seconds, max_pixels)  # before any decoding
+        rotation, step = _scan(container, v, stored, path.name)
+        fps = _frame_rate(step, average)
+        width, height = stored[::-1] if rotation % 180 else stored
         info = MediaInfo(
             format=fmt,
             duration=duration,
-            width=v.codec_context.width,
-            height=v.codec_context.height,
+            width=width,
+            height=height,
             fps=fps,
-            frames=v.frames or round(duration * fps),
+            frames=round(duration * fps),
             has_audio=bool(container.streams.audio),
             audio_rate=container.streams.audio[0].rate if container.streams.audio else 0,
+            colour=_colour(v.codec_context),
         )
-        _check_limits(info, path.name, max_seconds, max_pixels)
-        _check_constant_size(container, v, info, path.name)
+    _check_limits(path.name, duration, (width, height), fps, max_seconds, max_pixels)
     return info
 
 
-def _check_constant_size(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, info: MediaInfo, name: str
-) -> None:
-    """Every key frame has the size the stream declares. A clip whose resolution changes midway
-    (streams joined with `-c copy`) would be rescaled silently and its slot boxes would move; the
-    size can change only at a key frame in H.264 and HEVC, so only key frames are decoded."""
+def _scan(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, stored: tuple[int, int], name: str
+) -> tuple[int, Fraction | None]:
+    """One pass over the video packets, decoding key frames only: the display rotation (degrees),
+    the typical frame duration (the median of the first timestamp steps, in seconds), and one
+    stored size throughout. A clip whose resolution changes midway (streams joined with `-c copy`)
+    would be rescaled silently and its slot boxes would move; in H.264 and HEVC the size can
+    change only at a key frame."""
     stream.codec_context.skip_frame = "NONKEY"
+    rotation: int | None = None
+    stamps: list[int] = []
     try:
-        for frame in container.decode(stream):
-            if (frame.width, frame.height) != (info.width, info.height):
-                change = f"{info.width}x{info.height} to {frame.width}x{frame.height} at {float(frame.time or 0):.2f} s"
-                raise MediaRejected(f"resolution changes from {change}; a base clip needs one resolution", where=name)
+        for packet in container.demux(stream):
+            if packet.pts is not None and len(stamps) <= MEASURED_STEPS:
+                stamps.append(packet.pts)
+            for frame in packet.decode():
+                if (frame.width, frame.height) != stored:
+                    change = (
+                        f"{stored[0]}x{stored[1]} to {frame.width}x{frame.height} at {float(frame.time or 0):.2f} s"
+                    )
+                    raise MediaRejected(
+                        f"resolution changes from {change}; a base clip needs one resolution", where=name
+                    )
+                rotation = int(frame.rotation or 0) if rotation is None else rotation
     except av.FFmpegError as exc:
         raise MediaRejected(f"cannot be decoded ({exc})", where=name) from None
+    stamps.sort()
+    steps = sorted(b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a)
+    step = Fraction(steps[len(steps) // 2]) * stream.time_base if steps and stream.time_base else None
+    return rotation or 0, step
+
+
+def _colour(codec: av.video.codeccontext.VideoCodecContext) -> str:
+    if codec.color_trc in HDR_TRANSFERS:
+        return "hdr"
+    return OTHER_MATRICES.get(codec.colorspace, "")
+
+
+def _frame_rate(step: Fraction | None, average: Fraction) -> Fraction:
+    """The clip's frame rate: measured from its timestamps, a standard rate when it is near one."""
+    measured = 1 / step if step else average
+    if not measured:
+        return average
+    nearest = min(STANDARD_RATES, key=lambda rate: abs(rate - measured))
+    return nearest if abs(nearest - measured) <= measured / 100 else measured.limit_denominator(1001)
 
 
 def _check_codecs(container: av.container.InputContainer, name: str) -> None:
@@ -112,15 +158,18 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return 0.0
 
 
-def _check_limits(info: MediaInfo, name: str, max_seconds: float, max_pixels: int) -> None:
-    if not 0 < info.duration <= max_seconds:
-        raise MediaRejected(f"duration {info.duration:.2f} s is outside (0, {max_seconds}]", where=name)
-    if info.width * info.height > max_pixels or info.width < 16 or info.height < 16:
-        raise MediaRejected(f"resolution {info.width}x{info.height} is not allowed", where=name)
-    if not 1 <= info.fps <= 60:
-        raise MediaRejected(f"frame rate {float(info.fps):.3f} is outside 1–60", where=name)
-    if info.width % 2 or info.height % 2:
-        raise MediaRejected(f"resolution {info.width}x{info.height} must be even", where=name)
+def _check_limits(
+    name: str, duration: float, size: tuple[int, int], fps: Fraction, max_seconds: float, max_pixels: int
+) -> None:
+    width, height = size
+    if not 0 < duration <= max_seconds:
+        raise MediaRejected(f"duration {duration:.2f} s is outside (0, {max_seconds}]", where=name)
+    if width * height > max_pixels or width < 16 or height < 16:
+        raise MediaRejected(f"resolution {width}x{height} is not allowed", where=name)
+    if not 1 <= fps <= 60:
+        raise MediaRejected(f"frame rate {float(fps):.3f} is outside 1–60", where=name)
+    if width % 2 or height % 2:
+        raise MediaRejected(f"resolution {width}x{height} must be even", where=name)
 
 
 def probe_image_format(path: Path) -> str:

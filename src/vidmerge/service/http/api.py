@@ -82,6 +82,7 @@ class TemplateOut(BaseModel):
     segments: int = 0
     inputs: list[dict[str, Any]] = []
     slots: list[dict[str, Any]] = []
+    personalized: dict[str, Any] | None = None  # {"segments": [1, 2, ...], "seconds": 14.0, "of_seconds": 30.0}
     warnings: list[str] = []
 
 
@@ -90,7 +91,7 @@ def _template_out(r: TemplateRecord) -> TemplateOut:
     return TemplateOut(
         id=r.id, version=r.version, status=r.status, title=m.get("title", ""), duration=r.duration,
         segments=r.segment_count, inputs=m.get("inputs", []), slots=m.get("slots", []),
-        warnings=m.get("warnings", []),
+        personalized=m.get("personalized"), warnings=m.get("warnings", []),
     )  # fmt: skip
 
 
