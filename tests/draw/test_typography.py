@@ -92,6 +92,45 @@ def test_long_text_shrinks_before_it_is_cut() -> None:
     assert layout(text, STYLE, 400, 140).size == lay.size  # pure and deterministic
 
 
+def _width_at(text: str, size: int) -> int:
+    return int(typography._font(FONT, size).getlength(text))
+
+
+def test_a_smaller_size_that_leaves_no_lone_character_is_preferred() -> None:
+    text = "田中 太郎様、こんにちは"
+    width = _width_at(text[:-1], 48) + 2 * STYLE.stroke_width + 2  # at 48 px 「は」 would be left alone
+    at_full = typography._attempt(text, STYLE, 48, typography._frame(STYLE, width, 140))
+    assert at_full == ("田中 太郎様、こんにち", "は")  # the old choice
+    lay = layout(text, STYLE, width, 140)
+    assert lay.lines == (text,) and 24 <= lay.size < 48 and not lay.truncated
+
+
+def test_a_latin_word_is_not_cut_when_a_smaller_size_fits_it_whole() -> None:
+    word = "Wolfeschlegelsteinhausenbergerdorffvoral"  # 40 letters
+    width = _width_at(word, 30) + 2 * STYLE.stroke_width + 2  # whole from 30 px down, not at 48
+    lay = layout(word, STYLE, width, 140)
+    assert lay.lines == (word,) and lay.size >= 30
+    name = f"{word} 様"
+    assert any(word in line for line in layout(name, STYLE, width, 140).lines)
+
+
+def test_a_long_name_in_the_demo_greeting_box_is_set_whole_without_a_lone_line() -> None:
+    style = TextStyle(font=FONT, size=76, stroke_width=4, shadow=(3, 3), max_lines=2)
+    text = (
+        "寿限無寿限無五劫の擦り切れ海砂利水魚の水行末雲来末風来末食う寝る処に住む処やぶら小路の藪柑子"[:40]
+        + "様、こんにちは"
+    )
+    lay = layout(text, style, 1000, 200)
+    assert not lay.truncated and "".join(lay.lines) == text
+    assert all(len(line) > 2 for line in lay.lines)
+
+
+def test_an_opening_bracket_never_ends_a_line_even_before_a_space() -> None:
+    lines = break_lines("お名前は「 田中 」です", by_count(5))
+    assert_kinsoku(lines)
+    assert all(not line.rstrip().endswith("「") for line in lines), lines
+
+
 def test_too_long_text_is_cut_with_an_ellipsis_at_min_size() -> None:
     lay = layout("寿限無" * 200, STYLE, 600, 140)
     assert lay.truncated

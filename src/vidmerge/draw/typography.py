@@ -6,7 +6,9 @@ here, as pixels: ``:`` ``'`` ``\\`` ``%{pts}`` ``{{ 7*7 }}`` are characters, not
 
 Line breaking follows the basics of JIS X 4051 (kinsoku shori): closing brackets, punctuation,
 small kana, the prolonged sound mark and iteration marks never start a line; opening brackets
-never end one. Latin words are kept whole unless one word is wider than the box. Call
+never end one. Latin words are kept whole unless one word is wider than the box. Of the sizes
+that fit, the largest that cuts no Latin word and leaves no line of one or two characters wins
+(「田中 太郎様、こんにち」/「は」 becomes one line at a smaller size), else the largest. Call
 ``fonts.check_drawable`` before drawing: a character missing from the font would be a box.
 """
 
@@ -104,7 +106,7 @@ def _groups(paragraph: str) -> list[str]:
     """Tokens glued so that a break between two groups never breaks a kinsoku rule."""
     groups: list[str] = []
     for token in _tokens(paragraph):
-        if groups and groups[-1][-1] in NO_END:
+        if groups and groups[-1].rstrip()[-1:] in NO_END:  # 「 田中: the space does not free the bracket
             groups[-1] += token
         elif groups and _no_start(token[0]):
             if groups[-1].isspace() and len(groups) > 1:
@@ -128,7 +130,11 @@ def _hard_cut(group: str, fits: Callable[[str], bool]) -> int:
     return lo
 
 
-def _paragraph_lines(paragraph: str, fits: Callable[[str], bool]) -> Iterator[str]:
+class WordTooWide(Exception):
+    """A Latin word does not fit the line width whole (raised when words may not be cut)."""
+
+
+def _paragraph_lines(paragraph: str, fits: Callable[[str], bool], cut_words: bool) -> Iterator[str]:
     line = ""
     for group in _groups(paragraph):
         if fits(line + group):
@@ -138,6 +144,8 @@ def _paragraph_lines(paragraph: str, fits: Callable[[str], bool]) -> Iterator[st
             yield line.rstrip()
         line = ""
         group = group.lstrip()
+        if group and not fits(group) and not cut_words and not all(_is_cjk(ch) for ch in group.rstrip()):
+            raise WordTooWide(group)
         while group and not fits(group):
             cut = _hard_cut(group, fits)
             yield group[:cut]
@@ -146,18 +154,21 @@ def _paragraph_lines(paragraph: str, fits: Callable[[str], bool]) -> Iterator[st
     yield line.rstrip()
 
 
-def _iter_lines(text: str, fits: Callable[[str], bool]) -> Iterator[str]:
+def _iter_lines(text: str, fits: Callable[[str], bool], cut_words: bool) -> Iterator[str]:
     for paragraph in text.replace("\r\n", "\n").split("\n"):
-        yield from _paragraph_lines(paragraph.replace("\t", " "), fits)
+        yield from _paragraph_lines(paragraph.replace("\t", " "), fits, cut_words)
 
 
-def break_lines(text: str, fits: Callable[[str], bool], *, max_lines: int | None = None) -> list[str]:
+def break_lines(
+    text: str, fits: Callable[[str], bool], *, max_lines: int | None = None, cut_words: bool = True
+) -> list[str]:
     """Break ``text`` into lines that each satisfy ``fits`` (greedy, with kinsoku).
 
     ``"\\n"`` forces a break. With ``max_lines``, stops after ``max_lines + 1`` lines: enough
-    to know that the text overflows without breaking all of a 10,000-character name.
+    to know that the text overflows without breaking all of a 10,000-character name. A Latin
+    word wider than a line is cut where it must, or, with ``cut_words=False``, WordTooWide.
     """
-    lines = _iter_lines(text, fits)
+    lines = _iter_lines(text, fits, cut_words)
     return list(lines if max_lines is None else islice(lines, max_lines + 1))
 
 
@@ -206,12 +217,29 @@ def _width_test(style: TextStyle, size: int, width: int) -> Callable[[str], bool
     return lambda s: font.getlength(s) <= width
 
 
-def _attempt(text: str, style: TextStyle, size: int, frame: _Frame) -> tuple[str, ...] | None:
+def _attempt(
+    text: str, style: TextStyle, size: int, frame: _Frame, *, cut_words: bool = True
+) -> tuple[str, ...] | None:
     limit = _lines_that_fit(style, size, frame.height)
     if limit < 1:
         return None
-    lines = break_lines(text, _width_test(style, size, frame.width), max_lines=limit)
+    try:
+        lines = break_lines(text, _width_test(style, size, frame.width), max_lines=limit, cut_words=cut_words)
+    except WordTooWide:
+        return None
     return tuple(lines) if len(lines) <= limit else None
+
+
+ORPHAN = 2  # a line of this many characters or fewer, below others, reads as left behind (「は」)
+
+
+def _well_broken(text: str, style: TextStyle, size: int, frame: _Frame) -> tuple[str, ...] | None:
+    """The lines at `size` when they cut no Latin word and leave no line of one or two characters
+    (unless the text asked for its lines with a newline); else None."""
+    lines = _attempt(text, style, size, frame, cut_words=False)
+    if lines is None or "\n" in text or len(lines) < 2:
+        return lines
+    return None if any(len(line.strip()) <= ORPHAN for line in lines) else lines
 
 
 def _truncate(text: str, style: TextStyle, size: int, frame: _Frame) -> tuple[str, ...]:
@@ -239,21 +267,31 @@ def layout(text: str, style: TextStyle, width: int, height: int) -> Layout:
     frame = _frame(style, width, height)
     if not text:
         return Layout(style.size, (), False)
+    found = _largest_fit(text, style, frame, low)
+    if found is None:
+        return Layout(floor, _truncate(text, style, floor, frame), True)
+    for size in range(found[0], floor - 1, -1):  # the largest size that also breaks well, if any
+        lines = _well_broken(text, style, size, frame)
+        if lines is not None:
+            return Layout(size, lines, False)
+    return Layout(found[0], found[1], False)
+
+
+def _largest_fit(text: str, style: TextStyle, frame: _Frame, low: int) -> tuple[int, tuple[str, ...]] | None:
+    """The largest size in [low, style.size] at which the text fits, and its lines."""
     best = _attempt(text, style, style.size, frame)
     if best is not None:
-        return Layout(style.size, best, False)
+        return style.size, best
     found: tuple[int, tuple[str, ...]] | None = None
     high = style.size - 1
-    while low <= high:  # binary search for the largest size that fits
+    while low <= high:  # binary search
         mid = (low + high + 1) // 2
         lines = _attempt(text, style, mid, frame)
         if lines is not None:
             found, low = (mid, lines), mid + 1
         else:
             high = mid - 1
-    if found is not None:
-        return Layout(found[0], found[1], False)
-    return Layout(floor, _truncate(text, style, floor, frame), True)
+    return found
 
 
 # --- drawing ---------------------------------------------------------------------------------
