@@ -20,6 +20,8 @@ import pytest
 from support.server import Api
 from support.services import unavailable
 
+from vidmerge.service.http.page import landing_page
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -185,3 +187,17 @@ def _assert_loads_without_decoding(page: Any, codecs: dict[str, Any]) -> None:
     stats = page.evaluate("window.vidmergeStats")
     assert stats["fatal"] is None and not stats["errors"], stats
     unavailable(f"{CHROMIUM} cannot decode H.264 through MSE ({codecs}, player: {stats['engine']})")
+
+
+@pytest.mark.parametrize(("size", "expected"), [((1080, 1920), (390, 693)), ((1280, 720), (390, 219))])
+def test_the_page_follows_the_videos_aspect_ratio(browser: Any, size: tuple[int, int], expected: Any) -> None:
+    """On a phone held upright a 9:16 video fills the screen's width and most of its height; a
+    16:9 one fills the width."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.set_content(landing_page("T" * 32, "queued", size=size))
+        box = page.eval_on_selector("#v", "v => { const r = v.getBoundingClientRect(); return [r.width, r.height]; }")
+        assert (round(box[0]), round(box[1])) == expected
+    finally:
+        context.close()

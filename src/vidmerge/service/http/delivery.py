@@ -69,10 +69,11 @@ class Plans:
 
 @router.api_route("/v/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, token: str) -> HTMLResponse:
-    record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    record, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
     origin = request.app.state.rt.settings.media_origin
     headers = {**PRIVATE, "Content-Security-Policy": f"{csp(origin)}; frame-ancestors 'none'"}
-    return HTMLResponse(landing_page(record.token, record.status, origin), headers=headers)
+    size = (loaded.prepared.width, loaded.prepared.height)
+    return HTMLResponse(landing_page(record.token, record.status, origin, size), headers=headers)
 
 
 @router.api_route(f"/v/{{token}}/{PLAYLIST}", methods=["GET", "HEAD"], include_in_schema=False)

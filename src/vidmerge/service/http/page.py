@@ -48,8 +48,9 @@ PAGE = """<!doctype html>
     font-family: system-ui, -apple-system, "Hiragino Sans", "Noto Sans CJK JP", sans-serif; }}
   main {{ position: relative; display: flex; align-items: center; justify-content: center;
     min-height: 100vh; min-height: 100dvh; }}
-  .frame {{ position: relative; width: min(100vw, calc(100vh * 16 / 9)); width: min(100vw, calc(100dvh * 16 / 9)); }}
-  video {{ display: block; width: 100%; aspect-ratio: 16 / 9; background: #000; object-fit: contain; }}
+  .frame {{ position: relative; width: min(100vw, calc(100vh * {w} / {h}));
+    width: min(100vw, calc(100dvh * {w} / {h})); }}
+  video {{ display: block; width: 100%; aspect-ratio: {w} / {h}; background: #000; object-fit: contain; }}
   #unmute {{ position: absolute; top: 12px; right: 12px; padding: 10px 16px; border: 0; border-radius: 999px;
     background: rgba(0, 0, 0, .65); color: #fff; font: inherit; font-size: 16px; cursor: pointer;
     display: flex; align-items: center; gap: 6px; }}
@@ -73,12 +74,13 @@ PAGE = """<!doctype html>
 """
 
 
-def landing_page(token: str, status: str, media_origin: str = "") -> str:
-    """The page of one render. The poster exists only once the render is done: before that the
-    browser would hold a connection open waiting for it, so the page goes without."""
+def landing_page(token: str, status: str, media_origin: str = "", size: tuple[int, int] = (16, 9)) -> str:
+    """The page of one render, framed to the video's `size` (a 9:16 clip fills a phone's screen, a
+    16:9 one its width). The poster exists only once the render is done: before that the browser
+    would hold a connection open waiting for it, so the page goes without."""
     token = escape(token, quote=True)
     poster = f' poster="{token}/{POSTER}"' if status == "done" else ""
     return PAGE.format(
         token=token, poster=poster, csp=csp(media_origin), title=escape(TITLE), description=escape(DESCRIPTION),
-        playlist=PLAYLIST, mp4=MP4,
+        playlist=PLAYLIST, mp4=MP4, w=int(size[0]), h=int(size[1]),
     )  # fmt: skip
