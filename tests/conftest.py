@@ -97,7 +97,8 @@ def small_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]
     tmp = tmp_path_factory.mktemp("runtime")
     bundle = write_bundle(tmp / "bundle", clip=make_clip(tmp / "clip.mp4"))
     runtime = open_runtime(Settings(data_dir=tmp / "data", frame_cache_mb=0))
-    runtime.registry.upload(zip_folder(bundle, tmp / "small.zip"))
+    record, _ = runtime.registry.upload(zip_folder(bundle, tmp / "small.zip"))
+    runtime.registry.prepare(record.id, record.version)
     yield runtime
     runtime.scheduler.close()
     runtime.db.dispose()

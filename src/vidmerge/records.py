@@ -323,19 +323,37 @@ class Templates(_Gateway):
         with self.db.session() as session:
             return session.get(TemplateRecord, (template_id, version))
 
-    def newest_ready(self, template_id: str) -> TemplateRecord | None:
-        query = (
-            select(TemplateRecord)
-            .where(TemplateRecord.id == template_id, TemplateRecord.status == "ready")
-            .order_by(TemplateRecord.version.desc())
-        )
+    def newest(self, template_id: str, *, ready: bool = True) -> TemplateRecord | None:
+        """The newest version (the newest ready one, unless `ready` is False)."""
+        query = select(TemplateRecord).where(TemplateRecord.id == template_id)
+        if ready:
+            query = query.where(TemplateRecord.status == "ready")
         with self.db.session() as session:
-            return session.scalars(query).first()
+            return session.scalars(query.order_by(TemplateRecord.version.desc())).first()
 
     def all(self) -> list[TemplateRecord]:
         query = select(TemplateRecord).order_by(TemplateRecord.id, TemplateRecord.version)
         with self.db.session() as session:
             return list(session.scalars(query))
+
+    def stale_preparing(self, older_than: datetime) -> list[TemplateRecord]:
+        """Versions `preparing` since before `older_than` (their task was lost with its process),
+        each touched so that the next sweep leaves them to the task it sends now."""
+        query = select(TemplateRecord).where(
+            TemplateRecord.status == "preparing", TemplateRecord.created_at < older_than
+        )
+        with self.db.session() as session:
+            found = list(session.scalars(query))
+            for record in found:
+                record.created_at = utcnow()
+        return found
+
+    def progress(self, template_id: str, version: int, done: int, total: int) -> None:
+        """How far preparing has got, shown with the version (`manifest.progress`)."""
+        with self.db.session() as session:
+            record = session.get(TemplateRecord, (template_id, version))
+            if record is not None and record.status == "preparing":
+                record.manifest = {**record.manifest, "progress": {"segments": done, "of": total}}
 
     def save(self, template_id: str, version: int, **fields: Any) -> TemplateRecord:
         """Create or update a version's record with `fields` (status, manifest, ...)."""

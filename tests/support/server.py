@@ -50,11 +50,19 @@ class Api(ProcessFixture):
         )  # fmt: skip
         self.client = httpx.Client(base_url=self.url, timeout=120)
 
-    def post_template(self, archive: Path) -> dict[str, Any]:
+    def post_template(self, archive: Path, timeout: float = 300) -> dict[str, Any]:
+        """Upload (answered at once, `preparing`) and wait until the workers have prepared it."""
         with archive.open("rb") as f:
             response = self.client.post("/v1/templates", files={"file": ("bundle.zip", f, "application/zip")})
-        assert response.status_code in (200, 201), response.text
-        return dict(response.json())
+        assert response.status_code in (200, 202), response.text
+        template = response.json()
+        deadline = time.monotonic() + timeout
+        while template["status"] == "preparing" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            query = {"version": template["version"]}
+            template = self.client.get(f"/v1/templates/{template['id']}", params=query).json()
+        assert template["status"] == "ready", template
+        return dict(template)
 
     def post_render(self, body: dict[str, Any], **headers: str) -> httpx.Response:
         return self.client.post(

@@ -74,7 +74,20 @@ def upload(url: str, bundle: Path) -> str:
         with archive.open("rb") as f:
             answer = httpx.post(f"{url}/v1/templates", files={"file": f}, timeout=600)
     answer.raise_for_status()
-    return str(answer.json()["id"])
+    template = answer.json()
+    return str(wait_ready(url, template["id"], template["version"])["id"])
+
+
+def wait_ready(url: str, template_id: str, version: int, timeout: float = 900) -> dict[str, Any]:
+    """The version's record once the workers have prepared it (upload answers before that)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = httpx.get(f"{url}/v1/templates/{template_id}", params={"version": version}, timeout=30).json()
+        if record["status"] == "ready":
+            return dict(record)
+        if record["status"] == "failed" or time.monotonic() > deadline:
+            raise RuntimeError(f"template {template_id} v{version}: {record['status']} ({record.get('error')})")
+        time.sleep(0.5)
 
 
 def fresh(data: Mapping[str, Any]) -> Any:

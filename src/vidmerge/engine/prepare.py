@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +22,8 @@ from vidmerge.plan import Prepared, SegmentInfo
 from vidmerge.storage import Storage
 from vidmerge.template.bundle import Template
 from vidmerge.template.manifest import Output
+
+Progress = Callable[[int, int], None]  # (segments encoded, segments in all)
 
 
 def prepared_key(template: Template) -> str:
@@ -39,8 +44,11 @@ def load_prepared(storage: Storage, key: str) -> Prepared | None:
     return Prepared.from_json(storage.get_bytes(manifest_key).decode())
 
 
-def prepare(template: Template, storage: Storage, *, limits: ffmpeg.Limits = ffmpeg.Limits()) -> Prepared:
-    """Build (or find) the shared segments of a template version. Idempotent."""
+def prepare(
+    template: Template, storage: Storage, *, limits: ffmpeg.Limits = ffmpeg.Limits(), progress: Progress | None = None
+) -> Prepared:
+    """Build (or find) the shared segments of a template version. Idempotent. `progress` hears
+    how many segments the encode has written, about twice a second."""
     key = prepared_key(template)
     existing = load_prepared(storage, key)
     if existing is not None:
@@ -53,7 +61,7 @@ def prepare(template: Template, storage: Storage, *, limits: ffmpeg.Limits = ffm
         preset=out.preset, crf=out.crf, audio_bitrate=out.audio_bitrate, segments=(),
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="vidmerge-prep-") as tmp:
-        files = _encode_mezzanine(template, shell, Path(tmp), limits)
+        files = _encode_mezzanine(template, shell, Path(tmp), limits, progress)
         segments = tuple(_store_segment(storage, key, i, f) for i, f in enumerate(files))
     prepared = Prepared(**{**asdict(shell), "segments": segments})
     if abs(prepared.duration - template.media.duration) > 1.0 / float(fps) + 0.05:
@@ -65,13 +73,38 @@ def prepare(template: Template, storage: Storage, *, limits: ffmpeg.Limits = ffm
     return prepared
 
 
-def _encode_mezzanine(template: Template, p: Prepared, tmp: Path, limits: ffmpeg.Limits) -> list[Path]:
+def _encode_mezzanine(
+    template: Template, p: Prepared, tmp: Path, limits: ffmpeg.Limits, progress: Progress | None
+) -> list[Path]:
     total = round(template.media.duration * p.fps)
     media = template.media
     args = argv.mezzanine_args(template.base, media.has_audio, p, total, limits.threads, tmp / "seg_%05d.ts",
                                colour=media.colour)  # fmt: skip
-    ffmpeg.run(args, limits=limits, what=f"prepare {template.id}")
+    with _watching(tmp, -(-total // p.gop), progress):
+        ffmpeg.run(args, limits=limits, what=f"prepare {template.id}")
     return sorted(tmp.glob("seg_*.ts"))
+
+
+@contextmanager
+def _watching(folder: Path, segments: int, progress: Progress | None) -> Iterator[None]:
+    """Report the segments the segment muxer has finished (all but the one it is writing)."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            progress(max(0, len(list(folder.glob("seg_*.ts"))) - 1), segments)
+
+    thread = threading.Thread(target=watch, name="vidmerge-prepare-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    progress(segments, segments)
 
 
 def _store_segment(storage: Storage, key: str, index: int, path: Path) -> SegmentInfo:

@@ -15,10 +15,10 @@ from vidmerge.engine.encode import warm_frames
 from vidmerge.engine.ffmpeg import Limits
 from vidmerge.engine.frames import FrameCache
 from vidmerge.engine.loaded import LoadedVersion
-from vidmerge.engine.prepare import prepare
+from vidmerge.engine.prepare import Progress, prepare
 from vidmerge.errors import Conflict, NotFound
 from vidmerge.plan import Prepared
-from vidmerge.records import Database, TemplateRecord
+from vidmerge.records import Database, TemplateRecord, utcnow
 from vidmerge.storage import Storage
 from vidmerge.template.archive import ArchiveLimits, extract_zip
 from vidmerge.template.bundle import Template, load_bundle
@@ -41,21 +41,35 @@ class Registry:
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()
 
-    def upload(self, archive: Path) -> TemplateRecord:
-        """Validate, store and prepare a bundle. Same id+version+content again is a no-op."""
+    def upload(self, archive: Path) -> tuple[TemplateRecord, bool]:
+        """Validate and store a bundle, recorded as `preparing`: (the record, whether preparing it
+        is still to be asked for). The same id, version and content again changes nothing."""
         with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
             template = load_bundle(extract_zip(archive, Path(tmp) / "bundle", self.archive_limits))
             existing = self._existing(template)
-            if existing is not None and existing.status == "ready":
-                return existing
+            if existing is not None and existing.status != "failed":
+                return existing, False
             self.storage.put_file(bundle_key(template.id, template.version), archive, "application/zip")
-            self._save(template, status="preparing")
-            prepared = prepare(template, self.storage, limits=self.limits)
-            warm_frames(LoadedVersion(template, prepared, self.storage, self.limits, frames=self.frames))
-            return self._save(template, status="ready", prepared=prepared)
+            return self._save(template, status="preparing", error=None, created_at=utcnow()), True
+
+    def prepare(self, template_id: str, version: int, progress: Progress | None = None) -> TemplateRecord:
+        """Prepare a stored version (on a worker: never in the API process with a broker), then
+        record it `ready`. Idempotent: a prepared version is found, not encoded again."""
+        root = self.cache_dir / template_id / str(version)
+        shutil.rmtree(root, ignore_errors=True)  # what this process may hold of an older upload
+        self._fetch(template_id, version, root)
+        template = load_bundle(root)
+        prepared = prepare(template, self.storage, limits=self.limits, progress=progress)
+        warm_frames(LoadedVersion(template, prepared, self.storage, self.limits, frames=self.frames))
+        return self._save(template, status="ready", prepared=prepared)
+
+    def fail(self, template_id: str, version: int, reason: str) -> None:
+        self.db.templates.save(template_id, version, status="failed", error=reason)
 
     def _existing(self, template: Template) -> TemplateRecord | None:
         record = self.db.templates.get(template.id, template.version)
+        if record is not None and record.status == "failed":
+            return record  # a version that failed to prepare may be uploaded again, changed
         if record is not None and record.manifest.get("digest") != template.digest:
             raise Conflict(
                 f"version {template.version} exists with other content; raise `version` to upload a change",
@@ -63,17 +77,20 @@ class Registry:
             )
         return record
 
-    def _save(self, template: Template, *, status: str, prepared: Prepared | None = None) -> TemplateRecord:
-        fields: dict[str, Any] = {"status": status, "manifest": describe(template, prepared)}
+    def _save(
+        self, template: Template, *, status: str, prepared: Prepared | None = None, **more: Any
+    ) -> TemplateRecord:
+        fields: dict[str, Any] = {"status": status, "manifest": describe(template, prepared), **more}
         if prepared is not None:
             fields.update(key_prefix=prepared.key, segment_count=len(prepared.segments), duration=prepared.duration)
         return self.db.templates.save(template.id, template.version, **fields)
 
-    def record(self, template_id: str, version: int | None = None) -> TemplateRecord:
-        """The ready record of a version (the newest ready one when version is None)."""
+    def record(self, template_id: str, version: int | None = None, *, ready: bool = True) -> TemplateRecord:
+        """The record of a version (the newest when version is None); a ready one unless `ready`
+        is False (what the API shows while a version is being prepared)."""
         templates = self.db.templates
-        record = templates.newest_ready(template_id) if version is None else templates.get(template_id, version)
-        if record is None or record.status != "ready":
+        record = templates.newest(template_id, ready=ready) if version is None else templates.get(template_id, version)
+        if record is None or (ready and record.status != "ready"):
             raise NotFound("no such template (or not ready)", where=f"template_id {template_id}")
         return record
 

@@ -76,7 +76,9 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class TemplateOut(BaseModel):
     id: str
     version: int
-    status: str
+    status: str  # preparing | ready | failed
+    error: str | None = None  # why preparing failed
+    progress: dict[str, int] | None = None  # while preparing: {"segments": 4, "of": 15}
     title: str = ""
     duration: float = 0.0
     segments: int = 0
@@ -88,8 +90,10 @@ class TemplateOut(BaseModel):
 
 def _template_out(r: TemplateRecord) -> TemplateOut:
     m = r.manifest
+    progress = m.get("progress") if r.status == "preparing" else None
     return TemplateOut(
-        id=r.id, version=r.version, status=r.status, title=m.get("title", ""), duration=r.duration,
+        id=r.id, version=r.version, status=r.status, error=r.error, progress=progress, title=m.get("title", ""),
+        duration=r.duration,
         segments=r.segment_count, inputs=m.get("inputs", []), slots=m.get("slots", []),
         personalized=m.get("personalized"), warnings=m.get("warnings", []),
     )  # fmt: skip
@@ -111,19 +115,27 @@ def _management(request: Request, authorization: str | None) -> None:
     check_api_key(authorization, request.app.state.rt.settings.api_keys)
 
 
-@router.post("/templates", status_code=201, response_model=TemplateOut, responses=_problems(401, 409, 413, 422, 503))
+@router.post(
+    "/templates", status_code=202, response_model=TemplateOut,
+    responses={200: {"model": TemplateOut, "description": "this version, uploaded before"},
+               **_problems(401, 409, 413, 422, 503)},
+)  # fmt: skip
 async def upload_template(
     request: Request, file: UploadFile = File(...), authorization: str | None = Header(None)
-) -> TemplateOut:
-    """Upload a zipped template bundle (multipart field `file`): validate, store, prepare."""
+) -> JSONResponse:
+    """Upload a zipped template bundle (multipart field `file`): validated and stored at once,
+    answered `202` with status `preparing`; the workers prepare it (`GET /v1/templates/{id}`
+    shows the progress, then `ready`, or `failed` with the reason)."""
     _management(request, authorization)
     rt = request.app.state.rt
     rt.check_space()
     with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
         archive = Path(tmp) / "bundle.zip"
         await _save_upload(file, archive, rt.settings.max_bundle_bytes)
-        record = await run_in_threadpool(rt.registry.upload, archive)
-    return _template_out(record)
+        record, new = await run_in_threadpool(rt.registry.upload, archive)
+    if new:
+        request.app.state.queue.prepare(record.id, record.version)
+    return JSONResponse(_template_out(record).model_dump(), status_code=202 if new else 200)
 
 
 async def _save_upload(file: UploadFile, dest: Path, limit: int) -> None:
@@ -150,7 +162,7 @@ def get_template(
     authorization: str | None = Header(None),
 ) -> TemplateOut:
     _management(request, authorization)
-    return _template_out(request.app.state.rt.registry.record(template_id, version))
+    return _template_out(request.app.state.rt.registry.record(template_id, version, ready=False))
 
 
 @router.post(

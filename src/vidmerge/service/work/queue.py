@@ -24,6 +24,7 @@ PRIORITY = {"interactive": 0, "bulk": 1}
 
 class Queue(Protocol):
     def enqueue(self, render_id: str, priority: str) -> None: ...
+    def prepare(self, template_id: str, version: int) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def check(self) -> None: ...
@@ -44,6 +45,11 @@ class EmbeddedQueue:
     def enqueue(self, render_id: str, priority: str, attempt: int = 0) -> None:
         self._queue.put((PRIORITY.get(priority, 1), next(self._seq), render_id, attempt))
         METRICS.queue_depth.set(self._queue.qsize())
+
+    def prepare(self, template_id: str, version: int) -> None:
+        """On a thread of its own: an upload never waits, and renders of ready versions go on."""
+        name = f"vidmerge-prepare-{template_id}-{version}"
+        threading.Thread(target=_prepare, args=(self.rt, template_id, version), name=name, daemon=True).start()
 
     def start(self) -> None:
         for n in range(self.workers):
@@ -86,6 +92,13 @@ class EmbeddedQueue:
             log.exception("render %s: unexpected error", render_id)
 
 
+def _prepare(rt: Runtime, template_id: str, version: int) -> None:
+    try:
+        tasks.run_prepare(rt, template_id, version)
+    except Exception as exc:  # a storage or database outage: the sweep sends it again later
+        log.warning("template %s v%d: preparing interrupted (%s)", template_id, version, type(exc).__name__)
+
+
 def _name(priority: int) -> str:
     return "interactive" if priority == 0 else "bulk"
 
@@ -100,6 +113,9 @@ class CeleryQueue:
 
     def enqueue(self, render_id: str, priority: str) -> None:
         self.app.send_task("vidmerge.render", args=[render_id], queue=priority if priority in PRIORITY else "bulk")
+
+    def prepare(self, template_id: str, version: int) -> None:
+        self.app.send_task("vidmerge.prepare", args=[template_id, version], queue="bulk")
 
     def start(self) -> None:
         pass
@@ -138,6 +154,9 @@ class Sweeper:
         for render_id, priority in found:
             log.info("render %s: re-enqueued by the sweep", render_id)
             self.q.enqueue(render_id, priority)
+        for template_id, version in tasks.stale_templates(self.rt):
+            log.info("template %s v%d: preparing sent again by the sweep", template_id, version)
+            self.q.prepare(template_id, version)
         return len(found)
 
     def _loop(self) -> None:

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from vidmerge.engine.pipeline import Timer
-from vidmerge.errors import InvalidInput, NotFound, NotReady, Transient, VerificationError
+from vidmerge.errors import FFmpegError, InvalidInput, NotFound, NotReady, Transient, VerificationError
 from vidmerge.records import utcnow
 from vidmerge.service import renders
 from vidmerge.service.metrics import METRICS
@@ -51,6 +51,33 @@ def run_render(rt: Runtime, render_id: str) -> str:
     finally:
         rt.db.leases.finish(lease.key, ok=ok)
     return status
+
+
+def run_prepare(rt: Runtime, template_id: str, version: int) -> str:
+    """Prepare an uploaded version; it ends `ready`, or `failed` with a reason for the marketer
+    (what is wrong with the clip or the bundle; for an ffmpeg or storage failure only its type)."""
+    record = rt.db.templates.get(template_id, version)
+    if record is None or record.status != "preparing":
+        return record.status if record is not None else "gone"
+    log.info("template %s v%d: preparing", template_id, version)
+    try:
+        rt.registry.prepare(template_id, version, lambda done, total: rt.db.templates.progress(
+            template_id, version, done, total))  # fmt: skip
+    except InvalidInput as exc:
+        rt.registry.fail(template_id, version, str(exc))
+        return "failed"
+    except (VerificationError, FFmpegError) as exc:
+        rt.registry.fail(template_id, version, f"{type(exc).__name__} at {exc.where or 'the base clip'}")
+        log.warning("template %s v%d: %s", template_id, version, exc)
+        return "failed"
+    log.info("template %s v%d: ready", template_id, version)
+    return "ready"
+
+
+def stale_templates(rt: Runtime) -> list[tuple[str, int]]:
+    """Versions recorded `preparing` for longer than a preparation takes: their task was lost."""
+    cutoff = utcnow() - timedelta(seconds=max(rt.settings.requeue_after_seconds, 2 * rt.settings.ffmpeg_timeout))
+    return [(t.id, t.version) for t in rt.db.templates.stale_preparing(cutoff)]
 
 
 def _fail(rt: Runtime, render_id: str, reason: str) -> str:

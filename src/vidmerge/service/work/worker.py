@@ -13,7 +13,7 @@ from vidmerge import logs
 from vidmerge.config import Settings
 from vidmerge.errors import Transient
 from vidmerge.service.runtime import Runtime, open_runtime, use_scratch
-from vidmerge.service.work.tasks import run_render
+from vidmerge.service.work.tasks import run_prepare, run_render
 
 log = logging.getLogger("vidmerge.worker")
 _runtime: Runtime | None = None
@@ -43,6 +43,9 @@ def _app(broker_url: str) -> Celery:
         retry_jitter=True,
         max_retries=20,
     )(_render_task)
+    app.task(
+        name="vidmerge.prepare", autoretry_for=(Transient,), retry_backoff=True, retry_backoff_max=60, max_retries=10
+    )(_prepare_task)
     return app
 
 
@@ -54,6 +57,10 @@ def celery_app(settings: Settings) -> Celery:
 
 def _render_task(self: Task, render_id: str) -> str:
     return run_render(runtime(), render_id)
+
+
+def _prepare_task(template_id: str, version: int) -> str:
+    return run_prepare(runtime(), template_id, version)
 
 
 def runtime() -> Runtime:
