@@ -346,3 +346,17 @@ def test_a_local_header_name_that_does_not_decode_is_refused(tmp_path: Path) -> 
     with pytest.raises(BundleError, match="damaged or unsupported entry"):
         extract_zip(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_fixed_text_missing_from_the_font_is_refused_at_upload(tmp_path: Path, clip: Path) -> None:
+    """「様、こんにちは」 is drawn for every customer: a glyph missing there fails the upload, not
+    every render."""
+    raw = _manifest()
+    raw["slots"][0]["text"] = "{{ name }}さん😀"
+    with pytest.raises(BundleError) as info:
+        load_bundle(write_bundle(tmp_path / "b", raw, clip=clip))
+    (problem,) = info.value.problems
+    assert problem.where == "template.yaml: slots[greeting].text" and "U+1F600" in problem.reason
+    raw["slots"][0]["text"] = "{{ name | by_value(positive='😀', zero='ゼロ') }}"  # a constant the text may show
+    with pytest.raises(BundleError, match="U\\+1F600"):
+        load_bundle(write_bundle(tmp_path / "c", raw, clip=clip))

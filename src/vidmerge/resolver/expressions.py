@@ -149,6 +149,7 @@ class Expression:
     source: str
     where: str
     names: frozenset[str]
+    literals: str  # every text the source writes whatever the data (its fixed text and string constants)
     _template: Any = field(repr=False, compare=False)
     _native: Any = field(repr=False, compare=False)
 
@@ -201,7 +202,9 @@ def _compile(source: str, where: str) -> Expression:
         raise _error(where, "does not compile", exc) from exc
     # Jinja globals (range, dict, namespace, …) are not context values.
     names = frozenset(meta.find_undeclared_variables(tree)) - set(env.globals)
-    return Expression(source, where, names, template, native)
+    fixed = [n.data for n in tree.find_all(nodes.TemplateData)]
+    fixed += [n.value for n in tree.find_all(nodes.Const) if isinstance(n.value, str)]
+    return Expression(source, where, names, "".join(fixed), template, native)
 
 
 def _native_expression(source: str, tree: nodes.Template) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vidmerge.draw.slots import Slot
+from vidmerge.draw.values import base_form
 from vidmerge.errors import BundleError, InvalidInput, ProblemCollector
 from vidmerge.resolver import Expression, Spec, compile_expression, load_spec
 from vidmerge.template import fonts
@@ -55,6 +56,7 @@ def load_bundle(root: Path) -> Template:
     _check_slots(manifest, media, problems)
     expressions = _compile(manifest, spec, problems)
     font_paths = _fonts(manifest, root, problems)
+    _check_fixed_text(expressions, font_paths, problems)
     _check_images(root, problems)
     _check_slots_files(manifest, expressions, root, problems)
     problems.raise_if_any(BundleError)
@@ -113,11 +115,25 @@ def _fonts(manifest: Manifest, root: Path, problems: ProblemCollector) -> dict[s
         if not slot.uses_font:
             continue
         try:
-            found[slot.id] = fonts.font_path(slot.style.font, bundle_dir=root)
-            fonts.load(found[slot.id])
+            path = fonts.font_path(slot.style.font, bundle_dir=root)
+            fonts.load(path)
+            found[slot.id] = path  # only a font that loads: the fixed-text check reads it
         except InvalidInput as exc:
             problems.add(f"{MANIFEST}: slots[{slot.id}].style.font", exc.message)
     return found
+
+
+def _check_fixed_text(
+    expressions: dict[str, Expression], font_paths: dict[str, Path], problems: ProblemCollector
+) -> None:
+    """Text a slot writes for every customer (「様、こんにちは」, a by_value wording) is checked
+    against its font now: a missing glyph would otherwise fail every render, not the upload."""
+    for slot_id, font in font_paths.items():
+        expression = expressions.get(slot_id)  # absent when it did not compile (reported already)
+        missing = fonts.missing_glyphs(base_form(expression.literals), font) if expression is not None else []
+        if expression is not None and missing:
+            listed = ", ".join(fonts.describe(ch) for ch in missing)
+            problems.add(expression.where, f"fixed text has no glyph in font {font.name} for {listed}")
 
 
 def _check_images(root: Path, problems: ProblemCollector) -> None:
