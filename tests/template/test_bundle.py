@@ -59,6 +59,24 @@ def test_digest_follows_content(tmp_path: Path, clip: Path) -> None:
     assert a.digest == b.digest != c.digest
 
 
+def test_files_nothing_uses_leave_the_version_as_it_is(tmp_path: Path, clip: Path) -> None:
+    """A folder zipped again with a sample CSV, a README or a Finder .DS_Store beside the template
+    is the same version; a new asset or a changed clip is not."""
+    plain = load_bundle(write_bundle(tmp_path / "a", clip=clip, files={"assets/icon.png": png_bytes()}))
+    clutter = {".DS_Store": b"\0\0\0\1Bud1", "assets/.DS_Store": b"\0\0\0\1Bud1", "__MACOSX/._base.mp4": b"x",
+               "samples.csv": "name\n田中\n".encode(), "README.txt": b"notes"}  # fmt: skip
+    cluttered = load_bundle(write_bundle(tmp_path / "b", clip=clip, files={"assets/icon.png": png_bytes(), **clutter}))
+    assert cluttered.digest == plain.digest
+    grown = write_bundle(
+        tmp_path / "c", clip=clip, files={"assets/icon.png": png_bytes(), "assets/new.png": png_bytes()}
+    )
+    assert load_bundle(grown).digest != plain.digest
+    tariff = _manifest(title="料金表 rates.yaml を使う")  # a file the manifest names counts
+    named = load_bundle(write_bundle(tmp_path / "d", tariff, clip=clip, files={"rates.yaml": b"a: 1"}))
+    changed = load_bundle(write_bundle(tmp_path / "e", tariff, clip=clip, files={"rates.yaml": b"a: 2"}))
+    assert named.digest != changed.digest
+
+
 def test_missing_manifest(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     err = _rejected(tmp_path / "b")

@@ -146,7 +146,7 @@ def _check_images(root: Path, problems: ProblemCollector) -> None:
     if not assets.is_dir():
         return
     for path in sorted(assets.rglob("*")):
-        if path.is_file() and path.suffix.lower() not in fonts.FONT_SUFFIXES:
+        if path.is_file() and not _clutter(path.relative_to(root)) and path.suffix.lower() not in fonts.FONT_SUFFIXES:
             try:
                 probe_image(path)
             except InvalidInput as exc:
@@ -162,10 +162,23 @@ def _check_slots_files(
             slot.check(root, expressions[slot.id], problems)
 
 
+def _clutter(relative: Path) -> bool:
+    """What tools add to a folder unasked (.DS_Store, ._x, __MACOSX/): never part of a template."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
+
+
 def _digest(root: Path, manifest: Manifest) -> str:
-    h = hashlib.sha256(json.dumps(manifest.model_dump(mode="json"), sort_keys=True).encode())
+    """The content hash of what the template uses: its manifest, the base clip, assets/ and any
+    file the manifest names (a tariff table). A sample CSV or a README beside them, or a
+    .DS_Store, changes nothing: uploading the folder again is the same version."""
+    described = json.dumps(manifest.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    h, base = hashlib.sha256(described.encode()), (root / manifest.base).resolve()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
-        h.update(str(path.relative_to(root)).encode())
+        relative = path.relative_to(root)
+        used = relative.parts[0] == "assets" or path.resolve() == base or relative.as_posix() in described
+        if _clutter(relative) or not used:
+            continue
+        h.update(str(relative).encode())
         with path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)

@@ -56,6 +56,8 @@ def asset_path(root: Path, relative: str, where: str) -> Path:
     rel = PurePosixPath(relative.strip())
     if rel.is_absolute() or ".." in rel.parts or "\\" in relative or not rel.parts:
         raise ExpressionError(f"image path {relative!r} must stay inside assets/", where=where)
+    if any(part.startswith(".") for part in rel.parts):  # .DS_Store and the like: never a picture
+        raise BundleError(f"image {relative!r} is not in the bundle's assets", where=where)
     path = root / "assets" / rel
     if not path.is_file():
         raise BundleError(f"image {relative!r} is not in the bundle's assets", where=where)
