@@ -124,11 +124,16 @@ def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
 
 class TemplateRecord(Base):
     __tablename__ = "templates"
-    __table_args__ = (_one_of("status", ("preparing", "ready", "failed")),)
+    __table_args__ = (
+        _one_of("status", ("preparing", "ready", "failed")),
+        _one_of("state", ("active", "inactive", "deleted")),
+    )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="preparing")
+    # active: new renders may use it; inactive: set aside; deleted: gone for new renders and lists
+    state: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     error: Mapped[str | None] = mapped_column(Text)
     manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
     key_prefix: Mapped[str] = mapped_column(String(255), default="")
@@ -324,15 +329,17 @@ class Templates(_Gateway):
             return session.get(TemplateRecord, (template_id, version))
 
     def newest(self, template_id: str, *, ready: bool = True) -> TemplateRecord | None:
-        """The newest version (the newest ready one, unless `ready` is False)."""
-        query = select(TemplateRecord).where(TemplateRecord.id == template_id)
+        """The newest version not deleted (the newest ready and active one, unless `ready` is False)."""
+        query = select(TemplateRecord).where(TemplateRecord.id == template_id, TemplateRecord.state != "deleted")
         if ready:
-            query = query.where(TemplateRecord.status == "ready")
+            query = query.where(TemplateRecord.status == "ready", TemplateRecord.state == "active")
         with self.db.session() as session:
             return session.scalars(query.order_by(TemplateRecord.version.desc())).first()
 
     def all(self) -> list[TemplateRecord]:
-        query = select(TemplateRecord).order_by(TemplateRecord.id, TemplateRecord.version)
+        """Every version not deleted."""
+        query = select(TemplateRecord).where(TemplateRecord.state != "deleted")
+        query = query.order_by(TemplateRecord.id, TemplateRecord.version)
         with self.db.session() as session:
             return list(session.scalars(query))
 

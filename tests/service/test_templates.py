@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -54,10 +55,10 @@ def _status(client: TestClient, version: int = 1) -> dict[str, Any]:
     return dict(client.get("/v1/templates/small", params={"version": version}).json())
 
 
-def _settled(client: TestClient) -> dict[str, Any]:
+def _settled(client: TestClient, version: int = 1) -> dict[str, Any]:
     """The version's record once it is no longer `preparing` (at most a minute)."""
     for _ in range(600):
-        record = _status(client)
+        record = _status(client, version)
         if record["status"] != "preparing":
             return record
         time.sleep(0.1)
@@ -131,3 +132,34 @@ def test_a_preparation_lost_with_its_process_is_sent_again(tmp_path: Path, clip:
     finally:
         rt.scheduler.close()
         rt.db.dispose()
+
+
+def test_versions_are_activated_deactivated_and_deleted_and_renders_made_from_them_keep_working(
+    client: TestClient, tmp_path: Path, clip: Path
+) -> None:
+    def version(n: int, **query: str) -> None:
+        archive = _zip(tmp_path / f"v{n}", clip, version=n, title=f"v{n}")
+        with archive.open("rb") as f:
+            files = {"file": ("bundle.zip", f, "application/zip")}
+            assert client.post("/v1/templates", files=files, params=query).status_code == 202
+        assert _settled(client, n)["status"] == "ready"
+
+    def renders_with() -> int:
+        answer = client.post("/v1/renders", json={"template_id": "small", "data": {}})
+        return int(answer.json()["template_version"]) if answer.status_code == 202 else answer.status_code
+
+    version(1)
+    version(2, active="false")  # uploaded inactive: checked and prepared, used by nobody yet
+    assert _status(client, 2)["state"] == "inactive" and renders_with() == 1
+    old = client.post("/v1/renders", json={"template_id": "small", "data": {"name": "旧版"}}).json()
+    assert client.post("/v1/templates/small/versions/2/activate").json()["state"] == "active"
+    assert renders_with() == 2
+    assert client.post("/v1/templates/small/versions/2/deactivate").json()["state"] == "inactive"
+    assert renders_with() == 1
+    explicit = {"template_id": "small", "template_version": 2, "data": {}}
+    assert client.post("/v1/renders", json=explicit).status_code == 404  # an inactive version takes no new renders
+    assert client.delete("/v1/templates/small/versions/1").status_code == 204
+    assert renders_with() == 404 and [t["version"] for t in client.get("/v1/templates").json()] == [2]
+    page = client.get(urlsplit(old["page_url"]).path)
+    assert page.status_code == 200  # a render made from the deleted version keeps its link
+    assert client.post("/v1/templates/small/versions/1/activate").status_code == 404  # deleted stays deleted

@@ -41,16 +41,18 @@ class Registry:
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()
 
-    def upload(self, archive: Path) -> tuple[TemplateRecord, bool]:
-        """Validate and store a bundle, recorded as `preparing`: (the record, whether preparing it
-        is still to be asked for). The same id, version and content again changes nothing."""
+    def upload(self, archive: Path, *, active: bool = True) -> tuple[TemplateRecord, bool]:
+        """Validate and store a bundle, recorded as `preparing` (and `inactive` unless `active`):
+        (the record, whether preparing it is still to be asked for). The same id, version and
+        content again changes nothing."""
         with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
             template = load_bundle(extract_zip(archive, Path(tmp) / "bundle", self.archive_limits))
             existing = self._existing(template)
             if existing is not None and existing.status != "failed":
                 return existing, False
             self.storage.put_file(bundle_key(template.id, template.version), archive, "application/zip")
-            return self._save(template, status="preparing", error=None, created_at=utcnow()), True
+            state = "active" if active else "inactive"
+            return self._save(template, status="preparing", state=state, error=None, created_at=utcnow()), True
 
     def prepare(self, template_id: str, version: int, progress: Progress | None = None) -> TemplateRecord:
         """Prepare a stored version (on a worker: never in the API process with a broker), then
@@ -90,9 +92,16 @@ class Registry:
         is False (what the API shows while a version is being prepared)."""
         templates = self.db.templates
         record = templates.newest(template_id, ready=ready) if version is None else templates.get(template_id, version)
-        if record is None or (ready and record.status != "ready"):
-            raise NotFound("no such template (or not ready)", where=f"template_id {template_id}")
+        usable = record is not None and record.state != "deleted"
+        if record is None or not usable or (ready and (record.status != "ready" or record.state != "active")):
+            raise NotFound("no such template (or not ready, or not active)", where=f"template_id {template_id}")
         return record
+
+    def set_state(self, template_id: str, version: int, state: str) -> TemplateRecord:
+        """Activate, deactivate or delete a version. Renders made from it keep working whatever
+        its state (until erased or expired): only new renders look at it."""
+        self.record(template_id, version, ready=False)  # a deleted version stays deleted
+        return self.db.templates.save(template_id, version, state=state)
 
     def loaded(self, template_id: str, version: int) -> LoadedVersion:
         """The loaded template and its prepared segments, cached in this process."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
+from fastapi import Path as Path_
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,6 +79,7 @@ class TemplateOut(BaseModel):
     id: str
     version: int
     status: str  # preparing | ready | failed
+    state: str = "active"  # active (new renders use it) | inactive
     error: str | None = None  # why preparing failed
     progress: dict[str, int] | None = None  # while preparing: {"segments": 4, "of": 15}
     title: str = ""
@@ -92,8 +95,8 @@ def _template_out(r: TemplateRecord) -> TemplateOut:
     m = r.manifest
     progress = m.get("progress") if r.status == "preparing" else None
     return TemplateOut(
-        id=r.id, version=r.version, status=r.status, error=r.error, progress=progress, title=m.get("title", ""),
-        duration=r.duration,
+        id=r.id, version=r.version, status=r.status, state=r.state, error=r.error, progress=progress,
+        title=m.get("title", ""), duration=r.duration,
         segments=r.segment_count, inputs=m.get("inputs", []), slots=m.get("slots", []),
         personalized=m.get("personalized"), warnings=m.get("warnings", []),
     )  # fmt: skip
@@ -121,7 +124,10 @@ def _management(request: Request, authorization: str | None) -> None:
                **_problems(401, 409, 413, 422, 503)},
 )  # fmt: skip
 async def upload_template(
-    request: Request, file: UploadFile = File(...), authorization: str | None = Header(None)
+    request: Request,
+    file: UploadFile = File(...),
+    active: bool = Query(True, description="false: uploaded inactive, activated later"),
+    authorization: str | None = Header(None),
 ) -> JSONResponse:
     """Upload a zipped template bundle (multipart field `file`): validated and stored at once,
     answered `202` with status `preparing`; the workers prepare it (`GET /v1/templates/{id}`
@@ -132,7 +138,7 @@ async def upload_template(
     with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
         archive = Path(tmp) / "bundle.zip"
         await _save_upload(file, archive, rt.settings.max_bundle_bytes)
-        record, new = await run_in_threadpool(rt.registry.upload, archive)
+        record, new = await run_in_threadpool(functools.partial(rt.registry.upload, archive, active=active))
     if new:
         request.app.state.queue.prepare(record.id, record.version)
     return JSONResponse(_template_out(record).model_dump(), status_code=202 if new else 200)
@@ -146,6 +152,39 @@ async def _save_upload(file: UploadFile, dest: Path, limit: int) -> None:
             if size > limit:
                 raise InvalidInput(f"upload exceeds {limit} bytes", where="file")
             out.write(chunk)
+
+
+@router.post(
+    "/templates/{template_id}/versions/{version}/{action}",
+    response_model=TemplateOut,
+    responses=_problems(401, 404, 422),
+)
+def change_template_state(
+    request: Request,
+    template_id: str,
+    version: int = Path_(ge=1, le=MAX_INTEGER),
+    action: Literal["activate", "deactivate"] = Path_(),
+    authorization: str | None = Header(None),
+) -> TemplateOut:
+    """`activate`: new renders use this version (the newest active one when none is named);
+    `deactivate`: no new renders. Renders made from it keep working either way."""
+    _management(request, authorization)
+    state = "active" if action == "activate" else "inactive"
+    return _template_out(request.app.state.rt.registry.set_state(template_id, version, state))
+
+
+@router.delete("/templates/{template_id}/versions/{version}", status_code=204, responses=_problems(401, 404, 422))
+def delete_template_version(
+    request: Request,
+    template_id: str,
+    version: int = Path_(ge=1, le=MAX_INTEGER),
+    authorization: str | None = Header(None),
+) -> Response:
+    """No longer listed nor used by new renders; renders made from it keep working until they are
+    erased or expire (its bundle and shared segments stay for them)."""
+    _management(request, authorization)
+    request.app.state.rt.registry.set_state(template_id, version, "deleted")
+    return Response(status_code=204)
 
 
 @router.get("/templates", response_model=list[TemplateOut], responses=_problems(401))
