@@ -3,11 +3,15 @@ Japanese body text does."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from support.server import DEMO
 
 from vidmerge.bench.demo import write_demo
 from vidmerge.draw.values import drawn_values
+from vidmerge.errors import BundleError
 from vidmerge.template.bundle import Template, load_bundle
 
 
@@ -45,3 +49,16 @@ def test_a_customer_already_on_the_cheapest_plan_is_told_to_keep_it(demo: Templa
     assert texts["plan_name"].endswith("のままがお得です") and "おすすめ" not in texts["plan_name"]
     assert texts["plan_icon"].endswith(f"icons/{current}.png")
     assert texts["deadline"] == "お手続きは不要です"
+
+
+def test_an_icon_missing_for_one_plan_is_found_at_upload(demo: Template, tmp_path: Path) -> None:
+    """The plan scene's icon is chosen by the customer's plan: every choice is tried at upload."""
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO, copy, ignore=shutil.ignore_patterns("base.mp4"))
+    (copy / "base.mp4").symlink_to(DEMO / "base.mp4")
+    (copy / "assets" / "icons" / "family.png").unlink()
+    with pytest.raises(BundleError) as info:
+        load_bundle(copy)
+    (problem,) = info.value.problems
+    assert problem.where == "template.yaml: slots[plan_icon]"
+    assert "current_plan=family" in problem.reason and "icons/family.png" in problem.reason

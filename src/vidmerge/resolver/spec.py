@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidmerge.errors import BundleError, DataError, ProblemCollector
-from vidmerge.resolver.computed import ComputedValue, parse_computed
+from vidmerge.resolver.computed import ComputedValue, ExpressionValue, parse_computed
 from vidmerge.resolver.fields import Field, parse_fields
 
 
@@ -40,6 +42,20 @@ class Spec:
     def describe(self) -> list[dict[str, Any]]:
         return [f.describe() for f in self.fields]
 
+    @property
+    def offline(self) -> bool:
+        """Whether resolving reaches nothing outside the bundle (every calculator says so)."""
+        return all(isinstance(c, ExpressionValue) or getattr(c.calculator, "offline", False) for c in self.computed)
+
+    def choices(self, limit: int = 512) -> list[dict[str, Any]]:
+        """Data of customers covering every combination of the inputs' choices: each value of an
+        allowed list or a boolean, and a bounded number's minimum, default and maximum (the other
+        inputs at their defaults). [] when there are more than `limit` combinations (or none)."""
+        axes = {f.name: values for f in self.fields if (values := _choices(f))}
+        if not axes or math.prod(len(values) for values in axes.values()) > limit:
+            return []
+        return [dict(zip(axes, combination, strict=True)) for combination in itertools.product(*axes.values())]
+
     def resolve(self, data: Mapping[str, Any] | None) -> Resolved:
         """Validate and normalize every field (all problems in one DataError), then compute.
 
@@ -68,6 +84,16 @@ class Spec:
         if problems.problems:
             raise DataError.from_problems(problems.problems)
         return context, tuple(defaulted)
+
+
+def _choices(field: Field) -> list[Any]:
+    if field.allowed is not None:
+        return list(field.allowed)
+    if field.type == "boolean":
+        return [True, False]
+    if field.type in ("number", "integer") and (field.min is not None or field.max is not None):
+        return list(dict.fromkeys(v for v in (field.min, field.default, field.max) if v is not None))
+    return []
 
 
 def load_spec(

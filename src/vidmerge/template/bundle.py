@@ -60,7 +60,10 @@ def load_bundle(root: Path) -> Template:
     _check_images(root, problems)
     _check_slots_files(manifest, expressions, root, problems)
     problems.raise_if_any(BundleError)
-    return Template(manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest))
+    template = Template(manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest))
+    _check_choices(template, problems)
+    problems.raise_if_any(BundleError)
+    return template
 
 
 def _read_yaml(path: Path) -> object:
@@ -151,6 +154,27 @@ def _check_images(root: Path, problems: ProblemCollector) -> None:
                 probe_image(path)
             except InvalidInput as exc:
                 problems.add(str(path.relative_to(root)), exc.message)
+
+
+def _check_choices(template: Template, problems: ProblemCollector) -> None:
+    """Every slot evaluated for customers whose enumerable inputs take every value (the others at
+    their defaults): an image a plan's icon names that is not in assets/, or a wording whose glyph
+    the font lacks, fails the upload, not that plan's customers. Not tried when resolving would
+    reach outside the bundle (an http_lookup)."""
+    if not template.spec.offline:
+        return
+    for data in template.spec.choices():
+        try:
+            context = template.spec.resolve(data).context
+        except InvalidInput:
+            continue  # a combination the inputs refuse (or that needs data): nobody gets it
+        for slot in template.slots:
+            try:
+                slot.drawn(template.expressions[slot.id], context, template)
+            except InvalidInput as exc:
+                chosen = ", ".join(f"{k}={v}" for k, v in data.items())
+                problems.add(f"{MANIFEST}: {slot.where}", f"for {chosen}: {exc.message}")
+                return  # one combination tells the marketer what is missing
 
 
 def _check_slots_files(

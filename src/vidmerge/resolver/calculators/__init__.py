@@ -38,6 +38,9 @@ class Calculator(Protocol):
 
     name: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]]
+    # Optional: True when computing reaches nothing outside the bundle (no network), so the upload
+    # may try it for every choice of enumerable inputs. A calculator that does not say is not tried.
+    # offline: ClassVar[bool]
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], base_dir: Path, where: str) -> Self: ...

@@ -44,6 +44,7 @@ _PARAMS = {"tariffs", "candidates", "seasonality"}
 @dataclass(frozen=True)
 class PlanSavings:
     name: ClassVar[str] = "plan_savings"
+    offline: ClassVar[bool] = True  # reads its tariff table only: may be tried at upload
     inputs: ClassVar[tuple[str, ...]] = ("current_plan", "usage", "usage_kwh", "amperage", "month")
 
     table: TariffTable
