@@ -31,10 +31,12 @@ def base_clip_args(
     dest: Path, *, seconds: float = 30.0, width: int = 1280, height: int = 720, fps: int = 30
 ) -> list[str]:
     video = (
-        f"gradients=s={width // 2}x{height // 2}:r={fps}:d={seconds}:nb_colors=4:speed=0.012:type=radial"
+        f"gradients=s={width // 2}x{height // 2}:r={fps}:d={seconds}:nb_colors=4:speed=0.012:type=radial:seed=1"
         ":c0=0x0b2a6f:c1=0x1e88e5:c2=0x00bfa5:c3=0x283593,format=yuv420p,"
-        # a fixed grain that drifts (a slow pan the encoder can track), plus a little live grain
-        f"noise=alls=25:allf=u,scroll=h=0.0015:v=0.0007,scale={width}:{height},noise=alls=5:allf=t+u"
+        # a fixed grain that drifts (a slow pan the encoder can track), plus a little live grain;
+        # seeded, so every machine generates the same clip (benches and tests repeat exactly)
+        f"noise=alls=25:allf=u:all_seed=1,scroll=h=0.0015:v=0.0007,scale={width}:{height},"
+        "noise=alls=5:allf=t+u:all_seed=2"
     )
     return [
         "-f", "lavfi", "-i", video, "-f", "lavfi", "-t", str(seconds), "-i", _music(),
