@@ -39,6 +39,11 @@ class Settings:
     s3_public_endpoint: str = ""  # where viewers reach S3, if not at s3_endpoint
     webhook_secrets: tuple[str, ...] = ()
     api_keys: tuple[str, ...] = ()
+    # MA tools' own credentials; an adapter whose secret is unset answers 404
+    hubspot_app_secret: str = ""  # the app's client secret (X-HubSpot-Signature-v3, or v2)
+    braze_token: str = ""  # Bearer token in Connected Content's :headers
+    sfmc_jwt_secret: str = ""  # the installed package's JWT signing secret (HS256)
+    marketo_secret: str = ""  # X-Vidmerge-Marketo-Secret, set as a custom header of the webhook
     outbound_allow: tuple[str, ...] = ()  # hosts template lookups may reach despite the address rules
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 4  # embedded render threads (they mostly wait on the segment scheduler)
@@ -103,6 +108,10 @@ class Settings:
             s3_public_endpoint=get("VIDMERGE_S3_PUBLIC_ENDPOINT", d.s3_public_endpoint),
             webhook_secrets=_split(get("VIDMERGE_WEBHOOK_SECRETS", "")),
             api_keys=_split(get("VIDMERGE_API_KEYS", "")),
+            hubspot_app_secret=get("VIDMERGE_HUBSPOT_APP_SECRET", ""),
+            braze_token=get("VIDMERGE_BRAZE_TOKEN", ""),
+            sfmc_jwt_secret=get("VIDMERGE_SFMC_JWT_SECRET", ""),
+            marketo_secret=get("VIDMERGE_MARKETO_SECRET", ""),
             outbound_allow=_split(get("VIDMERGE_OUTBOUND_ALLOW", "")),
             metrics_public=_flag(get("VIDMERGE_METRICS_PUBLIC", "true")),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),

@@ -378,3 +378,9 @@ def test_fixed_text_missing_from_the_font_is_refused_at_upload(tmp_path: Path, c
     raw["slots"][0]["text"] = "{{ name | by_value(positive='😀', zero='ゼロ') }}"  # a constant the text may show
     with pytest.raises(BundleError, match="U\\+1F600"):
         load_bundle(write_bundle(tmp_path / "c", raw, clip=clip))
+
+
+def test_a_mapping_to_an_input_that_does_not_exist_is_named(tmp_path: Path, clip: Path) -> None:
+    raw = _manifest(mappings={"hubspot": {"firstname": "first_name"}})
+    err = _rejected(write_bundle(tmp_path / "b", raw, clip=clip))
+    assert err.problems[0].where == "template.yaml: mappings.hubspot.firstname"

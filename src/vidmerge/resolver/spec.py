@@ -42,6 +42,17 @@ class Spec:
     def describe(self) -> list[dict[str, Any]]:
         return [f.describe() for f in self.fields]
 
+    def defaulted(self, data: Mapping[str, Any]) -> list[str]:
+        """The inputs `data` leaves out (absent, null or blank): their default is what is drawn."""
+        found = []
+        for item in self.fields:
+            try:
+                if item.take(data.get(item.name))[1]:
+                    found.append(item.name)
+            except ValueError:
+                continue  # a bad value, reported when the data is resolved
+        return found
+
     @property
     def offline(self) -> bool:
         """Whether resolving reaches nothing outside the bundle (every calculator says so)."""

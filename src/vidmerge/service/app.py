@@ -22,6 +22,7 @@ from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationError, VidmergeError
 from vidmerge.service.http import api, delivery
 from vidmerge.service.http.auth import UploadGuard, check_api_key
+from vidmerge.service.http.integrations import braze, hubspot, marketo, sfmc
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import check_settings, open_runtime, use_scratch
 from vidmerge.service.work.queue import Sweeper, open_queue
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan)
     app.include_router(api.router)
     app.include_router(delivery.router)
+    for tool in (hubspot, braze, sfmc, marketo):
+        app.include_router(tool.router)
     if STATIC.is_dir():
         app.mount("/static", GZipMiddleware(CachedStatic(directory=STATIC)), name="static")
     _errors(app)

@@ -27,6 +27,7 @@ from vidmerge.plan import OUTPUTS, Drawn, make_plan
 from vidmerge.records import AuditAction, Claim, Database, RenderRecord, external_id_subject, utcnow
 from vidmerge.resolver.fields import jsonable
 from vidmerge.service.registry import Registry
+from vidmerge.template.manifest import Tool
 
 
 def output_key(token: str, name: str) -> str:
@@ -37,6 +38,31 @@ def output_key(token: str, name: str) -> str:
 class Accepted:
     record: RenderRecord
     created: bool  # False: this request (same Idempotency-Key or signature, same body) was accepted before
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A tool's fields fitted to a template's inputs."""
+
+    data: dict[str, Any]
+    ignored: list[str]  # fields no input takes
+    defaulted: list[str]  # inputs the fields leave out: their default is drawn
+
+
+def fit(registry: Registry, template_id: str, version: int | None, tool: Tool, fields: Mapping[str, Any]) -> Fitted:
+    """Map a tool's fields onto the template's inputs: through the template's `mappings` for that
+    tool, else by name. Every answer says what was ignored and what fell back to its default."""
+    record = registry.record(template_id, version)
+    template = registry.loaded(record.id, record.version).template
+    mapping, inputs = template.manifest.mappings.get(tool, {}), set(template.spec.field_names)
+    data, ignored = {}, []
+    for name, value in fields.items():
+        target = mapping.get(name, name)
+        if target in inputs:
+            data[target] = value
+        else:
+            ignored.append(name)
+    return Fitted(data, sorted(ignored), template.spec.defaulted(data))
 
 
 def accept(

@@ -46,12 +46,20 @@ class Runtime:
 
 
 def check_settings(settings: Settings) -> None:
-    """Refuse settings that would leave the server half open: with webhook secrets alone, the
-    webhook would be signed while template upload, render details (customers' values) and
-    erasure stayed open to anyone."""
-    if settings.webhook_secrets and not settings.api_keys:
+    """Refuse settings that would leave the server half open: with webhook secrets (or an MA
+    tool's) alone, renders would be authenticated while template upload, render details
+    (customers' values) and erasure stayed open to anyone."""
+    secrets = {
+        "VIDMERGE_WEBHOOK_SECRETS": settings.webhook_secrets,
+        "VIDMERGE_HUBSPOT_APP_SECRET": settings.hubspot_app_secret,
+        "VIDMERGE_BRAZE_TOKEN": settings.braze_token,
+        "VIDMERGE_SFMC_JWT_SECRET": settings.sfmc_jwt_secret,
+        "VIDMERGE_MARKETO_SECRET": settings.marketo_secret,
+    }
+    named = [name for name, value in secrets.items() if value]
+    if named and not settings.api_keys:
         raise ConfigError(
-            "VIDMERGE_WEBHOOK_SECRETS is set without VIDMERGE_API_KEYS: the management endpoints (template upload, "
+            f"{named[0]} is set without VIDMERGE_API_KEYS: the management endpoints (template upload, "
             "render details, erasure) would be open to anyone; set VIDMERGE_API_KEYS too",
             where="VIDMERGE_API_KEYS",
         )

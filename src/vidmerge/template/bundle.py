@@ -54,6 +54,10 @@ def load_bundle(root: Path) -> Template:
     spec = load_spec(manifest.inputs, manifest.computed, base_dir=root, where=MANIFEST)
     problems = ProblemCollector()
     _check_slots(manifest, media, problems)
+    for tool, mapping in manifest.mappings.items():
+        for field, target in mapping.items():
+            if target not in spec.field_names:
+                problems.add(f"{MANIFEST}: mappings.{tool}.{field}", f"{target!r} is not one of the inputs")
     expressions = _compile(manifest, spec, problems)
     font_paths = _fonts(manifest, root, problems)
     _check_fixed_text(expressions, font_paths, problems)

@@ -38,6 +38,7 @@ class Output(_Model):
 
 
 MAX_SLOTS = 100
+Tool = Literal["webhook", "hubspot", "braze", "sfmc", "marketo"]  # what calls /v1/renders or an adapter
 
 
 class Manifest(_Model):
@@ -51,6 +52,9 @@ class Manifest(_Model):
     output: Output = Output()
     inputs: dict[str, Any] = Field(default_factory=dict)  # the resolver's input fields
     computed: dict[str, Any] = Field(default_factory=dict)  # the resolver's computed values
+    # how an MA tool's field names fill the inputs, where they differ ({hubspot: {firstname: name}});
+    # without one a field fills the input of the same name
+    mappings: dict[Tool, dict[str, str]] = Field(default_factory=dict)
     slots: tuple[SerializeAsAny[Slot], ...]  # each validated by its kind (draw/slots/)
 
     @field_validator("slots")

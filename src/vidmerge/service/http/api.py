@@ -50,6 +50,8 @@ class RenderOut(BaseModel):
     gif_url: str
     values: dict[str, str] | None = None
     warnings: list[str] | None = None  # what is drawn otherwise than written (a variant by its base character)
+    ignored_fields: list[str] | None = None  # fields of the request no input takes
+    defaulted_inputs: list[str] | None = None  # inputs the request left out: their default is drawn
     explanations: dict[str, Any] | None = None
     timings: dict[str, Any] | None = None
     error: str | None = None
@@ -102,7 +104,9 @@ def _template_out(r: TemplateRecord) -> TemplateOut:
     )  # fmt: skip
 
 
-def render_out(request: Request, r: RenderRecord, *, detail: bool = False) -> RenderOut:
+def render_out(
+    request: Request, r: RenderRecord, *, detail: bool = False, fitted: renders.Fitted | None = None
+) -> RenderOut:
     base = f"{request.app.state.rt.settings.base_url}/v/{r.token}"
     return RenderOut(
         render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
@@ -111,6 +115,7 @@ def render_out(request: Request, r: RenderRecord, *, detail: bool = False) -> Re
         values=renders.values(r) if detail else None, warnings=renders.warnings(r) or None,
         explanations=r.resolved.get("explanations") if detail else None,
         timings=r.timings if detail else None, error=r.error if detail else None,
+        ignored_fields=fitted.ignored if fitted else None, defaulted_inputs=fitted.defaulted if fitted else None,
     )  # fmt: skip
 
 
@@ -225,18 +230,16 @@ async def create_render(
     scope = check_webhook(x_vidmerge_signature, authorization, body, rt.settings.webhook_secrets, rt.settings.api_keys)
     rt.check_space()  # accepted work is never lost: none is accepted that could not be written
     req = _parse_render(body)
+    fitted = await run_in_threadpool(
+        renders.fit, rt.registry, req.template_id, req.template_version, "webhook", req.data
+    )
     accepted = await run_in_threadpool(
-        renders.accept, rt.db, rt.registry, req.template_id, req.data, version=req.template_version,
+        renders.accept, rt.db, rt.registry, req.template_id, fitted.data, version=req.template_version,
         external_id=req.external_id, claims=_claims(scope, body, idempotency_key, x_vidmerge_signature),
         priority=req.priority,
     )  # fmt: skip
-    if accepted.created:
-        METRICS.accepted.labels("created").inc()
-        _enqueue(request, accepted.record)
-    else:
-        METRICS.accepted.labels("cached").inc()
-        METRICS.cache_hits.labels("render").inc()
-    out = render_out(request, accepted.record)
+    enqueue(request, accepted)
+    out = render_out(request, accepted.record, fitted=fitted)
     return JSONResponse(out.model_dump(exclude_none=True), status_code=202 if accepted.created else 200)
 
 
@@ -260,8 +263,14 @@ def _parse_render(body: bytes) -> RenderRequest:
         raise InvalidInput("; ".join(map(str, problems)), problems=problems) from None
 
 
-def _enqueue(request: Request, record: RenderRecord) -> None:
-    """Hand the render to the queue; if the broker is down, the sweep enqueues it later."""
+def enqueue(request: Request, accepted: renders.Accepted) -> None:
+    """Hand a new render to the queue (if the broker is down, the sweep enqueues it later)."""
+    record = accepted.record
+    if not accepted.created:
+        METRICS.accepted.labels("cached").inc()
+        METRICS.cache_hits.labels("render").inc()
+        return
+    METRICS.accepted.labels("created").inc()
     try:
         request.app.state.queue.enqueue(record.id, record.priority)
     except Exception as exc:
