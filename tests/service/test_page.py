@@ -201,3 +201,16 @@ def test_the_page_follows_the_videos_aspect_ratio(browser: Any, size: tuple[int,
         assert (round(box[0]), round(box[1])) == expected
     finally:
         context.close()
+
+
+def test_the_email_snippet_shows_its_picture_linked_to_the_page(api: Api, browser: Any) -> None:
+    r = _render(api, fresh_customer())
+    context = browser.new_context(viewport={"width": 600, "height": 800})
+    try:
+        page = context.new_page()
+        page.set_content(f"<!doctype html><body>{r['email_html']}</body>", wait_until="load")
+        shown = page.eval_on_selector("img", "i => [i.complete, i.naturalWidth, i.naturalHeight, i.width]")
+        assert shown[0] and shown[1] > 0 and shown[2] > 0 and shown[3] == 400, shown
+        assert page.eval_on_selector("a", "a => a.href") == r["page_url"]
+    finally:
+        context.close()

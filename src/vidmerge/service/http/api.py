@@ -20,6 +20,8 @@ from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER
 from vidmerge.records import MAX_INTEGER, Claim, RenderRecord, TemplateRecord
 from vidmerge.service import renders
 from vidmerge.service.http.auth import check_api_key, check_webhook, signed_timestamp
+from vidmerge.service.http.delivery import image_size
+from vidmerge.service.http.email import email_html
 from vidmerge.service.http.limits import parse_json, read_body
 from vidmerge.service.metrics import METRICS
 
@@ -49,6 +51,7 @@ class RenderOut(BaseModel):
     poster_url: str
     gif_url: str
     values: dict[str, str] | None = None
+    email_html: str | None = None  # a snippet for any email client: the GIF, linked to the page
     warnings: list[str] | None = None  # what is drawn otherwise than written (a variant by its base character)
     ignored_fields: list[str] | None = None  # fields of the request no input takes
     defaulted_inputs: list[str] | None = None  # inputs the request left out: their default is drawn
@@ -108,10 +111,13 @@ def render_out(
     request: Request, r: RenderRecord, *, detail: bool = False, fitted: renders.Fitted | None = None
 ) -> RenderOut:
     base = f"{request.app.state.rt.settings.base_url}/v/{r.token}"
+    loaded = request.app.state.rt.registry.loaded(r.template_id, r.template_version)
+    width, height = image_size(loaded, GIF)
     return RenderOut(
         render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
         external_id=r.external_id, page_url=base, hls_url=f"{base}/{PLAYLIST}", mp4_url=f"{base}/{MP4}",
         poster_url=f"{base}/{POSTER}", gif_url=f"{base}/{GIF}",
+        email_html=email_html(base, f"{base}/{GIF}", width, height),
         values=renders.values(r) if detail else None, warnings=renders.warnings(r) or None,
         explanations=r.resolved.get("explanations") if detail else None,
         timings=r.timings if detail else None, error=r.error if detail else None,

@@ -20,9 +20,10 @@ from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.package import playlist
 from vidmerge.engine.pipeline import Personalized
 from vidmerge.errors import InvalidInput, NotFound, NotReady
-from vidmerge.plan import OUTPUTS, PLAYLIST
+from vidmerge.plan import GIF, OUTPUTS, PLAYLIST, POSTER
 from vidmerge.records import RenderRecord
 from vidmerge.service import renders
+from vidmerge.service.http.email import placeholder
 from vidmerge.service.http.page import csp, landing_page
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.renders import output_key
@@ -108,7 +109,9 @@ async def hls_segment(request: Request, token: str, index: int) -> Response:
 async def output_file(request: Request, token: str, name: str) -> Response:
     if name not in OUTPUTS:
         raise NotFound("not found")
-    record, _, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    record, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    if name in (POSTER, GIF) and record.status != "done":
+        return _placeholder(loaded, name)  # an email's image is fetched at once: never a wait or a 404
     await _wait_done(request, record)
     key = output_key(record.token, name)
     if request.app.state.rt.settings.media_origin:
@@ -118,6 +121,22 @@ async def output_file(request: Request, token: str, name: str) -> Response:
         if url is not None:
             return RedirectResponse(url, status_code=302, headers=PRIVATE)
     return await _serve(request, key, OUTPUTS[name])
+
+
+def _placeholder(loaded: LoadedVersion, name: str) -> Response:
+    """A generic picture of the poster's (or the GIF's) size, not kept by any cache."""
+    width, height = image_size(loaded, name)
+    data = placeholder(width, height, "JPEG" if name == POSTER else "GIF")
+    return Response(data, media_type=OUTPUTS[name], headers={**PRIVATE, "Cache-Control": "no-store"})
+
+
+def image_size(loaded: LoadedVersion, name: str) -> tuple[int, int]:
+    """The poster is the video's size; the GIF the template's GIF width, the video's shape."""
+    p = loaded.prepared
+    if name == POSTER:
+        return p.width, p.height
+    width = loaded.template.manifest.output.gif.width
+    return width, max(2, round(width * p.height / p.width / 2) * 2)
 
 
 async def _wait_done(request: Request, record: RenderRecord) -> None:
