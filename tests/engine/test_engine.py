@@ -449,9 +449,7 @@ def test_gif_has_several_frames(demo: Demo, who: str) -> None:
 @pytest.mark.parametrize("who", ["tanaka", "sato"])
 def test_gif_is_under_one_megabyte(demo: Demo, who: str) -> None:
     size = (demo.out(who) / "email.gif").stat().st_size
-    if size >= 1_000_000:
-        pytest.xfail(f"known issue: the email GIF is {size} bytes (> 1 MB); being fixed in package.gif")
-    assert size < 1_000_000
+    assert size < 1_000_000, f"the email GIF is {size} bytes"
 
 
 def test_a_splice_that_fails_verification_ships_a_full_render_instead(small_job: LoadedVersion, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_every_render_carries_an_email_snippet_for_any_client(client: TestClient
     assert f'<a href="{r["page_url"]}"' in html
     image = re.search(r'<img src="([^"]+)" width="(\d+)" height="(\d+)" alt="([^"]+)"', html)
     assert image is not None and image.group(1) == r["gif_url"]
-    assert (image.group(2), image.group(3)) == ("400", "224")  # the GIF's width, the video's shape
+    assert (image.group(2), image.group(3)) == ("400", "226")  # the GIF's width, the video's shape
     assert "田中" not in html  # the name is in the picture, never in the markup
 
 
@@ -66,7 +66,7 @@ def test_poster_and_gif_answer_at_once_with_a_placeholder_while_rendering(
     client: TestClient, held: threading.Event
 ) -> None:
     r = client.post("/v1/renders", json={"template_id": "small", "data": {"name": "途中"}}).json()
-    for key, fmt, size in (("poster_url", "JPEG", (320, 180)), ("gif_url", "GIF", (400, 224))):
+    for key, fmt, size in (("poster_url", "JPEG", (320, 180)), ("gif_url", "GIF", (400, 226))):
         answer = client.get(urlsplit(r[key]).path)
         assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store", key
         with Image.open(io.BytesIO(answer.content)) as im:

@@ -136,7 +136,8 @@ def image_size(loaded: LoadedVersion, name: str) -> tuple[int, int]:
     if name == POSTER:
         return p.width, p.height
     width = loaded.template.manifest.output.gif.width
-    return width, max(2, round(width * p.height / p.width / 2) * 2)
+    height = round(width * p.height / p.width)
+    return width, height + height % 2  # as ffmpeg's scale=W:-2 makes it
 
 
 async def _wait_done(request: Request, record: RenderRecord) -> None:
