@@ -270,6 +270,8 @@ def layout(text: str, style: TextStyle, width: int, height: int) -> Layout:
     found = _largest_fit(text, style, frame, low)
     if found is None:
         return Layout(floor, _truncate(text, style, floor, frame), True)
+    if len(found[1]) == 1:  # one line: nothing was cut, nothing left alone (count-up figures, names)
+        return Layout(found[0], found[1], False)
     for size in range(found[0], floor - 1, -1):  # the largest size that also breaks well, if any
         lines = _well_broken(text, style, size, frame)
         if lines is not None:
