@@ -27,7 +27,8 @@ from vidmerge.service.runtime import check_settings
 
 pytestmark = pytest.mark.slow
 KEY = {"Authorization": "Bearer k1"}
-SECRETS = {"hubspot_app_secret": "hs-secret", "braze_token": "braze-token", "sfmc_jwt_secret": "sfmc-secret",
+SFMC_SECRET = "sfmc-signing-secret-0123456789abcdef"  # HS256 wants 32 bytes at least
+SECRETS = {"hubspot_app_secret": "hs-secret", "braze_token": "braze-token", "sfmc_jwt_secret": SFMC_SECRET,
            "marketo_secret": "mkto-secret"}  # fmt: skip
 BASE = "http://testserver"
 URLS = ("page_url", "hls_url", "mp4_url", "poster_url", "gif_url")
@@ -174,7 +175,11 @@ def _execute_claims(contact: str, **arguments: str) -> dict[str, Any]:
 
 
 def test_sfmc_execute_verifies_the_jwt_and_answers_the_out_arguments(client: TestClient) -> None:
-    token = jwt.encode(_execute_claims("0031x000003AbC", name="高橋", amount="4200"), "sfmc-secret", algorithm="HS256")
+    token = jwt.encode(
+        _execute_claims("0031x000003AbC", name="高橋", amount="4200"),
+        "sfmc-signing-secret-0123456789abcdef",
+        algorithm="HS256",
+    )
     answer = client.post("/v1/integrations/sfmc/execute", content=token, headers={"content-type": "application/jwt"})
     assert answer.status_code == 200, answer.text
     out = answer.json()
@@ -184,7 +189,7 @@ def test_sfmc_execute_verifies_the_jwt_and_answers_the_out_arguments(client: Tes
     assert _values(client, out["vidmerge_render_id"])["greeting"] == "高橋様"
     again = client.post("/v1/integrations/sfmc/execute", content=token).json()  # Journey Builder's retry
     assert again == out
-    forged = jwt.encode(_execute_claims("0031x000003AbC"), "not-the-secret", algorithm="HS256")
+    forged = jwt.encode(_execute_claims("0031x000003AbC"), "not-the-signing-secret-0123456789abcdef", algorithm="HS256")
     assert client.post("/v1/integrations/sfmc/execute", content=forged).status_code == 401
     assert client.post("/v1/integrations/sfmc/execute", content=b"not a jwt").status_code == 401
 
@@ -193,7 +198,7 @@ def test_sfmc_configuration_steps_and_config_json(client: TestClient) -> None:
     journey = {"activityObjectID": "a", "interactionId": "i", "originalDefinitionId": "o", "interactionKey": "k",
                "interactionVersion": "2"}  # fmt: skip
     for step in ("save", "validate", "publish", "stop"):
-        signed = jwt.encode(journey, "sfmc-secret", algorithm="HS256")
+        signed = jwt.encode(journey, SFMC_SECRET, algorithm="HS256")
         assert client.post(f"/v1/integrations/sfmc/{step}", content=signed).json() == {}, step
     config = client.get("/v1/integrations/sfmc/config.json").json()
     assert config["type"] == "REST" and config["arguments"]["execute"]["useJwt"] is True
