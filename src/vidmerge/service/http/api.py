@@ -151,7 +151,11 @@ async def upload_template(
         await _save_upload(file, archive, rt.settings.max_bundle_bytes)
         record, new = await run_in_threadpool(functools.partial(rt.registry.upload, archive, active=active))
     if new:
-        request.app.state.queue.prepare(record.id, record.version)
+        try:
+            request.app.state.queue.prepare(record.id, record.version)
+        except Exception as exc:  # the broker is down: the sweep sends it again once it is stale
+            log.warning("template %s v%d stored but not sent to prepare (%s)", record.id, record.version,
+                        type(exc).__name__)  # fmt: skip
     return JSONResponse(_template_out(record).model_dump(), status_code=202 if new else 200)
 
 
