@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient
 from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
 
 from vidmerge.config import Settings
-from vidmerge.errors import ConfigError
+from vidmerge.errors import ConfigError, Unauthorized
 from vidmerge.service.app import create_app
+from vidmerge.service.http.integrations import hubspot
 from vidmerge.service.http.integrations.hubspot import check_signature
 from vidmerge.service.runtime import check_settings
 
@@ -58,16 +59,21 @@ def _values(client: TestClient, render_id: str) -> dict[str, str]:
 # --- HubSpot ------------------------------------------------------------------------------------
 
 
-def test_hubspot_v3_signature_matches_a_worked_example_and_v2_the_documented_one() -> None:
-    body = b'{"example_field":"example_value"}'
+def test_hubspot_v3_signature_matches_a_worked_example_and_v2_the_documented_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret, body = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", b'{"example_field":"example_value"}'
     headers = {"v3": "YjCUyIirT42Uye+zC1pKcCCgKDBcUuMZ06WLhoW2ptM=", "timestamp": "1700000000000"}
-    with pytest.raises(Exception, match="outside 5 minutes"):  # a correct signature, but from 2023
-        check_signature("yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", "POST", "https://www.example.com/webhook_uri?a=1", body,
-                        headers)  # fmt: skip
+    uri = "https://www.example.com/webhook_uri?a=1"
+    monkeypatch.setattr(hubspot.time, "time", lambda: 1_700_000_060.0)  # a minute after it was signed
+    check_signature(secret, "POST", uri, body, headers)
+    with pytest.raises(Unauthorized):
+        check_signature(secret, "POST", uri, body + b" ", headers)  # one byte more
+    monkeypatch.setattr(hubspot.time, "time", lambda: 1_700_000_400.0)  # 6 min 40 s later
+    with pytest.raises(Unauthorized, match="outside 5 minutes"):
+        check_signature(secret, "POST", uri, body, headers)
     documented = {"v2": "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e", "version": "v2"}
-    check_signature(
-        "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", "GET", "https://www.example.com/webhook_uri", b"", documented
-    )
+    check_signature(secret, "GET", "https://www.example.com/webhook_uri", b"", documented)
 
 
 def _hubspot(client: TestClient, payload: dict[str, Any], *, secret: str = "hs-secret", age_ms: int = 0) -> Any:
@@ -231,3 +237,30 @@ def test_an_adapter_whose_secret_is_unset_answers_404(tmp_path: Path) -> None:
 def test_a_tool_secret_without_api_keys_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="VIDMERGE_BRAZE_TOKEN is set without VIDMERGE_API_KEYS"):
         check_settings(Settings(data_dir=tmp_path, braze_token="t"))
+
+
+def test_a_recipient_is_required_by_braze_and_two_recipients_never_share_a_render(client: TestClient) -> None:
+    headers = {"Authorization": "Bearer braze-token"}
+    query = {"template_id": "small", "name": "同名", "amount": "100"}
+    missing = client.get("/v1/integrations/braze/connected-content", params=query, headers=headers)
+    assert missing.status_code == 422 and missing.json()["problems"][0]["where"] == "external_id"
+    a, b = (client.get("/v1/integrations/braze/connected-content", params={**query, "external_id": who},
+                       headers=headers).json() for who in ("u-a", "u-b"))  # fmt: skip
+    assert a["render_id"] != b["render_id"] and a["page_url"] != b["page_url"]
+
+
+def test_hostile_adapter_input_is_a_4xx_naming_it(client: TestClient) -> None:
+    big = b'{"pad": "' + b"x" * 70_000 + b'"}'
+    for path in ("hubspot/action", "sfmc/execute"):
+        answer = client.post(f"/v1/integrations/{path}", content=big, headers={"content-type": "application/json"})
+        assert answer.status_code == 413, path  # read no further than the cap, before any signature check
+    deep = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).rstrip(b"=")
+    answer = client.post("/v1/integrations/sfmc/execute", content=deep + b".e30.c2ln")
+    assert answer.status_code == 401 and answer.json()["problems"][0]["where"] == "body"  # never parsed into a 500
+    huge = {"X-HubSpot-Signature-v3": "x", "X-HubSpot-Request-Timestamp": "9" * 5000}
+    answer = client.post("/v1/integrations/hubspot/action", content=b"{}", headers=huge)
+    assert answer.status_code == 401 and answer.json()["problems"][0]["where"] == "X-HubSpot-Request-Timestamp"
+    for bad in (b"[]", b"not json"):
+        marketo = client.post("/v1/integrations/marketo/webhook", content=bad,
+                              headers={"X-Vidmerge-Marketo-Secret": "mkto-secret"})  # fmt: skip
+        assert marketo.status_code == 422 and marketo.json()["problems"][0]["where"] == "body", bad

@@ -30,10 +30,12 @@ async def connected_content(request: Request, authorization: str | None = Header
     body = await read_body(request, rt.settings.max_webhook_bytes)
     fields = {**dict(request.query_params), **_body_fields(body, request.headers.get("content-type", ""))}
     external_id = fields.pop("external_id", None)
+    if not external_id:  # without the recipient, two customers with equal fields would share a render
+        raise InvalidInput("`external_id` (the recipient, e.g. {{${user_id}}}) is required", where="external_id")
     # the recipient's fields are the request: Braze asking again for them is the same render
     canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()
     rendered = await run_in_threadpool(
-        render, request, "braze", fields, external_id=None if external_id is None else str(external_id)[:255],
+        render, request, "braze", fields, external_id=str(external_id)[:255],
         request_id=f"braze:{external_id}:{hashlib.sha256(canonical).hexdigest()}", body=canonical, priority="bulk",
     )  # fmt: skip
     return JSONResponse(rendered.flat(status=False))

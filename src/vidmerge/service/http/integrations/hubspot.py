@@ -33,7 +33,10 @@ DECODED = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$
 def check_signature(secret: str, method: str, uri: str, body: bytes, headers: dict[str, str | None]) -> None:
     v3, timestamp = headers.get("v3"), headers.get("timestamp")
     if v3 is not None and timestamp is not None:
-        if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > TOLERANCE_MS:
+        if (
+            not (timestamp.isdigit() and len(timestamp) <= 16)
+            or abs(time.time() * 1000 - int(timestamp)) > TOLERANCE_MS
+        ):
             raise Unauthorized("X-HubSpot-Request-Timestamp is outside 5 minutes", where="X-HubSpot-Request-Timestamp")
         for escape, char in DECODED.items():
             uri = uri.replace(escape, char).replace(escape.lower(), char)

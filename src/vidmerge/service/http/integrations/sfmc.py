@@ -25,7 +25,7 @@ def claims(body: bytes, secret: str) -> dict[str, Any]:
     """The JWT's claims, or Unauthorized (a forged, expired or otherwise signed body)."""
     try:
         decoded = jwt.decode(body.strip(), secret, algorithms=["HS256"], options={"require": []})
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, ValueError, RecursionError) as exc:  # its header is parsed before the check
         raise Unauthorized(f"the JWT does not verify ({type(exc).__name__})", where="body") from None
     if not isinstance(decoded, dict):
         raise Unauthorized("the JWT carries no claims", where="body")
