@@ -1,4 +1,4 @@
-"""The `vidmerge` command: serve, worker, render, bench, demo.
+"""The `vidmerge` command: serve, worker, render, campaign, bench, demo.
 
 Settings are read from the environment once, here, and passed down.
 """
@@ -58,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dest", type=Path, help="folder to write (files already there are kept)")
     p.set_defaults(func=_demo)
 
+    p = sub.add_parser("campaign", help="render a CSV of customers on a running server; write their links to a CSV")
+    p.add_argument("template_id")
+    p.add_argument("file", type=Path, help="the CSV: UTF-8 (with or without BOM) or Shift_JIS/CP932")
+    p.add_argument("--out", type=Path, required=True, help="results CSV to write (in the upload's encoding)")
+    p.add_argument("--server", default=None, help="the API's URL (default: VIDMERGE_PUBLIC_BASE_URL or host:port)")
+    p.add_argument("--mapping", type=json.loads, default=None, help='JSON {"column": "input"}')
+    p.add_argument("--campaign", default=None, help="add the rows to this campaign (corrected rows)")
+    p.add_argument("--api-key", default=None, help="default: the first of VIDMERGE_API_KEYS")
+    p.set_defaults(func=_campaign)
+
     p = sub.add_parser("serve", help="the HTTP API (embedded worker, local storage, SQLite by default)")
     p.set_defaults(func=_serve)
 
@@ -91,6 +101,20 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
     print(write_demo(args.dest))
     return 0
+
+
+def _campaign(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    from vidmerge.client import ClientError, run_campaign
+
+    key = args.api_key or next(iter(settings.api_keys), None)
+    try:
+        return run_campaign(args.server or settings.base_url, args.template_id, args.file, args.out, api_key=key,
+                            mapping=args.mapping, campaign_id=args.campaign)  # fmt: skip
+    except (ClientError, OSError, httpx.HTTPError) as exc:
+        print(f"vidmerge campaign: {exc}", file=sys.stderr)
+        return 2
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

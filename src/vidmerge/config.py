@@ -59,6 +59,8 @@ class Settings:
     retention_days: float = 0.0  # 0: keep forever
     max_bundle_bytes: int = 512 * 1024 * 1024
     max_webhook_bytes: int = 64 * 1024  # a webhook body over this is refused (413) before it is read on
+    max_campaign_bytes: int = 32 * 1024 * 1024  # a campaign CSV over this is refused (413)
+    max_campaign_rows: int = 100_000
     frame_cache_mb: int = 4096  # decoded base frames of dynamic segments on local disk; 0: off
     min_free_mb: int = 256  # below this free in data_dir, new work is refused (503); the frame cache keeps twice
     log_level: str = "INFO"
@@ -127,6 +129,8 @@ class Settings:
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
             max_webhook_bytes=int(get("VIDMERGE_MAX_WEBHOOK_BYTES", d.max_webhook_bytes)),
+            max_campaign_bytes=int(get("VIDMERGE_MAX_CAMPAIGN_BYTES", d.max_campaign_bytes)),
+            max_campaign_rows=int(get("VIDMERGE_MAX_CAMPAIGN_ROWS", d.max_campaign_rows)),
             frame_cache_mb=max(0, int(get("VIDMERGE_FRAME_CACHE_MB", d.frame_cache_mb))),
             min_free_mb=max(0, int(get("VIDMERGE_MIN_FREE_MB", d.min_free_mb))),
             log_level=get("VIDMERGE_LOG_LEVEL", d.log_level),

@@ -3,6 +3,7 @@
     TemplateRecord   one prepared version of a template (status, manifest, where its segments are)
     RenderRecord     one personalized video (status, content key, public token, timings, errors)
     SegmentRecord    one dynamic segment render, single-flight across workers via a lease
+    CampaignRecord   a CSV campaign: its template version and encoding; CampaignRowRecord its rows
     AuditRecord      erasures and purges (never a raw external id: its SHA-256 instead)
 
 `Database(url)` wraps an engine for SQLite (the embedded default: WAL, busy timeout, foreign keys)
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -41,6 +43,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     or_,
     select,
     text,
@@ -159,6 +162,7 @@ class RenderRecord(Base):
     template_version: Mapped[int] = mapped_column()
     token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
     external_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(32), index=True)  # made by a CSV campaign
     values_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     priority: Mapped[str] = mapped_column(String(16), default="interactive")
@@ -212,6 +216,48 @@ class SegmentRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CampaignRecord(Base):
+    """A CSV campaign: rows validated at upload, rendered on the bulk lane once started."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (ForeignKeyConstraint(["template_id", "template_version"], ["templates.id", "templates.version"]),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    template_id: Mapped[str] = mapped_column(String(128))
+    template_version: Mapped[int] = mapped_column()
+    # the first upload's identity (template, mapping, file bytes): the same upload again is this campaign
+    source_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    encoding: Mapped[str] = mapped_column(String(16))  # the upload's; results.csv is written in it
+    uploads: Mapped[int] = mapped_column(default=1)
+    started_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # launching's heartbeat
+
+    def __init__(self, **fields: Any) -> None:
+        fields.setdefault("id", new_id())
+        super().__init__(**fields)
+
+
+class CampaignRowRecord(Base):
+    """One CSV row. A valid row keeps its values as drawn (frozen at upload, never the raw cells)
+    until its render is made, then only the render's id; an invalid one keeps its problems. The
+    newest row of an `external_id` is `current`: the one results.csv lists."""
+
+    __tablename__ = "campaign_rows"
+    __table_args__ = (Index(None, "campaign_id", "external_id"),)
+
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    upload: Mapped[int] = mapped_column()
+    row: Mapped[int] = mapped_column()  # as a spreadsheet numbers it: the header is row 1
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    values_hash: Mapped[str | None] = mapped_column(String(64))
+    resolved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    problems: Mapped[dict[str, Any]] = mapped_column(default=dict)  # column -> reason
+    render_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
 class AuditRecord(Base):
     __tablename__ = "audit_log"
     __table_args__ = (_one_of("action", ("erase", "purge")),)
@@ -225,7 +271,7 @@ class AuditRecord(Base):
 
 class Database:
     """One engine and its sessions, and a gateway per noun: `templates`, `renders`, `idempotency`,
-    `leases`, `audit`."""
+    `leases`, `audit`, `campaigns`."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -245,6 +291,7 @@ class Database:
         self.leases = Leases(self)
         self.idempotency = Idempotency(self)
         self.audit = Audit(self)
+        self.campaigns = Campaigns(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -400,6 +447,10 @@ class Renders(_Gateway):
     def of_external_id(self, external_id: str) -> list[RenderRecord]:
         with self.db.session() as session:
             return list(session.scalars(select(RenderRecord).where(RenderRecord.external_id == external_id)))
+
+    def of_campaign(self, campaign_id: str) -> list[RenderRecord]:
+        with self.db.session() as session:
+            return list(session.scalars(select(RenderRecord).where(RenderRecord.campaign_id == campaign_id)))
 
     def created_before(self, cutoff: datetime) -> list[RenderRecord]:
         with self.db.session() as session:
@@ -596,6 +647,144 @@ class Leases(_Gateway):
     def forget(self, key: str) -> None:
         with self.db.engine.begin() as connection:
             connection.execute(delete(SegmentRecord).where(SegmentRecord.key == key))
+
+
+RowStatus = tuple[CampaignRowRecord, RenderRecord | None]
+
+
+class Campaigns(_Gateway):
+    """CSV campaigns and their rows."""
+
+    def get(self, campaign_id: str) -> CampaignRecord | None:
+        with self.db.session() as session:
+            return session.get(CampaignRecord, campaign_id)
+
+    def by_source(self, source_hash: str) -> CampaignRecord | None:
+        with self.db.session() as session:
+            return session.scalars(select(CampaignRecord).where(CampaignRecord.source_hash == source_hash)).first()
+
+    def create(self, campaign: CampaignRecord, rows: Sequence[CampaignRowRecord]) -> None:
+        """The campaign and its first upload's rows, in one transaction (IntegrityError when the
+        same upload was stored meanwhile)."""
+        with self.db.session() as session:
+            session.add(campaign)
+            session.flush()
+            session.add_all(rows)
+
+    def current(self, campaign_id: str, external_ids: Iterable[str]) -> dict[str, CampaignRowRecord]:
+        """The current row of each of these external ids, where the campaign has one."""
+        wanted, found = list(external_ids), {}
+        mine = and_(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.current.is_(True))
+        with self.db.session() as session:
+            for start in range(0, len(wanted), 500):
+                query = select(CampaignRowRecord).where(
+                    mine, CampaignRowRecord.external_id.in_(wanted[start : start + 500])
+                )
+                found.update({r.external_id: r for r in session.scalars(query) if r.external_id})
+        return found
+
+    def add_upload(self, campaign_id: str, rows: Sequence[CampaignRowRecord], superseded: Sequence[int]) -> int:
+        """Another upload into a campaign: its rows numbered after the others, the rows they
+        replace no longer current. Returns the upload's number."""
+        with self.db.session() as session:
+            campaign = session.get(CampaignRecord, campaign_id, with_for_update=True)
+            if campaign is None:
+                return 0
+            campaign.uploads += 1
+            top = session.scalar(select(func.max(CampaignRowRecord.seq)).where(
+                CampaignRowRecord.campaign_id == campaign_id)) or 0  # fmt: skip
+            key = and_(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.seq.in_(superseded))
+            session.execute(update(CampaignRowRecord).where(key).values(current=False))
+            for n, row in enumerate(rows, start=top + 1):
+                row.campaign_id, row.seq, row.upload = campaign_id, n, campaign.uploads
+            session.add_all(rows)
+            return campaign.uploads
+
+    def start(self, campaign_id: str) -> CampaignRecord | None:
+        with self.db.session() as session:
+            campaign = session.get(CampaignRecord, campaign_id)
+            if campaign is not None:
+                campaign.started_at = campaign.started_at or utcnow()
+                campaign.updated_at = utcnow()
+            return campaign
+
+    def touch(self, campaign_id: str) -> None:
+        with self.db.engine.begin() as connection:
+            connection.execute(
+                update(CampaignRecord).where(CampaignRecord.id == campaign_id).values(updated_at=utcnow())
+            )
+
+    def unlaunched(self, campaign_id: str, limit: int) -> list[CampaignRowRecord]:
+        """Valid current rows whose render is not made yet, in file order."""
+        query = select(CampaignRowRecord).where(
+            CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.current.is_(True),
+            CampaignRowRecord.values_hash.is_not(None), CampaignRowRecord.render_id.is_(None),
+        )  # fmt: skip
+        with self.db.session() as session:
+            return list(session.scalars(query.order_by(CampaignRowRecord.seq).limit(limit)))
+
+    def link(self, campaign_id: str, seq: int, render_id: str) -> bool:
+        """The row's render is made: keep its id, drop the row's copy of the values. False when
+        the row is gone (the campaign was erased meanwhile)."""
+        key = and_(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.seq == seq)
+        with self.db.engine.begin() as connection:
+            changed = connection.execute(update(CampaignRowRecord).where(key).values(render_id=render_id, resolved={}))
+            return changed.rowcount == 1
+
+    def stale(self, older_than: datetime) -> list[str]:
+        """Started campaigns with rows not launched and no heartbeat since `older_than` (their
+        launching stopped with its process); each touched, so the next sweep leaves them be."""
+        waiting = select(CampaignRowRecord.campaign_id).where(
+            CampaignRowRecord.current.is_(True), CampaignRowRecord.values_hash.is_not(None),
+            CampaignRowRecord.render_id.is_(None),
+        )  # fmt: skip
+        query = select(CampaignRecord).where(
+            CampaignRecord.started_at.is_not(None), CampaignRecord.updated_at < older_than,
+            CampaignRecord.id.in_(waiting),
+        )  # fmt: skip
+        with self.db.session() as session:
+            found = list(session.scalars(query))
+            for campaign in found:
+                campaign.updated_at = utcnow()
+            return [c.id for c in found]
+
+    def rows(self, campaign_id: str, *, after: int = 0, limit: int = 1000) -> list[RowStatus]:
+        """Current rows from `seq` > `after` in file order, each with its render (None when not
+        made yet, or erased)."""
+        query = (
+            select(CampaignRowRecord, RenderRecord)
+            .outerjoin(RenderRecord, RenderRecord.id == CampaignRowRecord.render_id)
+            .where(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.current.is_(True),
+                   CampaignRowRecord.seq > after)
+            .order_by(CampaignRowRecord.seq)
+            .limit(limit)
+        )  # fmt: skip
+        with self.db.session() as session:
+            return [(row, render) for row, render in session.execute(query)]
+
+    def counts(self, campaign_id: str) -> dict[str, int]:
+        """Current rows by state: invalid, waiting (not launched), erased, or the render's status."""
+        state = (
+            select(CampaignRowRecord.values_hash.is_(None), CampaignRowRecord.render_id.is_(None),
+                   RenderRecord.status, func.count())
+            .outerjoin(RenderRecord, RenderRecord.id == CampaignRowRecord.render_id)
+            .where(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.current.is_(True))
+            .group_by(CampaignRowRecord.values_hash.is_(None), CampaignRowRecord.render_id.is_(None),
+                      RenderRecord.status)
+        )  # fmt: skip
+        counts: dict[str, int] = {}
+        with self.db.session() as session:
+            for invalid, waiting, status, n in session.execute(state):
+                name = "invalid" if invalid else "waiting" if waiting else status or "erased"
+                counts[name] = counts.get(name, 0) + n
+        return counts
+
+    def delete(self, campaign_id: str) -> None:
+        """The campaign and its rows (its renders are erased first, by the caller)."""
+        with self.db.session() as session:
+            session.execute(delete(CampaignRowRecord).where(CampaignRowRecord.campaign_id == campaign_id))
+            session.execute(delete(CampaignRecord).where(CampaignRecord.id == campaign_id))
+        self.db.compact()
 
 
 class Audit(_Gateway):

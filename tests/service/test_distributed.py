@@ -11,6 +11,7 @@ take about a second; waits are bounded and fail with the tails of every process 
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
 import re
@@ -29,6 +30,8 @@ from PIL import Image
 from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
 from support.server import Api, Worker
 from support.services import ProcessFixture, RedisServer, SeaweedS3, postgres_bindir, running
+
+from vidmerge.records import Database
 
 pytestmark = pytest.mark.slow
 
@@ -435,3 +438,63 @@ def test_readiness_fails_while_s3_is_down_and_liveness_does_not(stack: Stack) ->
         _readiness(stack, 503, "storage")
         stack.seaweed.start()
     _readiness(stack, 200, "storage")
+
+
+# -- a CSV campaign ------------------------------------------------------------------------------
+
+
+def test_a_cp932_campaign_renders_each_good_row_once_across_a_worker_restart(stack: Stack) -> None:
+    """30 rows as Excel writes them in Japan, 3 bad: the 3 are named, the 27 render on the bulk
+    lane while a worker is killed and started again, and the results CSV (CP932) holds 27 working
+    links. The same file again is the same campaign: nothing new renders."""
+    rows = [[f"k-{n:02d}", f"顧客 {n}", f"{1000 + n:,}"] for n in range(27)]
+    rows[3:3] = [["k-bad-amount", "髙橋", "たくさん"]]
+    rows[10:10] = [["", "名無し", "100"]]
+    rows[20:20] = [["k-bad-name", "長" * 41, "100"]]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([["顧客ID", "氏名", "金額"], *rows])
+    content = out.getvalue().encode("cp932")
+    form = {"template_id": TEMPLATE, "mapping": '{"顧客ID": "external_id", "氏名": "name", "金額": "amount"}'}
+    client = stack.api.client
+    uploaded = client.post("/v1/campaigns", data=form, files={"file": ("顧客.csv", content, "text/csv")})
+    assert uploaded.status_code == 201, uploaded.text
+    body = uploaded.json()
+    assert (body["rows"], body["valid"], body["invalid"], body["encoding"]) == (30, 27, 3, "cp932")
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(5, "金額"), (12, "顧客ID"), (22, "氏名")]
+    path = f"/v1/campaigns/{body['campaign_id']}"
+    assert client.post(f"{path}/start").status_code == 202
+
+    victim = stack.workers[0]
+    wait_for(lambda: client.get(path).json()["done"] >= 3, 180, lambda: f"{client.get(path).json()}\n{stack.logs()}")
+    victim.kill()  # mid-way: some of its renders were running
+    try:
+        wait_for(lambda: client.get(path).json()["done"] >= 6, 180, stack.logs)
+    finally:
+        victim.start()
+    wait_for(lambda: client.get(path).json()["status"] == "done", 300,
+             lambda: f"{client.get(path).json()}\n{stack.logs()}")  # fmt: skip
+    state = client.get(path).json()
+    assert (state["total"], state["done"], state["failed"], state["invalid"]) == (27, 27, 0, 3)
+
+    results = client.get(f"{path}/results.csv")
+    assert results.headers["content-type"] == "text/csv; charset=cp932"
+    lines = list(csv.DictReader(io.StringIO(results.content.decode("cp932"))))
+    done = [line for line in lines if line["status"] == "done"]
+    assert [line["external_id"] for line in done] == [f"k-{n:02d}" for n in range(27)]
+    assert len({line["page_url"] for line in done}) == 27  # one render each
+    for line in done:
+        mp4 = stack.fetch(line["mp4_url"])
+        assert (mp4.status_code, mp4.headers["content-type"]) == (200, "video/mp4"), line["external_id"]
+        assert stack.fetch(line["page_url"]).status_code == 200
+    database = Database(stack.database_url)
+    made = database.renders.of_campaign(body["campaign_id"])
+    database.dispose()
+    assert sorted(r.external_id or "" for r in made) == [f"k-{n:02d}" for n in range(27)]
+    for render in made:  # packaged once each, the restart notwithstanding
+        assert len(stack.events(render.id, "done")) == 1, stack.logs()
+
+    again = client.post("/v1/campaigns", data=form, files={"file": ("顧客.csv", content, "text/csv")})
+    assert (again.status_code, again.json()["campaign_id"]) == (200, body["campaign_id"])
+    assert client.post(f"{path}/start").json()["done"] == 27
+    time.sleep(1)
+    assert client.get(f"{path}/results.csv").content == results.content

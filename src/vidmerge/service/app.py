@@ -20,12 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vidmerge import __version__, logs
 from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationError, VidmergeError
-from vidmerge.service.http import api, delivery
+from vidmerge.service.http import api, campaigns, delivery
 from vidmerge.service.http.auth import UploadGuard, check_api_key
 from vidmerge.service.http.integrations import braze, hubspot, marketo, sfmc
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import check_settings, open_runtime, use_scratch
-from vidmerge.service.work.queue import Sweeper, open_queue
+from vidmerge.service.work.queue import Launcher, Sweeper, open_queue
 
 log = logging.getLogger("vidmerge")
 STATIC = Path(__file__).parent / "http" / "static"
@@ -46,10 +46,12 @@ def create_app(settings: Settings) -> FastAPI:
         rt = open_runtime(settings)
         queue = open_queue(rt)
         queue.start()
-        sweeper = Sweeper(rt, queue)
+        launcher = Launcher(rt, queue)
+        sweeper = Sweeper(rt, queue, launcher)
         sweeper.sweep()
         sweeper.start()
         app.state.rt, app.state.queue, app.state.plans = rt, queue, delivery.Plans()
+        app.state.launcher = launcher
         _warn_if_open(settings)
         try:
             yield
@@ -61,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan)
     app.include_router(api.router)
+    app.include_router(campaigns.router)
     app.include_router(delivery.router)
     for tool in (hubspot, braze, sfmc, marketo):
         app.include_router(tool.router)
@@ -68,7 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount("/static", GZipMiddleware(CachedStatic(directory=STATIC)), name="static")
     _errors(app)
     _health(app)
-    app.add_middleware(UploadGuard, keys=settings.api_keys, max_bytes=settings.max_bundle_bytes)
+    uploads = {"/v1/templates": settings.max_bundle_bytes, "/v1/campaigns": settings.max_campaign_bytes}
+    app.add_middleware(UploadGuard, keys=settings.api_keys, limits=uploads)
     app.add_middleware(logs.RequestLog)
     app.add_middleware(NoSniff)
     return app

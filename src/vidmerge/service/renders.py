@@ -82,16 +82,25 @@ def accept(
     if found is not None:
         return Accepted(found, created=False)
     record = registry.record(template_id, version)
-    loaded = registry.loaded(record.id, record.version)
-    person = personalize(loaded, data)
-    render = RenderRecord(
-        template_id=record.id,
-        template_version=record.version,
-        external_id=external_id,
-        values_hash=person.plan.values_hash,
-        priority=priority,
-        resolved=_frozen(person),
-    )
+    person = personalize(registry.loaded(record.id, record.version), data)
+    render = RenderRecord(template_id=record.id, template_version=record.version, external_id=external_id,
+                          priority=priority)  # fmt: skip
+    return _add(db, render, person, claims)
+
+
+def accept_frozen(
+    db: Database, registry: Registry, render: RenderRecord, resolved: dict[str, Any], claims: Sequence[Claim]
+) -> Accepted:
+    """Accept a render whose values were resolved and frozen before (a campaign's row, checked at
+    upload): nothing is resolved again."""
+    found = _claimed(db, claims)
+    if found is not None:
+        return Accepted(found, created=False)
+    return _add(db, render, thaw(registry.loaded(render.template_id, render.template_version), resolved), claims)
+
+
+def _add(db: Database, render: RenderRecord, person: Personalized, claims: Sequence[Claim]) -> Accepted:
+    render.values_hash, render.resolved = person.plan.values_hash, frozen(person)
     try:
         db.renders.add(render, [s.key for s in person.plan.dynamic], list(claims))
     except IntegrityError:  # the same request, retried at the same moment, won the race
@@ -122,10 +131,18 @@ def _claimed(db: Database, claims: Sequence[Claim]) -> RenderRecord | None:
 SIGNATURE_SCOPE = "signature"  # a signed webhook's signature is an idempotency key of its own
 
 
-def _frozen(person: Personalized) -> dict[str, Any]:
+def frozen(person: Personalized) -> dict[str, Any]:
     """What the record keeps: the values as drawn (all a render needs, to the last segment) and
     how they were computed. Not the raw data. Erased with the render."""
     return {"drawn": [asdict(d) for d in person.drawn.values()], "explanations": jsonable(person.explanations)}
+
+
+def thaw(loaded: LoadedVersion, resolved: dict[str, Any]) -> Personalized:
+    """A render's plan from its frozen values (what `frozen` kept)."""
+    drawn = {d["slot_id"]: Drawn(**d) for d in resolved["drawn"]}
+    template = loaded.template
+    plan = make_plan(template.id, template.version, loaded.prepared, template.slots, drawn)
+    return Personalized({}, resolved.get("explanations", {}), drawn, plan)
 
 
 def values(record: RenderRecord) -> dict[str, str]:
@@ -160,13 +177,10 @@ def replan(db: Database, registry: Registry, record: RenderRecord) -> tuple[Load
     renderer version) references its new segments, so neither is deleted as unused."""
     loaded = registry.loaded(record.template_id, record.template_version)
     if "drawn" in record.resolved:
-        drawn = {d["slot_id"]: Drawn(**d) for d in record.resolved["drawn"]}
-        template = loaded.template
-        plan = make_plan(template.id, template.version, loaded.prepared, template.slots, drawn)
-        person = Personalized({}, record.resolved.get("explanations", {}), drawn, plan)
+        person = thaw(loaded, record.resolved)
     else:  # accepted before values were frozen: its data was kept; freeze it now
         person = personalize(loaded, record.resolved["data"])
-        db.renders.freeze(record.id, _frozen(person))
+        db.renders.freeze(record.id, frozen(person))
     db.renders.reference(record.id, [s.key for s in person.plan.dynamic])
     return loaded, person
 

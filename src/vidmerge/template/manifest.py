@@ -38,7 +38,8 @@ class Output(_Model):
 
 
 MAX_SLOTS = 100
-Tool = Literal["webhook", "hubspot", "braze", "sfmc", "marketo"]  # what calls /v1/renders or an adapter
+# what calls /v1/renders or an adapter, or the columns of a campaign's CSV
+Tool = Literal["webhook", "hubspot", "braze", "sfmc", "marketo", "csv"]
 
 
 class Manifest(_Model):

@@ -72,7 +72,7 @@ class ProblemOut(BaseModel):
     problems: list[dict[str, str]] | None = None
 
 
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The error answers of an operation, as OpenAPI sees them."""
     schema = ProblemOut.model_json_schema()
     return {
@@ -125,14 +125,14 @@ def render_out(
     )  # fmt: skip
 
 
-def _management(request: Request, authorization: str | None) -> None:
+def management(request: Request, authorization: str | None) -> None:
     check_api_key(authorization, request.app.state.rt.settings.api_keys)
 
 
 @router.post(
     "/templates", status_code=202, response_model=TemplateOut,
     responses={200: {"model": TemplateOut, "description": "this version, uploaded before"},
-               **_problems(401, 409, 413, 422, 503)},
+               **problem_responses(401, 409, 413, 422, 503)},
 )  # fmt: skip
 async def upload_template(
     request: Request,
@@ -143,7 +143,7 @@ async def upload_template(
     """Upload a zipped template bundle (multipart field `file`): validated and stored at once,
     answered `202` with status `preparing`; the workers prepare it (`GET /v1/templates/{id}`
     shows the progress, then `ready`, or `failed` with the reason)."""
-    _management(request, authorization)
+    management(request, authorization)
     rt = request.app.state.rt
     rt.check_space()
     with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
@@ -172,7 +172,7 @@ async def _save_upload(file: UploadFile, dest: Path, limit: int) -> None:
 @router.post(
     "/templates/{template_id}/versions/{version}/{action}",
     response_model=TemplateOut,
-    responses=_problems(401, 404, 422),
+    responses=problem_responses(401, 404, 422),
 )
 def change_template_state(
     request: Request,
@@ -183,12 +183,14 @@ def change_template_state(
 ) -> TemplateOut:
     """`activate`: new renders use this version (the newest active one when none is named);
     `deactivate`: no new renders. Renders made from it keep working either way."""
-    _management(request, authorization)
+    management(request, authorization)
     state = "active" if action == "activate" else "inactive"
     return _template_out(request.app.state.rt.registry.set_state(template_id, version, state))
 
 
-@router.delete("/templates/{template_id}/versions/{version}", status_code=204, responses=_problems(401, 404, 422))
+@router.delete(
+    "/templates/{template_id}/versions/{version}", status_code=204, responses=problem_responses(401, 404, 422)
+)
 def delete_template_version(
     request: Request,
     template_id: str,
@@ -197,25 +199,25 @@ def delete_template_version(
 ) -> Response:
     """No longer listed nor used by new renders; renders made from it keep working until they are
     erased or expire (its bundle and shared segments stay for them)."""
-    _management(request, authorization)
+    management(request, authorization)
     request.app.state.rt.registry.set_state(template_id, version, "deleted")
     return Response(status_code=204)
 
 
-@router.get("/templates", response_model=list[TemplateOut], responses=_problems(401))
+@router.get("/templates", response_model=list[TemplateOut], responses=problem_responses(401))
 def list_templates(request: Request, authorization: str | None = Header(None)) -> list[TemplateOut]:
-    _management(request, authorization)
+    management(request, authorization)
     return [_template_out(r) for r in request.app.state.rt.db.templates.all()]
 
 
-@router.get("/templates/{template_id}", response_model=TemplateOut, responses=_problems(401, 404, 422))
+@router.get("/templates/{template_id}", response_model=TemplateOut, responses=problem_responses(401, 404, 422))
 def get_template(
     request: Request,
     template_id: str,
     version: int | None = Query(None, ge=1, le=MAX_INTEGER),
     authorization: str | None = Header(None),
 ) -> TemplateOut:
-    _management(request, authorization)
+    management(request, authorization)
     return _template_out(request.app.state.rt.registry.record(template_id, version, ready=False))
 
 
@@ -224,7 +226,7 @@ def get_template(
     status_code=202,
     response_model=RenderOut,
     responses={200: {"model": RenderOut, "description": "a retry of an accepted request"},
-               **_problems(401, 404, 409, 413, 422, 503)},
+               **problem_responses(401, 404, 409, 413, 422, 503)},
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": RenderRequest.model_json_schema()}}}},
 )  # fmt: skip
@@ -287,26 +289,26 @@ def enqueue(request: Request, accepted: renders.Accepted) -> None:
         log.warning("render %s accepted but not enqueued (%s); the sweep will retry", record.id, type(exc).__name__)
 
 
-@router.get("/renders/{render_id}", response_model=RenderOut, responses=_problems(401, 404))
+@router.get("/renders/{render_id}", response_model=RenderOut, responses=problem_responses(401, 404))
 def get_render(request: Request, render_id: str, authorization: str | None = Header(None)) -> RenderOut:
-    _management(request, authorization)
+    management(request, authorization)
     return render_out(request, renders.load(request.app.state.rt.db, render_id), detail=True)
 
 
-@router.delete("/renders/{render_id}", status_code=204, responses=_problems(401, 404))
+@router.delete("/renders/{render_id}", status_code=204, responses=problem_responses(401, 404))
 def delete_render(request: Request, render_id: str, authorization: str | None = Header(None)) -> None:
     """Erase a render: every derived object and its record. An audit entry remains."""
-    _management(request, authorization)
+    management(request, authorization)
     rt = request.app.state.rt
     renders.erase(rt.db, rt.registry, renders.load(rt.db, render_id))
 
 
-@router.delete("/renders", status_code=200, responses=_problems(401, 404, 422))
+@router.delete("/renders", status_code=200, responses=problem_responses(401, 404, 422))
 def delete_by_external_id(
     request: Request, external_id: str, authorization: str | None = Header(None)
 ) -> dict[str, int]:
     """Erase every render of one customer (`?external_id=`): the right to be forgotten."""
-    _management(request, authorization)
+    management(request, authorization)
     rt = request.app.state.rt
     count = renders.erase_external(rt.db, rt.registry, external_id)
     if count == 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -96,31 +96,33 @@ def check_webhook(
 
 
 class UploadGuard:
-    """Checks the API key and the declared size of a template upload before its body is read.
+    """Checks the API key and the declared size of an upload (a template, a campaign's CSV)
+    before its body is read; `limits` maps each upload path to its largest size.
 
     FastAPI parses a multipart body (spooling the file to disk) before the endpoint runs, so a
     check inside the endpoint would come after an anonymous caller had filled the disk.
     """
 
-    def __init__(self, app: ASGIApp, *, keys: Sequence[str], max_bytes: int) -> None:
-        self.app, self.keys, self.max_bytes = app, tuple(keys), max_bytes
+    def __init__(self, app: ASGIApp, *, keys: Sequence[str], limits: Mapping[str, int]) -> None:
+        self.app, self.keys, self.limits = app, tuple(keys), dict(limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/templates":
-            refusal = self._refusal(Headers(scope=scope))
+        limit = self.limits.get(scope["path"].rstrip("/")) if scope["type"] == "http" else None
+        if limit is not None and scope["method"] == "POST":
+            refusal = self._refusal(Headers(scope=scope), limit)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def _refusal(self, headers: Headers) -> JSONResponse | None:
+    def _refusal(self, headers: Headers, limit: int) -> JSONResponse | None:
         try:
             check_api_key(headers.get("authorization"), self.keys)
         except Unauthorized as exc:
             return _problem(401, exc.title, exc.message, exc.where)
         length = headers.get("content-length", "")
-        if length.isascii() and length.isdigit() and int(length) > self.max_bytes + (1 << 20):
-            return _problem(413, "Upload too large", f"upload exceeds {self.max_bytes} bytes", "file")
+        if length.isascii() and length.isdigit() and int(length) > limit + (1 << 20):
+            return _problem(413, "Upload too large", f"upload exceeds {limit} bytes", "file")
         return None
 
 

@@ -13,6 +13,7 @@ import threading
 from typing import Protocol
 
 from vidmerge.errors import Transient
+from vidmerge.service import campaigns
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.renders import purge_older_than
 from vidmerge.service.runtime import Runtime, sweep_scratch
@@ -135,11 +136,39 @@ def open_queue(rt: Runtime) -> Queue:
     return EmbeddedQueue(rt, rt.settings.workers) if rt.settings.embedded_queue else CeleryQueue(rt)
 
 
-class Sweeper:
-    """Re-enqueues accepted renders whose messages were lost (the database is the truth)."""
+class Launcher:
+    """Launches started campaigns' rows on a thread of their own (a campaign of 100,000 rows
+    does not hold a request), one thread per campaign in this process."""
 
-    def __init__(self, rt: Runtime, q: Queue, every: float = 5.0) -> None:
-        self.rt, self.q, self.every = rt, q, every
+    def __init__(self, rt: Runtime, q: Queue) -> None:
+        self.rt, self.q = rt, q
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+
+    def launch(self, campaign_id: str) -> None:
+        with self._lock:
+            if campaign_id in self._running:
+                return
+            self._running.add(campaign_id)
+        threading.Thread(target=self._run, args=(campaign_id,), name=f"vidmerge-campaign-{campaign_id}",
+                         daemon=True).start()  # fmt: skip
+
+    def _run(self, campaign_id: str) -> None:
+        try:
+            campaigns.launch(self.rt, campaign_id, self.q.enqueue)
+        except Exception as exc:  # a database outage: the sweep resumes it once it is stale
+            log.warning("campaign %s: launching interrupted (%s)", campaign_id, type(exc).__name__)
+        finally:
+            with self._lock:
+                self._running.discard(campaign_id)
+
+
+class Sweeper:
+    """Re-enqueues accepted renders whose messages were lost (the database is the truth), sends
+    stale preparations again and resumes campaigns whose launching stopped."""
+
+    def __init__(self, rt: Runtime, q: Queue, launcher: Launcher, every: float = 5.0) -> None:
+        self.rt, self.q, self.launcher, self.every = rt, q, launcher, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="vidmerge-sweeper", daemon=True)
 
@@ -157,6 +186,9 @@ class Sweeper:
         for template_id, version in tasks.stale_templates(self.rt):
             log.info("template %s v%d: preparing sent again by the sweep", template_id, version)
             self.q.prepare(template_id, version)
+        for campaign_id in campaigns.stale(self.rt):
+            log.info("campaign %s: launching resumed by the sweep", campaign_id)
+            self.launcher.launch(campaign_id)
         return len(found)
 
     def _loop(self) -> None:

@@ -1,0 +1,105 @@
+"""CSV files as marketers' tools write them: UTF-8, UTF-8 with a BOM, or Shift_JIS (CP932, what
+Excel writes in Japan), read into a header and rows with their spreadsheet row numbers, and
+written back in the same encoding.
+
+Reading is bounded before any work: the caller bounds the bytes, and here the rows, the columns
+and each cell (the csv module's field limit).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from vidmerge.errors import InvalidInput
+
+ENCODINGS = ("utf-8", "utf-8-sig", "cp932")  # what results are written in
+ALIASES = {"utf8": "utf-8", "utf-8-bom": "utf-8-sig", "shift_jis": "cp932", "shift-jis": "cp932",
+           "sjis": "cp932", "ms932": "cp932", "windows-31j": "cp932"}  # fmt: skip
+MAX_COLUMNS = 200
+
+
+@dataclass(frozen=True)
+class Sheet:
+    encoding: str
+    header: list[str]  # names stripped; "" for a column without a name (ignored)
+    rows: list[tuple[int, list[str]]]  # (row number as a spreadsheet shows it, the header being 1, cells)
+
+
+def encoding_name(name: str) -> str:
+    """One of ENCODINGS, from what a caller may write (`Shift_JIS`, `utf8`, ...)."""
+    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in ENCODINGS:
+        raise InvalidInput(f"{name!r} is not one of {', '.join(ENCODINGS)}", where="encoding")
+    return key
+
+
+def decode(content: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The text and its encoding: the one named, else found (a BOM, else UTF-8, else CP932)."""
+    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InvalidInput('UTF-16 (Excel\'s "Unicode text") is not read: save as "CSV UTF-8"', where="file")
+    if encoding is None:
+        encoding = "utf-8-sig" if content.startswith(codecs.BOM_UTF8) else None
+    for candidate in [encoding] if encoding else ["utf-8", "cp932"]:
+        try:
+            return content.decode(candidate), candidate
+        except UnicodeDecodeError as exc:
+            failure = f"byte {exc.start} is not {candidate}"
+    raise InvalidInput(f'neither UTF-8 nor Shift_JIS (CP932): {failure}; save as "CSV UTF-8"', where="file")
+
+
+def read(content: bytes, *, max_rows: int, encoding: str | None = None) -> Sheet:
+    """Parse a CSV upload. Blank rows are skipped; a file-level problem (no header, a repeated
+    column, too many rows, a broken quote) raises InvalidInput naming where."""
+    text, found = decode(content, encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        _check_header(header)
+        rows = list(_rows(reader, max_rows))
+    except csv.Error as exc:
+        raise InvalidInput(f"line {reader.line_num}: {exc}", where="file") from None
+    return Sheet(found, header, rows)
+
+
+def _check_header(header: list[str]) -> None:
+    if not any(header):
+        raise InvalidInput("no header row: the first row names the columns", where="file")
+    if len(header) > MAX_COLUMNS:
+        raise InvalidInput(f"{len(header)} columns; at most {MAX_COLUMNS}", where="file")
+    seen: dict[str, int] = {}
+    for n, name in enumerate(header, start=1):
+        if name and name in seen:
+            raise InvalidInput(f"column {name!r} appears twice (columns {seen[name]} and {n})", where="file")
+        seen[name] = n
+
+
+def _rows(reader: Iterator[list[str]], max_rows: int) -> Iterator[tuple[int, list[str]]]:
+    count = 0
+    for number, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line (Excel leaves some at the end)
+        count += 1
+        if count > max_rows:
+            raise InvalidInput(f"more than {max_rows} rows", where="file")
+        if len(cells) > MAX_COLUMNS:
+            raise InvalidInput(f"row {number}: {len(cells)} cells", where="file")
+        yield number, cells
+
+
+def write(rows: Iterable[list[str]], encoding: str) -> Iterator[bytes]:
+    """CSV text in `encoding` (a BOM first for utf-8-sig), a chunk per batch of rows, CRLF line
+    ends as Excel writes them. A cell that cannot be written in it raises UnicodeEncodeError."""
+    encoder = codecs.getincrementalencoder(encoding)()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for n, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if n % 500 == 0:
+            yield encoder.encode(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+    yield encoder.encode(buffer.getvalue(), final=True)
