@@ -1,15 +1,20 @@
-"""Start-up warnings at upload: personalizing the first seconds delays or risks playback."""
+"""Warnings at upload: personalizing the first seconds delays or risks playback; GIF settings
+that cannot fit an email's 1 MB."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
+from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
 from support.server import DEMO
 
 from vidmerge.bench.demo import write_demo
+from vidmerge.config import Settings
 from vidmerge.plan import Prepared, SegmentInfo
 from vidmerge.service.registry import start_warnings
+from vidmerge.service.runtime import open_runtime
 from vidmerge.template.bundle import Template, load_bundle
 
 
@@ -41,3 +46,24 @@ def test_heavily_personalized_opening_is_flagged(demo: Template) -> None:
     busy = _moved(_moved(demo, "greeting", 2.0, 8.0), "savings", 8.0, 10.0)
     warnings = start_warnings(busy, _prepared())
     assert any("of the first 10 s are personalized" in w for w in warnings)
+
+
+def test_gif_settings_that_cannot_fit_an_email_are_warned_of_at_upload(tmp_path: Path) -> None:
+    """The trial GIF is made from the base clip while the version is prepared: the small
+    template's 400 px, 10 fps, 3 s GIF fits; 800 px at 15 fps for 6 s of a grainy clip cannot,
+    even after every adaptation (3/4 width, 32 colours, half the rate)."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=8)
+    runtime = open_runtime(Settings(data_dir=tmp_path / "data", frame_cache_mb=0))
+    try:
+        found = {}
+        for version, gif in ((1, {}), (2, {"width": 800, "fps": 15, "duration": 6})):
+            manifest = {**SMALL_MANIFEST, "version": version,
+                        "output": {**SMALL_MANIFEST["output"], "gif": gif}}  # fmt: skip
+            bundle = write_bundle(tmp_path / f"v{version}", manifest, clip=clip)
+            record, _ = runtime.registry.upload(zip_folder(bundle, tmp_path / f"v{version}.zip"))
+            found[version] = runtime.registry.prepare(record.id, record.version).manifest["warnings"]
+    finally:
+        runtime.scheduler.close()
+        runtime.db.dispose()
+    assert found[1] == []
+    assert len(found[2]) == 1 and found[2][0].startswith("output.gif: 6 s of this clip at 800 px and 15 fps is a ")

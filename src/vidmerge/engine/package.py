@@ -57,17 +57,21 @@ def poster(mp4: Path, at: float, dest: Path, limits: ffmpeg.Limits) -> None:
 GIF_BUDGET = 1_000_000  # bytes: what email clients and inboxes take without complaint
 
 
-def gif(mp4: Path, start: float, duration: float, width: int, fps: int, dest: Path, limits: ffmpeg.Limits) -> None:
-    """An animated GIF for email: a few seconds, denoised, small palette, under GIF_BUDGET.
+def gif(mp4: Path, start: float, duration: float, width: int, fps: int, dest: Path, limits: ffmpeg.Limits) -> int:
+    """An animated GIF for email: a few seconds, denoised, small palette, under GIF_BUDGET if it
+    can be. Returns its size.
 
     Film grain is what makes GIFs large, so frames are denoised first; a GIF still over the
-    budget is made again smaller, once at three quarters of the width and fewer colours.
+    budget is made again at three quarters of the width and fewer colours, then at half the
+    frame rate. What is still over after that ships as it is (the upload warned of it).
     """
     tmp = dest.with_name(dest.name + ".part.gif")
-    for scale, colours in argv.GIF_TRIES:
+    for scale, colours, rate in argv.GIF_TRIES:
         w = max(64, round(width * scale / 2) * 2)
-        args = argv.gif_args(mp4, start, duration, w, fps, colours, tmp)
+        args = argv.gif_args(mp4, start, duration, w, max(1, round(fps * rate)), colours, tmp)
         ffmpeg.run(args, limits=limits, what="gif", formats=ffmpeg.INTERNAL_FORMATS + ",gif")
         if tmp.stat().st_size <= GIF_BUDGET:
             break
+    size = tmp.stat().st_size
     tmp.replace(dest)
+    return size

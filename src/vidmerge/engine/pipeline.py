@@ -18,7 +18,7 @@ from typing import Any
 from vidmerge.draw.values import drawn_values
 from vidmerge.engine.encode import encode_full, encode_segment
 from vidmerge.engine.loaded import LoadedVersion, side_by_side
-from vidmerge.engine.package import concat_mp4, gif, playlist, poster
+from vidmerge.engine.package import GIF_BUDGET, concat_mp4, gif, playlist, poster
 from vidmerge.engine.verify import verify_mp4
 from vidmerge.errors import FFmpegError, VerificationError
 from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER, Drawn, RenderPlan, SegmentPlan, make_plan
@@ -124,6 +124,20 @@ def gif_window(loaded: LoadedVersion) -> tuple[float, float, int, int]:
         start = first.start + first.style.fade_in + 0.1
     start = max(0.0, min(start, loaded.prepared.duration - spec.duration))
     return start, spec.duration, spec.width, spec.fps
+
+
+def gif_warnings(loaded: LoadedVersion, scratch: Path) -> list[str]:
+    """The email GIF tried on the base clip at upload (the overlays change its size little): a
+    template whose GIF settings cannot fit GIF_BUDGET even at the smallest try is told so."""
+    start, duration, width, fps = gif_window(loaded)
+    size = gif(loaded.template.base, start, duration, width, fps, scratch / GIF, loaded.limits)
+    if size <= GIF_BUDGET:
+        return []
+    return [
+        f"output.gif: {duration:g} s of this clip at {width} px and {fps} fps is a {size / 1e6:.1f} MB GIF even "
+        f"at 3/4 width, 32 colours and half the rate (email clients take {GIF_BUDGET / 1e6:g} MB): shorten "
+        "output.gif.duration, or lower its width or fps"
+    ]
 
 
 def copy_hls(loaded: LoadedVersion, plan: RenderPlan, dest: Path, name: Callable[[SegmentPlan], str]) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from vidmerge.engine.encode import warm_frames
 from vidmerge.engine.ffmpeg import Limits
 from vidmerge.engine.frames import FrameCache
 from vidmerge.engine.loaded import LoadedVersion
+from vidmerge.engine.pipeline import gif_warnings
 from vidmerge.engine.prepare import Progress, prepare
 from vidmerge.errors import Conflict, NotFound
 from vidmerge.plan import Prepared
@@ -62,8 +64,11 @@ class Registry:
         self._fetch(template_id, version, root)
         template = load_bundle(root)
         prepared = prepare(template, self.storage, limits=self.limits, progress=progress)
-        warm_frames(LoadedVersion(template, prepared, self.storage, self.limits, frames=self.frames))
-        return self._save(template, status="ready", prepared=prepared)
+        loaded = LoadedVersion(template, prepared, self.storage, self.limits, frames=self.frames)
+        warm_frames(loaded)
+        with tempfile.TemporaryDirectory(prefix="vidmerge-gif-") as tmp:
+            warnings = gif_warnings(loaded, Path(tmp))
+        return self._save(template, status="ready", prepared=prepared, warnings=warnings)
 
     def fail(self, template_id: str, version: int, reason: str) -> None:
         self.db.templates.save(template_id, version, status="failed", error=reason)
@@ -80,9 +85,10 @@ class Registry:
         return record
 
     def _save(
-        self, template: Template, *, status: str, prepared: Prepared | None = None, **more: Any
-    ) -> TemplateRecord:
-        fields: dict[str, Any] = {"status": status, "manifest": describe(template, prepared), **more}
+        self, template: Template, *, status: str, prepared: Prepared | None = None, warnings: Sequence[str] = (),
+        **more: Any,
+    ) -> TemplateRecord:  # fmt: skip
+        fields: dict[str, Any] = {"status": status, "manifest": describe(template, prepared, warnings), **more}
         if prepared is not None:
             fields.update(key_prefix=prepared.key, segment_count=len(prepared.segments), duration=prepared.duration)
         return self.db.templates.save(template.id, template.version, **fields)
@@ -129,11 +135,12 @@ class Registry:
             bundle.rename(root)
 
 
-def describe(template: Template, prepared: Prepared | None = None) -> dict[str, Any]:
-    """What the API shows of a template: its slots, input fields and start-up warnings."""
+def describe(template: Template, prepared: Prepared | None = None, warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """What the API shows of a template: its slots, input fields and warnings (start-up, and
+    `warnings` found while preparing)."""
     m = template.manifest
     return {
-        "warnings": start_warnings(template, prepared) if prepared else [],
+        "warnings": [*(start_warnings(template, prepared) if prepared else []), *warnings],
         "personalized": personalized(template, prepared) if prepared else None,
         "digest": template.digest,
         "title": m.title,
