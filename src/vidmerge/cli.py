@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     p.add_argument("--skip-moviepy", action="store_true", help="skip the slow moviepy baselines M")
     p.add_argument("--segment-seconds", type=float, default=None, help="override the template's segment grid")
+    p.add_argument("--campaign-rows", type=int, default=20, help="rows of each live campaign (default 20; 0: none)")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("demo", help="write the demo template, its base clip generated, into a folder")
@@ -92,8 +93,9 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from vidmerge.bench.r30 import run_bench
 
     return run_bench(
-        args.work, as_json=args.json, with_moviepy=not args.skip_moviepy, segment_seconds=args.segment_seconds
-    )
+        args.work, as_json=args.json, with_moviepy=not args.skip_moviepy, segment_seconds=args.segment_seconds,
+        campaign_rows=args.campaign_rows,
+    )  # fmt: skip
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

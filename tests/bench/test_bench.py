@@ -61,6 +61,8 @@ def tiny(tmp_path: Path) -> workload.Workload:
         best_of=1,
         parallels=(1, 2),
         ttfp_samples=3,
+        campaign_rows=3,
+        webhook_calls=8,
     )
 
 
@@ -102,5 +104,13 @@ def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None
     assert names["repeat encodes (HTTP)"]["pass"] is True
     assert names["TTFP p95 / F"]["value"] == pytest.approx(live["ttfp_p95"] / figures["F"], rel=0.02)
 
+    assert (live["webhook"]["calls"], live["webhook"]["errors"]) == (8, 0)
+    assert 0 < live["webhook"]["p50_ms"] <= live["webhook"]["p99_ms"]
+    assert names["webhook p99 ms, 8 at once"]["value"] == live["webhook"]["p99_ms"]
+    for key in ("campaign_new", "campaign_repeating"):
+        run = live[key]
+        assert (run["rows"], run["failed"]) == (3, 0) and run["renders_per_hour"] > 0 and run["cpu_s_per_render"] > 0
+
     table = report.format_table(measured)
     assert "V/L" in table and ("PASS" in table or "MISS" in table) and "TTFP" in table
+    assert "campaign, 3 rows, repeating values" in table

@@ -4,6 +4,7 @@ over HTTP on loopback.
     TTFP      webhook POST -> playlist and first segment bytes in hand, fresh customers, p50/p95
     viewers   N fresh customers at once, each playing from t=0 at 1x: stalls and stall seconds
     repeat    the same request again: latency, and how many segments it encoded (must be 0)
+    MA tools  webhook latency under 50 concurrent calls, and CSV campaigns (bench/campaign.py)
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from typing import Any
 
 import httpx
 
+from vidmerge.bench import campaign
 from vidmerge.bench.viewers import crowd, percentile, summary, ttfp_series
 
 
 @contextmanager
-def server(root: Path, *, workers: int = 2) -> Iterator[str]:
-    """`vidmerge serve` in a subprocess on a free loopback port; yields its base URL."""
+def server(root: Path, *, workers: int = 2) -> Iterator[tuple[str, int]]:
+    """`vidmerge serve` in a subprocess on a free loopback port; yields its base URL and pid."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -43,7 +45,7 @@ def server(root: Path, *, workers: int = 2) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -117,9 +119,10 @@ def wait_done(url: str, render_ids: list[str], timeout: float = 900) -> None:
 
 
 def live_figures(
-    bundle: Path, data: Mapping[str, Any], root: Path, *, ttfp_n: int = 10, viewers: int = 4
-) -> dict[str, Any]:
-    with server(root) as url:
+    bundle: Path, data: Mapping[str, Any], root: Path, *, ttfp_n: int = 10, viewers: int = 4,
+    campaign_rows: int = 20, webhook_calls: int = 50,
+) -> dict[str, Any]:  # fmt: skip
+    with server(root) as (url, pid):
         template_id = upload(url, bundle)
         make = fresh(data)
         series = asyncio.run(ttfp_series(url, template_id, make, ttfp_n, pause=0.5))
@@ -136,6 +139,7 @@ def live_figures(
         repeat_latency = time.perf_counter() - t0
         time.sleep(1.0)  # anything a repeat set in motion would show in the counter by now
         repeat_encodes = encodes(url) - before
+        ma = ma_figures(url, template_id, data, pid, rows=campaign_rows, calls=webhook_calls)
     return {
         "ttfp_p50": round(percentile(ttfps, 50), 3),
         "ttfp_p95": round(percentile(ttfps, 95), 3),
@@ -144,4 +148,20 @@ def live_figures(
         "repeat_latency": round(repeat_latency, 4),
         "repeat_same_urls": again.json()["render_id"] == first.json()["render_id"],
         "repeat_encodes": repeat_encodes,
+        **ma,
     }
+
+
+def ma_figures(
+    url: str, template_id: str, data: Mapping[str, Any], pid: int, *, rows: int, calls: int
+) -> dict[str, Any]:
+    """Webhook latency under `calls` concurrent calls, then a campaign alone with new values and
+    one with repeating values (each on a quiet server: the one before has finished)."""
+    webhook, made = campaign.webhook_latency(url, template_id, fresh(data), calls=calls)
+    wait_done(url, made)
+    found: dict[str, Any] = {"webhook": webhook}
+    if rows:
+        found["campaign_new"] = campaign.campaign(url, template_id, campaign.rows(data, rows, repeating=False), pid)
+        found["campaign_repeating"] = campaign.campaign(url, template_id,
+                                                        campaign.rows(data, rows, repeating=True), pid)  # fmt: skip
+    return found

@@ -17,7 +17,9 @@ Every figure is measured in the same run on the same machine; nothing is hard-co
     M        moviepy 2: CompositeVideoClip + TextClip/ImageClip written with moviepy's defaults
              (libx264 medium): the obvious approach; M_same_preset forces the template's preset
     live     a real `vidmerge serve`: TTFP p50/p95 over fresh customers, N fresh viewers at
-             once playing at 1x (stalls), the repeated request over HTTP (bench/live.py)
+             once playing at 1x (stalls), the repeated request over HTTP (bench/live.py); the
+             webhook's latency under 50 concurrent calls, and an N-row campaign's renders per
+             hour and CPU seconds per render, with new and with repeating values (bench/campaign.py)
 
 L, F and V are the best of `best_of` runs; M and F_full_render run once. Other processes on the
 machine are not controlled; the load average before the run is recorded with the figures.
@@ -54,9 +56,13 @@ from vidmerge.template.bundle import load_bundle
 # --- entry point ----------------------------------------------------------------------------
 
 
-def run_bench(work: Path | None, *, as_json: bool, with_moviepy: bool, segment_seconds: float | None = None) -> int:
+def run_bench(
+    work: Path | None, *, as_json: bool, with_moviepy: bool, segment_seconds: float | None = None,
+    campaign_rows: int = 20,
+) -> int:  # fmt: skip
     with _work_dir(work) as root:
-        report = measure(replace(r30(), segment_seconds=segment_seconds), root, with_moviepy=with_moviepy)
+        workload = replace(r30(), segment_seconds=segment_seconds, campaign_rows=campaign_rows)
+        report = measure(workload, root, with_moviepy=with_moviepy)
         (root / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_table(report))
     return 0
@@ -92,11 +98,10 @@ def measure(workload: Workload, root: Path, *, with_moviepy: bool) -> dict[str, 
     if with_moviepy and moviepy_available():
         figures["M"] = _timed(lambda: moviepy_full(loaded, person, root / "M.mp4", same_preset=False))
         figures["M_same_preset"] = _timed(lambda: moviepy_full(loaded, person, root / "Ms.mp4", same_preset=True))
-    live = (
-        live_figures(root / "bundle", workload.data, root / "live", ttfp_n=workload.ttfp_samples)
-        if workload.live
-        else None
-    )
+    live = None
+    if workload.live:
+        live = live_figures(root / "bundle", workload.data, root / "live", ttfp_n=workload.ttfp_samples,
+                            campaign_rows=workload.campaign_rows, webhook_calls=workload.webhook_calls)  # fmt: skip
     return assemble(workload, loaded, person, figures, v_runs, load_before, live)
 
 

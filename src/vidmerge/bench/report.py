@@ -101,6 +101,7 @@ def targets(
             Target("TTFP p95 / F", ttfp_share, "<=", 0.05),
             Target(f"stalls, {live['crowd']['viewers']} viewers", float(live["crowd"]["stalls"]), "==", 0.0),
             Target("repeat encodes (HTTP)", float(live["repeat_encodes"]), "==", 0.0),
+            Target(f"webhook p99 ms, {live['webhook']['calls']} at once", live["webhook"]["p99_ms"], "<=", 500.0),
         ]
     return found
 
@@ -173,7 +174,14 @@ def format_table(report: Mapping[str, Any]) -> str:
             "TTFP p50 / p95 (webhook -> playlist + first segment)": "{:.3f} / {:.3f}".format(*ttfp),
             "viewers at once / stalls / stall seconds": "{viewers} / {stalls} / {stall_seconds}".format(**crowd),
             "repeated request over HTTP: seconds / encodes": "{:.4f} / {:g}".format(*repeat),
+            "webhook ms p50 / p99, {calls} calls at once".format(
+                **live["webhook"]
+            ): "{p50_ms:.0f} / {p99_ms:.0f}".format(**live["webhook"]),
         }
+        for key, label in (("campaign_new", "new values"), ("campaign_repeating", "repeating values")):
+            if key in live:
+                rows[f"campaign, {live[key]['rows']} rows, {label}: renders/h, CPU s/render"] = (
+                    "{renders_per_hour} / {cpu_s_per_render:.2f}".format(**live[key]))  # fmt: skip
         lines += [f"{label:<56}{value:>16}" for label, value in rows.items()]
     lines += ["", f"{'target':<24}{'value':>10}  {'goal':<10}result"]
     for t in report["targets"]:

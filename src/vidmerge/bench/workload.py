@@ -34,6 +34,8 @@ class Workload:
     segment_seconds: float | None = None  # None: the template's grid; else override it (1 vs 2 s)
     live: bool = True  # TTFP, concurrent viewers and the repeat through a real `vidmerge serve`
     ttfp_samples: int = 10
+    campaign_rows: int = 20  # rows of each live campaign (new values, repeating values); 0: none
+    webhook_calls: int = 50  # concurrent webhook calls whose latency is measured
 
 
 def r30() -> Workload:

@@ -1,0 +1,80 @@
+"""What MA tools need of a live server, in `vidmerge bench`:
+
+webhook   `calls` concurrent webhook calls for new customers while renders run: latency
+          p50/p99 (Braze drops answers slower than 2 s; the target is p99 under 0.5 s)
+campaign  an N-row CSV campaign of the workload: renders per hour and CPU seconds per render
+          (the server and every ffmpeg it ran), once with every row's values new, once with
+          the plan values repeating across rows (their segments are shared)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from vidmerge.bench.loadtest import run_load
+
+Row = Callable[[int], dict[str, Any]]
+
+
+def webhook_latency(url: str, template_id: str, make: Row, calls: int = 50) -> tuple[dict[str, Any], list[str]]:
+    """`calls` new customers at once, with renders already running (two started just before):
+    the latencies, and every render id (to wait for before the next measure)."""
+    running = [
+        httpx.post(f"{url}/v1/renders", json={"template_id": template_id, "data": make(i)}, timeout=60).json()
+        for i in range(2)
+    ]
+    time.sleep(1.0)  # their encoders are running now
+    report = asyncio.run(run_load(url, template_id, calls=calls, unique=calls))
+    made = [r["render_id"] for r in running] + sorted({i for ids in report.renders.values() for i in ids})
+    return {"calls": calls, "p50_ms": report.p50_ms, "p99_ms": report.p99_ms, "errors": report.errors}, made
+
+
+def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid: int) -> dict[str, Any]:
+    """Upload the rows as a CSV, start, wait for the last render; pace and CPU per render."""
+    cpu_before, began = cpu_seconds(server_pid), time.monotonic()
+    upload = httpx.post(f"{url}/v1/campaigns", data={"template_id": template_id},
+                        files={"file": ("rows.csv", _csv(rows), "text/csv")}, timeout=600)  # fmt: skip
+    upload.raise_for_status()
+    path = f"{url}/v1/campaigns/{upload.json()['campaign_id']}"
+    httpx.post(f"{path}/start", timeout=60).raise_for_status()
+    while (state := httpx.get(path, timeout=60).json())["status"] != "done":
+        time.sleep(1.0)
+    seconds, cpu = time.monotonic() - began, cpu_seconds(server_pid) - cpu_before
+    return {
+        "rows": len(rows), "seconds": round(seconds, 1), "failed": state["failed"],
+        "renders_per_hour": round(state["done"] / seconds * 3600), "cpu_s_per_render": round(cpu / len(rows), 2),
+    }  # fmt: skip
+
+
+def rows(data: Mapping[str, Any], n: int, *, repeating: bool) -> list[dict[str, Any]]:
+    """`n` customers, each with a new name; usage new for each, or one of three (repeating)."""
+    run = uuid.uuid4().hex[:6]
+    found = []
+    for i in range(n):
+        kwh = (300, 420, 600)[i % 3] if repeating else 250 + (i * 7919 % 9000) / 10
+        found.append({**data, "external_id": f"bench-{run}-{i}", "name": f"顧客{run}{i}", "monthly_kwh": kwh})
+    return found
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of the children it has waited for (every ffmpeg it ran)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
