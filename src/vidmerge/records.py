@@ -230,6 +230,7 @@ class CampaignRecord(Base):
     encoding: Mapped[str] = mapped_column(String(16))  # the upload's; results.csv is written in it
     uploads: Mapped[int] = mapped_column(default=1)
     started_at: Mapped[datetime | None] = mapped_column()
+    launched: Mapped[bool] = mapped_column(Boolean, default=False)  # every good row has its render
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # launching's heartbeat
 
@@ -691,6 +692,7 @@ class Campaigns(_Gateway):
             if campaign is None:
                 return 0
             campaign.uploads += 1
+            campaign.launched = False
             top = session.scalar(select(func.max(CampaignRowRecord.seq)).where(
                 CampaignRowRecord.campaign_id == campaign_id)) or 0  # fmt: skip
             key = and_(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.seq.in_(superseded))
@@ -716,12 +718,16 @@ class Campaigns(_Gateway):
 
     def unlaunched(self, campaign_id: str, limit: int) -> list[CampaignRowRecord]:
         """Valid current rows whose render is not made yet, in file order."""
-        query = select(CampaignRowRecord).where(
-            CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.current.is_(True),
-            CampaignRowRecord.values_hash.is_not(None), CampaignRowRecord.render_id.is_(None),
-        )  # fmt: skip
+        query = select(CampaignRowRecord).where(_unlaunched(campaign_id))
         with self.db.session() as session:
             return list(session.scalars(query.order_by(CampaignRowRecord.seq).limit(limit)))
+
+    def mark_launched(self, campaign_id: str) -> bool:
+        """Every good row has its render (the sweep looks no more), unless rows came meanwhile."""
+        rest = select(CampaignRowRecord.seq).where(_unlaunched(campaign_id)).exists()
+        done = update(CampaignRecord).where(CampaignRecord.id == campaign_id, ~rest).values(launched=True)
+        with self.db.engine.begin() as connection:
+            return connection.execute(done).rowcount == 1
 
     def link(self, campaign_id: str, seq: int, render_id: str) -> bool:
         """The row's render is made: keep its id, drop the row's copy of the values. False when
@@ -732,15 +738,11 @@ class Campaigns(_Gateway):
             return changed.rowcount == 1
 
     def stale(self, older_than: datetime) -> list[str]:
-        """Started campaigns with rows not launched and no heartbeat since `older_than` (their
+        """Started campaigns not all launched and without a heartbeat since `older_than` (their
         launching stopped with its process); each touched, so the next sweep leaves them be."""
-        waiting = select(CampaignRowRecord.campaign_id).where(
-            CampaignRowRecord.current.is_(True), CampaignRowRecord.values_hash.is_not(None),
-            CampaignRowRecord.render_id.is_(None),
-        )  # fmt: skip
         query = select(CampaignRecord).where(
-            CampaignRecord.started_at.is_not(None), CampaignRecord.updated_at < older_than,
-            CampaignRecord.id.in_(waiting),
+            CampaignRecord.started_at.is_not(None), CampaignRecord.launched.is_(False),
+            CampaignRecord.updated_at < older_than,
         )  # fmt: skip
         with self.db.session() as session:
             found = list(session.scalars(query))
@@ -785,6 +787,14 @@ class Campaigns(_Gateway):
             session.execute(delete(CampaignRowRecord).where(CampaignRowRecord.campaign_id == campaign_id))
             session.execute(delete(CampaignRecord).where(CampaignRecord.id == campaign_id))
         self.db.compact()
+
+
+def _unlaunched(campaign_id: str) -> Any:
+    """A campaign's good current rows whose render is not made yet."""
+    return and_(
+        CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.current.is_(True),
+        CampaignRowRecord.values_hash.is_not(None), CampaignRowRecord.render_id.is_(None),
+    )  # fmt: skip
 
 
 class Audit(_Gateway):

@@ -14,6 +14,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,8 @@ from vidmerge.errors import InvalidInput, NotFound
 from vidmerge.records import Claim, RenderRecord
 from vidmerge.service import campaigns, csvfile, renders
 from vidmerge.service.runtime import Runtime
+from vidmerge.service.work import tasks
+from vidmerge.service.work.queue import EmbeddedQueue
 
 MAPPING = {"顧客ID": "external_id", "氏名": "name", "金額": "amount"}
 
@@ -146,6 +149,13 @@ def test_a_mapping_to_no_input_or_from_no_column_is_refused(rt: Runtime, mapping
     assert caught.value.where == where
 
 
+def test_two_columns_filling_one_input_are_refused_naming_both(rt: Runtime) -> None:
+    content = sheet([["c-1", "佐藤", "1", "さとう"]], header=("顧客ID", "氏名", "金額", "name")).encode()
+    with pytest.raises(InvalidInput, match="columns '氏名' and 'name' both fill 'name'") as caught:
+        campaigns.upload(rt, "small", content, mapping=MAPPING)
+    assert caught.value.where == "mapping"
+
+
 def test_a_file_without_an_external_id_column_or_template_is_refused(rt: Runtime) -> None:
     with pytest.raises(InvalidInput, match="external_id") as caught:
         campaigns.upload(rt, "small", sheet(GOOD, header=("id", "name", "amount")).encode())
@@ -207,6 +217,39 @@ def test_a_stopped_launch_is_found_by_the_sweep_once_stale(rt: Runtime) -> None:
     assert done.campaign.id not in campaigns.stale(rt)  # touched by the sweep that found it
     launched(rt, done.campaign.id)
     assert done.campaign.id not in campaigns.stale(stale_rt)  # nothing left to launch
+
+
+def test_a_render_waiting_in_the_embedded_queue_is_not_queued_twice_by_the_sweep(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A campaign's bulk renders wait long for their turn; the sweep takes them for lost once
+    they are untouched for a while, and must not pile copies into the queue."""
+    ran: list[str] = []
+    release = threading.Event()
+
+    def run_render(_rt: Runtime, render_id: str) -> str:
+        ran.append(render_id)
+        release.wait(30)
+        return "done"
+
+    monkeypatch.setattr(tasks, "run_render", run_render)
+    queue = EmbeddedQueue(rt, workers=1)
+    queue.start()
+    try:
+        queue.enqueue("busy", "bulk")
+        deadline = time.monotonic() + 10
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for _ in range(3):  # the sweep, three rounds while "waiting" waits its turn
+            queue.enqueue("waiting", "bulk")
+        queue.enqueue("busy", "bulk")  # running, no longer in the queue: may be queued again
+        release.set()
+        while len(ran) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+    finally:
+        queue.stop()
+    assert ran == ["busy", "waiting", "busy"]
 
 
 # -- uploading again ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import personalize
 from vidmerge.errors import Conflict, InvalidInput, NotFound, Problem
-from vidmerge.records import CampaignRecord, CampaignRowRecord, Claim, RenderRecord, utcnow
+from vidmerge.records import CampaignRecord, CampaignRowRecord, Claim, RenderRecord, TemplateRecord, utcnow
 from vidmerge.service import csvfile, renders
 from vidmerge.service.runtime import Runtime
 
@@ -109,16 +109,17 @@ def _add(rt: Runtime, campaign: CampaignRecord, template_id: str, sheet: csvfile
 
 
 def _replaces(rt: Runtime, new: CampaignRowRecord, old: CampaignRowRecord) -> bool:
-    """Whether a row uploaded again takes the place of the campaign's current one."""
+    """Whether a row uploaded again takes the place of the campaign's current one: new values, or
+    the same ones whose render failed (an erased render is not made again from the same row)."""
     if new.values_hash is None:
         return old.values_hash is None  # an invalid row never hides a good one
     if old.values_hash != new.values_hash:
         return True
     render = rt.db.renders.get(old.render_id) if old.render_id else None
-    return old.render_id is not None and (render is None or render.status == "failed")
+    return render is not None and render.status == "failed"
 
 
-def _template(rt: Runtime, template_id: str, version: int | None) -> Any:
+def _template(rt: Runtime, template_id: str, version: int | None) -> TemplateRecord:
     try:
         return rt.registry.record(template_id, version)
     except NotFound:
@@ -153,17 +154,8 @@ class _Checked:
         return sum(1 for r in self.rows if r.problems)
 
     def records(self) -> list[CampaignRowRecord]:
-        return [
-            CampaignRowRecord(
-                row=r.number,
-                external_id=r.external_id,
-                current=r.current,
-                values_hash=r.values_hash,
-                resolved=r.resolved,
-                problems=r.problems,
-            )  # fmt: skip
-            for r in self.rows
-        ]
+        fields = ("external_id", "current", "values_hash", "resolved", "problems")
+        return [CampaignRowRecord(row=r.number, **{f: getattr(r, f) for f in fields}) for r in self.rows]
 
     def answer(self, campaign: CampaignRecord, *, created: bool) -> Uploaded:
         errors = [{"row": r.number, "column": column, "reason": reason}
@@ -197,7 +189,15 @@ def _columns(loaded: LoadedVersion, header: list[str], mapping: Mapping[str, str
             raise InvalidInput(f"{target!r} is not an input of the template", where=f"mapping.{column}")
     declared = {**loaded.template.manifest.mappings.get("csv", {}), **mapping}
     found = {name: declared.get(name, name) for name in header if name}
-    return {name: target for name, target in found.items() if target in inputs}
+    columns: dict[str, str] = {}
+    filled: dict[str, str] = {}
+    for name, target in found.items():
+        if target not in inputs:
+            continue
+        if target in filled:
+            raise InvalidInput(f"columns {filled[target]!r} and {name!r} both fill {target!r}", where="mapping")
+        columns[name], filled[target] = target, name
+    return columns
 
 
 def _check_row(loaded: LoadedVersion, header: list[str], columns: dict[str, str], id_column: str, number: int,
@@ -266,7 +266,10 @@ def launch(rt: Runtime, campaign_id: str, enqueue: Enqueue, batch: int = 100) ->
     while campaign is not None and campaign.started_at is not None:
         rows = rt.db.campaigns.unlaunched(campaign_id, batch)
         if not rows:
-            break
+            if rt.db.campaigns.mark_launched(campaign_id):
+                break
+            campaign = rt.db.campaigns.get(campaign_id)  # rows came meanwhile, or it was erased
+            continue
         for row in rows:
             if not _launch_row(rt, campaign, row, enqueue):
                 return made  # erased meanwhile

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("encoding", sa.String(length=16), nullable=False),
         sa.Column("uploads", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("launched", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -42,8 +42,14 @@ class EmbeddedQueue:
         self._seq = itertools.count()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._waiting: set[str] = set()  # ids in the queue: the sweep does not add a second copy
+        self._lock = threading.Lock()
 
     def enqueue(self, render_id: str, priority: str, attempt: int = 0) -> None:
+        with self._lock:
+            if render_id in self._waiting:
+                return  # waiting its turn, not lost (a campaign's bulk renders wait long)
+            self._waiting.add(render_id)
         self._queue.put((PRIORITY.get(priority, 1), next(self._seq), render_id, attempt))
         METRICS.queue_depth.set(self._queue.qsize())
 
@@ -72,6 +78,8 @@ class EmbeddedQueue:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             priority, _, render_id, attempt = self._queue.get()
+            with self._lock:
+                self._waiting.discard(render_id)
             METRICS.queue_depth.set(self._queue.qsize())
             if priority < 0:
                 return
