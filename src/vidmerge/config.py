@@ -44,6 +44,13 @@ class Settings:
     braze_token: str = ""  # Bearer token in Connected Content's :headers
     sfmc_jwt_secret: str = ""  # the installed package's JWT signing secret (HS256)
     marketo_secret: str = ""  # X-Vidmerge-Marketo-Secret, set as a custom header of the webhook
+    # writes into the tools (service/pushers.py): HubSpot's private app token, Marketo's REST API
+    hubspot_token: str = ""
+    hubspot_api: str = "https://api.hubapi.com"
+    marketo_url: str = ""  # https://123-ABC-456.mktorest.com
+    marketo_client_id: str = ""
+    marketo_client_secret: str = ""
+    webhook_retry_scale: float = 1.0  # the delivery retry schedule times this (tests shrink it)
     outbound_allow: tuple[str, ...] = ()  # hosts template lookups may reach despite the address rules
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 4  # embedded render threads (they mostly wait on the segment scheduler)
@@ -57,6 +64,7 @@ class Settings:
     segment_wait_seconds: float = 20.0
     requeue_after_seconds: float = 60.0  # an unfinished render untouched this long is enqueued again
     retention_days: float = 0.0  # 0: keep forever
+    event_retention_days: float = 395.0  # page events (views, clicks); 0: keep forever
     max_bundle_bytes: int = 512 * 1024 * 1024
     max_webhook_bytes: int = 64 * 1024  # a webhook body over this is refused (413) before it is read on
     max_campaign_bytes: int = 32 * 1024 * 1024  # a campaign CSV over this is refused (413)
@@ -114,6 +122,12 @@ class Settings:
             braze_token=get("VIDMERGE_BRAZE_TOKEN", ""),
             sfmc_jwt_secret=get("VIDMERGE_SFMC_JWT_SECRET", ""),
             marketo_secret=get("VIDMERGE_MARKETO_SECRET", ""),
+            hubspot_token=get("VIDMERGE_HUBSPOT_TOKEN", ""),
+            hubspot_api=get("VIDMERGE_HUBSPOT_API", d.hubspot_api),
+            marketo_url=get("VIDMERGE_MARKETO_URL", ""),
+            marketo_client_id=get("VIDMERGE_MARKETO_CLIENT_ID", ""),
+            marketo_client_secret=get("VIDMERGE_MARKETO_CLIENT_SECRET", ""),
+            webhook_retry_scale=float(get("VIDMERGE_WEBHOOK_RETRY_SCALE", d.webhook_retry_scale)),
             outbound_allow=_split(get("VIDMERGE_OUTBOUND_ALLOW", "")),
             metrics_public=_flag(get("VIDMERGE_METRICS_PUBLIC", "true")),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
@@ -127,6 +141,7 @@ class Settings:
             segment_wait_seconds=float(get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)),
             requeue_after_seconds=float(get("VIDMERGE_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds)),
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
+            event_retention_days=float(get("VIDMERGE_EVENT_RETENTION_DAYS", d.event_retention_days)),
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
             max_webhook_bytes=int(get("VIDMERGE_MAX_WEBHOOK_BYTES", d.max_webhook_bytes)),
             max_campaign_bytes=int(get("VIDMERGE_MAX_CAMPAIGN_BYTES", d.max_campaign_bytes)),

@@ -11,6 +11,7 @@
     ├── NotFound                  unknown (or erased) template, render or object
     ├── Conflict                  the request contradicts the current state
     ├── Unauthorized              missing or bad credentials / signature
+    ├── TooMany                   over a rate limit (429)
     ├── ConfigError               the settings contradict each other (a process refuses to start)
     └── Transient                 worth retrying later: the cause is outside the request
         ├── FFmpegError           ffmpeg failed or timed out (carries the tail of stderr)
@@ -102,6 +103,12 @@ class Conflict(VidmergeError):
 class Unauthorized(VidmergeError):
     status = 401
     title = "Unauthorized"
+
+
+class TooMany(VidmergeError):
+    status = 429
+    title = "Too many requests"
+    retryable = True
 
 
 class ConfigError(VidmergeError):

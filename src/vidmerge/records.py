@@ -4,6 +4,8 @@
     RenderRecord     one personalized video (status, content key, public token, timings, errors)
     SegmentRecord    one dynamic segment render, single-flight across workers via a lease
     CampaignRecord   a CSV campaign: its template version and encoding; CampaignRowRecord its rows
+    EventRecord      what happened to a render's page: impressions, plays, milestones, clicks, quality
+    EndpointRecord   a receiver of events (Standard Webhooks); DeliveryRecord one event to one receiver
     AuditRecord      erasures and purges (never a raw external id: its SHA-256 instead)
 
 `Database(url)` wraps an engine for SQLite (the embedded default: WAL, busy timeout, foreign keys)
@@ -28,6 +30,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -52,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from vidmerge.errors import Transient
 
@@ -259,6 +263,70 @@ class CampaignRowRecord(Base):
     render_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
+class EventRecord(Base):
+    """One thing a render's page saw: no cookie, no address, no user agent, no value drawn. A
+    `once` key (play, a milestone, ttff) is taken once per page session."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index(None, "render_id", "session", "once", unique=True),
+        Index(None, "template_id", "template_version", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    render_id: Mapped[str] = mapped_column(String(32))
+    template_id: Mapped[str] = mapped_column(String(128))
+    template_version: Mapped[int] = mapped_column()
+    campaign_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    session: Mapped[str | None] = mapped_column(String(40))  # a random id per page load; None: the server's own
+    type: Mapped[str] = mapped_column(String(16))
+    milestone: Mapped[int | None] = mapped_column()
+    value: Mapped[float | None] = mapped_column()  # ttff: ms; stall: seconds
+    detail: Mapped[str | None] = mapped_column(String(64))  # impression: page, bot or image; error: its code
+    once: Mapped[str | None] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class EndpointRecord(Base):
+    """Where events are pushed: a URL and its signing secret (`whsec_...`), the event types it
+    takes and, optionally, one template's only. A 410 answer disables it."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (_one_of("status", ("active", "disabled")),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    template_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was disabled
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveryRecord(Base):
+    """One event for one receiver (an endpoint, or a tool's API): at least once, under a stable
+    id the receiver de-duplicates by, retried with backoff until it is `delivered` or `failed`."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        _one_of("status", ("pending", "delivered", "failed")),
+        Index(None, "status", "next_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id
+    target: Mapped[str] = mapped_column(String(48), index=True)  # an endpoint id, or "hubspot" / "marketo"
+    render_id: Mapped[str] = mapped_column(String(32), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_at: Mapped[datetime] = mapped_column(default=utcnow)  # the next attempt, or a sender's lease
+    last_status: Mapped[int | None] = mapped_column()  # the receiver's last HTTP status
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
 class AuditRecord(Base):
     __tablename__ = "audit_log"
     __table_args__ = (_one_of("action", ("erase", "purge")),)
@@ -272,7 +340,7 @@ class AuditRecord(Base):
 
 class Database:
     """One engine and its sessions, and a gateway per noun: `templates`, `renders`, `idempotency`,
-    `leases`, `audit`, `campaigns`."""
+    `leases`, `audit`, `campaigns`, `events`, `endpoints`, `deliveries`."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -283,6 +351,9 @@ class Database:
             options["connect_args"] = {"timeout": 30}
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                # One connection per process: threads queue for it in order, instead of meeting in
+                # SQLite's busy handler, whose growing sleeps made a burst of webhooks wait 100s of ms.
+                options.update(poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60)
         self.engine: Engine = create_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -293,6 +364,9 @@ class Database:
         self.idempotency = Idempotency(self)
         self.audit = Audit(self)
         self.campaigns = Campaigns(self)
+        self.events = Events(self)
+        self.endpoints = Endpoints(self)
+        self.deliveries = Deliveries(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -512,7 +586,8 @@ class Renders(_Gateway):
                 record.updated_at = utcnow()
 
     def erase(self, render_id: str, *, also: Sequence[str] = ()) -> list[str]:
-        """In one transaction: the render's record and its segment references. Returns the
+        """In one transaction: the render's record, its segment references, its page events and
+        their deliveries (delivered ones too: their payloads name the render). Returns the
         personalized segment keys (its own, and `also`) that no other render references any more
         (their lease records go too); the caller deletes the objects."""
         with self.db.session() as session:
@@ -523,6 +598,8 @@ class Renders(_Gateway):
             used = session.scalars(select(RenderSegmentRecord.key).where(RenderSegmentRecord.key.in_(keys)))
             orphans = sorted(keys - set(used))
             session.execute(delete(SegmentRecord).where(SegmentRecord.key.in_(orphans)))
+            session.execute(delete(EventRecord).where(EventRecord.render_id == render_id))
+            session.execute(delete(DeliveryRecord).where(DeliveryRecord.render_id == render_id))
             session.execute(delete(RenderRecord).where(RenderRecord.id == render_id))
         self.db.compact()
         return orphans
@@ -795,6 +872,158 @@ def _unlaunched(campaign_id: str) -> Any:
         CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.current.is_(True),
         CampaignRowRecord.values_hash.is_not(None), CampaignRowRecord.render_id.is_(None),
     )  # fmt: skip
+
+
+class Events(_Gateway):
+    """A render's page events, and their figures."""
+
+    def add(self, events: Sequence[EventRecord]) -> list[EventRecord]:
+        """Store events, skipping each whose `once` key its session has already (also under a
+        concurrent beacon of the same session: the unique index decides). Returns those stored."""
+        try:
+            with self.db.session() as session:
+                session.add_all(events)
+            return list(events)
+        except IntegrityError:
+            pass
+        added = []
+        for one in events:  # one by one, as the batch repeated something
+            copy = EventRecord(**{c: getattr(one, c) for c in _EVENT_FIELDS})
+            try:
+                with self.db.session() as session:
+                    session.add(copy)
+                added.append(copy)
+            except IntegrityError:
+                continue
+        return added
+
+    def count(self, render_id: str) -> int:
+        with self.db.session() as session:
+            return session.scalar(select(func.count()).where(EventRecord.render_id == render_id)) or 0
+
+    def furthest(self, render_id: str) -> int:
+        """The furthest milestone any viewer of the render reached (0: none)."""
+        query = select(func.max(EventRecord.milestone)).where(EventRecord.render_id == render_id)
+        with self.db.session() as session:
+            return session.scalar(query) or 0
+
+    def purge_before(self, cutoff: datetime) -> int:
+        with self.db.engine.begin() as connection:
+            return connection.execute(delete(EventRecord).where(EventRecord.at < cutoff)).rowcount
+
+    def counts(self, where: Sequence[Any], group: Any | None) -> list[tuple[Any, str, int | None, int, int, float]]:
+        """(group, type, milestone, events, distinct sessions, sum of values) under `where`."""
+        keys = [group] if group is not None else []
+        query = (
+            select(*keys, EventRecord.type, EventRecord.milestone, func.count(),
+                   func.count(EventRecord.session.distinct()), func.coalesce(func.sum(EventRecord.value), 0.0))
+            .where(*where)
+            .group_by(*keys, EventRecord.type, EventRecord.milestone)
+        )  # fmt: skip
+        with self.db.session() as session:
+            return [
+                (*_key(row, keys), row[-5], row[-4], row[-3], row[-2], float(row[-1])) for row in session.execute(query)
+            ]
+
+    def values(self, where: Sequence[Any], group: Any | None, kind: str) -> list[tuple[Any, float]]:
+        """(group, value) of every event of type `kind` under `where`."""
+        keys = [group] if group is not None else []
+        query = select(*keys, EventRecord.value).where(*where, EventRecord.type == kind, EventRecord.value.is_not(None))
+        with self.db.session() as session:
+            return [(*_key(row, keys), float(row[-1])) for row in session.execute(query)]
+
+    def sessions(self, where: Sequence[Any], group: Any | None) -> list[tuple[Any, int]]:
+        """Distinct page sessions per group (any event of theirs under `where`)."""
+        keys = [group] if group is not None else []
+        query = select(*keys, func.count(EventRecord.session.distinct())).where(*where)
+        with self.db.session() as session:
+            return [(*_key(row, keys), row[-1]) for row in session.execute(query.group_by(*keys))]
+
+
+def _key(row: Any, keys: list[Any]) -> tuple[Any]:
+    return (row[0] if keys else None,)
+
+
+_EVENT_FIELDS = [c.key for c in EventRecord.__table__.columns if c.key != "id"]
+
+
+class Endpoints(_Gateway):
+    """Webhook endpoints."""
+
+    def add(self, endpoint: EndpointRecord) -> None:
+        with self.db.session() as session:
+            session.add(endpoint)
+
+    def get(self, endpoint_id: str) -> EndpointRecord | None:
+        with self.db.session() as session:
+            return session.get(EndpointRecord, endpoint_id)
+
+    def all(self) -> list[EndpointRecord]:
+        with self.db.session() as session:
+            return list(session.scalars(select(EndpointRecord).order_by(EndpointRecord.created_at)))
+
+    def active(self) -> list[EndpointRecord]:
+        with self.db.session() as session:
+            return list(session.scalars(select(EndpointRecord).where(EndpointRecord.status == "active")))
+
+    def disable(self, endpoint_id: str, reason: str) -> None:
+        """No more deliveries to it; its pending ones fail with the reason."""
+        with self.db.session() as session:
+            endpoint = session.get(EndpointRecord, endpoint_id)
+            if endpoint is not None:
+                endpoint.status, endpoint.reason = "disabled", reason
+            mine = and_(DeliveryRecord.target == endpoint_id, DeliveryRecord.status == "pending")
+            session.execute(update(DeliveryRecord).where(mine).values(status="failed", last_error=reason[:200]))
+
+    def delete(self, endpoint_id: str) -> bool:
+        """The endpoint and every delivery to it."""
+        with self.db.engine.begin() as connection:
+            connection.execute(delete(DeliveryRecord).where(DeliveryRecord.target == endpoint_id))
+            return connection.execute(delete(EndpointRecord).where(EndpointRecord.id == endpoint_id)).rowcount == 1
+
+
+class Deliveries(_Gateway):
+    """Events on their way to receivers."""
+
+    def add(self, deliveries: Sequence[DeliveryRecord]) -> None:
+        with self.db.session() as session:
+            session.add_all(deliveries)
+
+    def get(self, delivery_id: str) -> DeliveryRecord | None:
+        with self.db.session() as session:
+            return session.get(DeliveryRecord, delivery_id)
+
+    def claim(self, delivery_id: str, lease_seconds: float) -> DeliveryRecord | None:
+        """The delivery, if it is pending and due, its next attempt pushed `lease_seconds` away
+        (exactly one concurrent sender wins); None otherwise."""
+        now = utcnow()
+        due = and_(DeliveryRecord.id == delivery_id, DeliveryRecord.status == "pending", DeliveryRecord.next_at <= now)
+        lease = update(DeliveryRecord).where(due).values(next_at=now + timedelta(seconds=lease_seconds))
+        with self.db.engine.begin() as connection:
+            if connection.execute(lease).rowcount != 1:
+                return None
+        return self.get(delivery_id)
+
+    def due(self, limit: int = 500) -> list[str]:
+        """Pending deliveries whose next attempt is due (their message may be lost), oldest first."""
+        query = select(DeliveryRecord.id).where(DeliveryRecord.status == "pending", DeliveryRecord.next_at <= utcnow())
+        with self.db.session() as session:
+            return list(session.scalars(query.order_by(DeliveryRecord.next_at).limit(limit)))
+
+    def result(self, delivery_id: str, **fields: Any) -> None:
+        """An attempt's outcome: status, attempts, next_at, last_status, last_error, delivered_at."""
+        with self.db.engine.begin() as connection:
+            connection.execute(update(DeliveryRecord).where(DeliveryRecord.id == delivery_id).values(**fields))
+
+    def of_target(self, target: str, limit: int = 100) -> list[DeliveryRecord]:
+        query = select(DeliveryRecord).where(DeliveryRecord.target == target)
+        with self.db.session() as session:
+            return list(session.scalars(query.order_by(DeliveryRecord.created_at.desc()).limit(limit)))
+
+    def counts(self, target: str) -> dict[str, int]:
+        query = select(DeliveryRecord.status, func.count()).where(DeliveryRecord.target == target)
+        with self.db.session() as session:
+            return {status: n for status, n in session.execute(query.group_by(DeliveryRecord.status))}
 
 
 class Audit(_Gateway):

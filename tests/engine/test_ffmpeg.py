@@ -35,6 +35,29 @@ def test_an_ffmpeg_past_its_cpu_time_is_stopped() -> None:
         ffmpeg.run(_encode("1920x1080", 20), limits=ffmpeg.Limits(cpu_seconds=1))
 
 
+def test_an_encoder_shares_our_autogroup_so_its_nice_ranks_it_below_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With sched_autogroup on, a process in a session of its own is weighed against the server
+    as a whole whatever its nice value: each encoder stays in our session (in a process group of
+    its own, which a timeout kills as one), so `nice` ranks it below the API's threads."""
+    seen: list[tuple[str, str, int]] = []
+    popen = subprocess.Popen
+
+    def watching(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        proc = popen(*args, **kwargs)  # type: ignore[call-overload]
+        if any("testsrc2" in str(a) for a in args[0]):  # type: ignore[union-attr]
+            with open(f"/proc/{proc.pid}/autogroup") as f:
+                seen.append((f.read().split()[0], str(os.getsid(proc.pid)), os.getpgid(proc.pid) - proc.pid))
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", watching)
+    ffmpeg.run(_encode("320x180", 1), limits=ffmpeg.Limits(nice=10))
+    with open("/proc/self/autogroup") as f:
+        mine = f.read().split()[0]
+    assert seen == [(mine, str(os.getsid(0)), 0)]
+
+
 def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDMERGE_FFMPEG_MEMORY_MB", "512")
     monkeypatch.setenv("VIDMERGE_FFMPEG_CPU_SECONDS", "30")

@@ -9,7 +9,6 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from support.browser import CHROMIUM
 from support.server import Api
 from support.services import unavailable
 
 from vidmerge.service.http.page import landing_page
+from vidmerge.template.manifest import Page
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
 SCREENSHOT = Path("/tmp/page.png")
 PLAY_SECONDS = 8.0  # media time that must play without a stall
 START_TIMEOUT_MS = 15_000
@@ -46,25 +42,6 @@ CODECS = """() => {
 @pytest.fixture
 def api(demo_api: Api) -> Api:
     return demo_api
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} not found (make system-deps installs Debian's chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install -e '.[test]')")
-    # The viewer's browser runs on the customer's phone, not on the server. Here both share two
-    # CPUs, so the browser runs at the lowest priority: what is measured is the server.
-    viewer = tmp_path_factory.mktemp("viewer") / "chromium"
-    viewer.write_text(f'#!/bin/sh\nexec nice -n 19 {CHROMIUM} "$@"\n')
-    viewer.chmod(0o755)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(viewer), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def fresh_customer() -> dict[str, Any]:
@@ -196,7 +173,7 @@ def test_the_page_follows_the_videos_aspect_ratio(browser: Any, size: tuple[int,
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
         page = context.new_page()
-        page.set_content(landing_page("T" * 32, "queued", size=size))
+        page.set_content(landing_page("T" * 32, "queued", Page(), size=size))
         box = page.eval_on_selector("#v", "v => { const r = v.getBoundingClientRect(); return [r.width, r.height]; }")
         assert (round(box[0]), round(box[1])) == expected
     finally:

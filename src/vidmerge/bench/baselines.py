@@ -162,7 +162,8 @@ def moviepy_full(loaded: LoadedVersion, person: Personalized, out: Path, *, same
     video = CompositeVideoClip(layers, size=base.size).with_duration(base.duration)
     encoder: dict[str, Any] = {"preset": o.preset, "ffmpeg_params": ["-crf", str(o.crf)]} if same_preset else {}
     video.write_videofile(
-        str(out), fps=float(loaded.prepared.fps), codec="libx264", audio_codec="aac", logger=None, **encoder,
+        str(out), fps=float(loaded.prepared.fps), codec="libx264", audio_codec="aac", logger=None,
+        temp_audiofile=str(out.with_suffix(".audio.m4a")), **encoder,  # beside the output, not in the cwd
     )  # fmt: skip
     base.close()
     return out

@@ -141,7 +141,7 @@ def run(
         stdin=subprocess.PIPE if stdin_chunks is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        start_new_session=True,
+        process_group=0,  # its own group (killed as one) in our session: nice ranks it below the API
     )
     _limit(proc.pid, limits)
     failed: list[BaseException] = []  # what the pictures' iterator raised, if it did

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Late
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 _allowed: frozenset[str] = frozenset()
 # getaddrinfo has no timeout of its own: it runs here, and the caller waits only its deadline
@@ -64,6 +68,16 @@ def target(url: str, timeout: float = 5.0) -> Target:
     extensions = {"sni_hostname": ascii_host} if parts.scheme == "https" else {}
     host_header = ascii_host if ":" not in ascii_host else f"[{ascii_host}]"
     return Target(pinned, {"Host": f"{host_header}:{parts.port}" if parts.port else host_header}, extensions)
+
+
+def request(method: str, url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0,
+            **kwargs: Any) -> httpx.Response:  # fmt: skip
+    """One request to `url` on its checked address (Refused, or httpx's errors); redirects are
+    not followed (a redirect could lead anywhere)."""
+    pinned = target(url, timeout=timeout)
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        return client.request(method, pinned.url, headers={**(headers or {}), **pinned.headers},
+                              extensions=pinned.extensions, **kwargs)  # fmt: skip
 
 
 def _public_address(host: str, port: int, timeout: float) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

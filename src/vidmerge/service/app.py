@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vidmerge import __version__, logs
 from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationError, VidmergeError
-from vidmerge.service.http import api, campaigns, delivery
+from vidmerge.service.http import analytics, api, campaigns, delivery, webhooks
 from vidmerge.service.http.auth import UploadGuard, check_api_key
 from vidmerge.service.http.integrations import braze, hubspot, marketo, sfmc
 from vidmerge.service.metrics import METRICS
@@ -64,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan)
     app.include_router(api.router)
     app.include_router(campaigns.router)
+    app.include_router(analytics.router)
+    app.include_router(webhooks.router)
     app.include_router(delivery.router)
     for tool in (hubspot, braze, sfmc, marketo):
         app.include_router(tool.router)
@@ -104,7 +106,7 @@ def _warn_if_open(settings: Settings) -> None:
 
 def problem(status: int, title: str, detail: str, *, retry_after: int = 1, **extra: object) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"Retry-After": str(retry_after)} if status == 503 else None
+    headers = {"Retry-After": str(retry_after)} if status in (429, 503) else None
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 

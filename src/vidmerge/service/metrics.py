@@ -22,6 +22,13 @@ class Metrics:
         self.segments = Counter("vidmerge_segments", "Dynamic segments by source", ["source"], registry=r)
         self.queue_depth = Gauge("vidmerge_queue_depth", "Renders waiting in the embedded queue", registry=r)
         self.cache_hits = Counter("vidmerge_cache_hits", "Requests answered from cache", ["kind"], registry=r)
+        self.views = Counter("vidmerge_views", "Page sessions that played the video", registry=r)
+        self.ttff = Histogram(
+            "vidmerge_time_to_first_frame_seconds", "Viewers' time from page load to the first frame", registry=r,
+            buckets=(0.25, 0.5, 1, 2, 4, 8, 16),
+        )  # fmt: skip
+        self.stalls = Counter("vidmerge_stalls", "Playback stalls viewers reported", registry=r)
+        self.stall_seconds = Counter("vidmerge_stall_seconds", "Seconds viewers waited in stalls", registry=r)
 
 
 METRICS = Metrics()

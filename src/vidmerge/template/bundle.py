@@ -62,6 +62,7 @@ def load_bundle(root: Path) -> Template:
     font_paths = _fonts(manifest, root, problems)
     _check_fixed_text(expressions, font_paths, problems)
     _check_images(root, problems)
+    _check_logo(manifest, root, problems)
     _check_slots_files(manifest, expressions, root, problems)
     problems.raise_if_any(BundleError)
     template = Template(manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest))
@@ -158,6 +159,16 @@ def _check_images(root: Path, problems: ProblemCollector) -> None:
                 probe_image(path)
             except InvalidInput as exc:
                 problems.add(str(path.relative_to(root)), exc.message)
+
+
+def _check_logo(manifest: Manifest, root: Path, problems: ProblemCollector) -> None:
+    """The page's logo is one of the images under assets/ (checked there like any other)."""
+    logo = manifest.page.logo
+    where = f"{MANIFEST}: page.logo"
+    if logo is not None and not (
+        PurePosixPath(logo).parts[:1] == ("assets",) and _inside(root, logo, where=where).is_file()
+    ):
+        problems.add(where, f"{logo!r} must be an image under assets/")
 
 
 def _check_choices(template: Template, problems: ProblemCollector) -> None:

@@ -6,7 +6,10 @@ resolver's sandbox; nothing here is executed. See docs/templates.md for the pros
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
@@ -37,6 +40,66 @@ class Output(_Model):
     gif: Gif = Gif()
 
 
+CTA_PLACEHOLDERS = ("external_id", "template_id", "campaign_id")  # what a call to action's URL may carry
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+class Cta(_Model):
+    """The call to action under the video and on its end card; clicks go through `/v/{token}/go`."""
+
+    label: str = Field(min_length=1, max_length=40)
+    url: str = Field(min_length=1, max_length=2000)  # http(s); may hold {external_id} and the like
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        if "{" in parts.netloc:
+            raise ValueError("the host is the template's: placeholders go in the path or the query")
+        rest = _PLACEHOLDER.sub("", url)
+        if set(_PLACEHOLDER.findall(url)) - set(CTA_PLACEHOLDERS) or "{" in rest or "}" in rest:
+            raise ValueError(f"placeholders may be {', '.join('{' + p + '}' for p in CTA_PLACEHOLDERS)} only")
+        return url
+
+    def target(self, values: Mapping[str, str | None]) -> str:
+        """The URL with its placeholders filled, each value percent-encoded (never a new host)."""
+        return _PLACEHOLDER.sub(lambda m: quote(values.get(m.group(1)) or "", safe=""), self.url)
+
+
+class Page(_Model):
+    """The landing page. Title and description are what link previews show: keep them generic
+    (no name, no value; they are plain text, never evaluated)."""
+
+    title: str = Field("あなただけの動画", min_length=1, max_length=100)
+    description: str = Field("あなたのために用意した動画です。", max_length=300)
+    lang: Literal["ja", "en"] = "ja"
+    brand_color: str = Field("#111827", pattern=r"^#[0-9a-fA-F]{6}$")
+    logo: str | None = None  # an image under assets/, shown above the video
+    cta: Cta | None = None
+
+
+Pushed = Literal["play", "progress", "replay", "cta_click"]  # events a tool's record may take
+
+
+class HubSpotPush(_Model):
+    events: tuple[Pushed, ...] = ("play", "progress", "cta_click")
+    id_property: str | None = Field(None, pattern=r"^[a-z0-9_]{1,100}$")  # e.g. email; None: the record id
+
+
+class MarketoPush(_Model):
+    activity_type_id: int = Field(ge=1, le=2**31 - 1)  # the custom activity type the Marketo admin created
+    events: tuple[Pushed, ...] = ("play", "progress", "cta_click")
+
+
+class Push(_Model):
+    """Page events written into the MA tool's own records (service/pushers.py)."""
+
+    hubspot: HubSpotPush | None = None
+    marketo: MarketoPush | None = None
+
+
 MAX_SLOTS = 100
 # what calls /v1/renders or an adapter, or the columns of a campaign's CSV
 Tool = Literal["webhook", "hubspot", "braze", "sfmc", "marketo", "csv"]
@@ -51,6 +114,8 @@ class Manifest(_Model):
     title: str = ""
     base: str = "base.mp4"  # the base clip, relative to the bundle
     output: Output = Output()
+    page: Page = Page()
+    push: Push = Push()
     inputs: dict[str, Any] = Field(default_factory=dict)  # the resolver's input fields
     computed: dict[str, Any] = Field(default_factory=dict)  # the resolver's computed values
     # how an MA tool's field names fill the inputs, where they differ ({hubspot: {firstname: name}});

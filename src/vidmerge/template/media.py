@@ -206,6 +206,12 @@ def probe_image(path: Path, *, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int,
     return width, height
 
 
+def image_type(path: Path) -> str:
+    """The MIME type of an image asset (one that passed `probe_image` at upload)."""
+    with Image.open(path, formats=IMAGE_FORMATS) as im:
+        return Image.MIME.get(im.format or "", "application/octet-stream")
+
+
 def guard_pillow(max_pixels: int = MAX_IMAGE_PIXELS) -> None:
     """Pillow's own decompression-bomb guard, process-wide: it raises at twice this many pixels.
 

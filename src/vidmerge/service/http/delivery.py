@@ -22,11 +22,13 @@ from vidmerge.engine.pipeline import Personalized
 from vidmerge.errors import InvalidInput, NotFound, NotReady
 from vidmerge.plan import GIF, OUTPUTS, PLAYLIST, POSTER
 from vidmerge.records import RenderRecord
-from vidmerge.service import renders
+from vidmerge.service import analytics, renders
 from vidmerge.service.http.email import placeholder
-from vidmerge.service.http.page import csp, landing_page
+from vidmerge.service.http.events import server_event
+from vidmerge.service.http.page import GO, LOGO, csp, landing_page
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.renders import output_key
+from vidmerge.template.media import image_type
 
 router = APIRouter()
 PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "private"}
@@ -74,7 +76,38 @@ async def page(request: Request, token: str) -> HTMLResponse:
     origin = request.app.state.rt.settings.media_origin
     headers = {**PRIVATE, "Content-Security-Policy": f"{csp(origin)}; frame-ancestors 'none'"}
     size = (loaded.prepared.width, loaded.prepared.height)
-    return HTMLResponse(landing_page(record.token, record.status, origin, size), headers=headers)
+    html = landing_page(record.token, record.status, loaded.template.manifest.page, media_origin=origin, size=size)
+    if request.method == "GET":
+        kind = "bot" if analytics.is_bot(request.headers.get("user-agent")) else "page"
+        await server_event(request, record, "impression", kind)
+    return HTMLResponse(html, headers=headers)
+
+
+@router.get(f"/v/{{token}}/{GO}", include_in_schema=False)
+async def go(request: Request, token: str) -> RedirectResponse:
+    """The call to action: counted, then sent on to the template's URL (only that one: the
+    token chooses the render, never the destination)."""
+    record, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    cta = loaded.template.manifest.page.cta
+    if cta is None:
+        raise NotFound("not found")
+    if not analytics.is_bot(request.headers.get("user-agent")):
+        session = request.query_params.get("s")
+        await server_event(request, record, "cta_click", "go", session)
+    values = {"external_id": record.external_id, "template_id": record.template_id, "campaign_id": record.campaign_id}
+    return RedirectResponse(cta.target(values), status_code=302, headers=PRIVATE)
+
+
+@router.get(f"/v/{{token}}/{LOGO}", include_in_schema=False)
+async def logo(request: Request, token: str) -> Response:
+    """The template's logo (an image under its assets/, checked at upload)."""
+    _, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    name = loaded.template.manifest.page.logo
+    if name is None:
+        raise NotFound("not found")
+    path = loaded.template.root / name
+    media_type = await run_in_threadpool(image_type, path)
+    return Response(path.read_bytes(), media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.api_route(f"/v/{{token}}/{PLAYLIST}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -110,6 +143,8 @@ async def output_file(request: Request, token: str, name: str) -> Response:
     if name not in OUTPUTS:
         raise NotFound("not found")
     record, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    if name in (POSTER, GIF) and request.method == "GET" and request.headers.get("sec-fetch-site") != "same-origin":
+        await server_event(request, record, "impression", "image")  # an email opened (or its proxy fetched it)
     if name in (POSTER, GIF) and record.status != "done":
         return _placeholder(loaded, name)  # an email's image is fetched at once: never a wait or a 404
     await _wait_done(request, record)

@@ -11,9 +11,14 @@ from __future__ import annotations
 from html import escape
 
 from vidmerge.plan import MP4, PLAYLIST, POSTER
+from vidmerge.template.manifest import Page
 
-TITLE = "あなただけの動画"
-DESCRIPTION = "あなたのために用意した動画です。"
+GO, LOGO = "go", "logo"  # the call to action's counted redirect; the template's logo
+
+WORDS = {  # the page's own words, by the template's `page.lang`
+    "ja": {"unmute": "タップで音声オン", "replay": "もう一度見る", "file": "動画ファイルを開く"},
+    "en": {"unmute": "Tap for sound", "replay": "Watch again", "file": "Open the video file"},
+}
 
 
 def csp(media_origin: str = "") -> str:
@@ -28,14 +33,14 @@ def csp(media_origin: str = "") -> str:
 
 
 PAGE = """<!doctype html>
-<html lang="ja">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex, nofollow">
-<meta name="theme-color" content="#000000">
+<meta name="theme-color" content="{brand}">
 <meta property="og:type" content="website">
 <meta property="og:title" content="{title}">
 <meta property="og:description" content="{description}">
@@ -44,43 +49,63 @@ PAGE = """<!doctype html>
 <script src="/static/hls.min.js" defer></script>
 <script src="/static/player.js" defer></script>
 <style>
-  html, body {{ margin: 0; height: 100%; background: #000; color: #fff;
+  html, body {{ margin: 0; min-height: 100%; background: #000; color: #fff;
     font-family: system-ui, -apple-system, "Hiragino Sans", "Noto Sans CJK JP", sans-serif; }}
-  main {{ position: relative; display: flex; align-items: center; justify-content: center;
-    min-height: 100vh; min-height: 100dvh; }}
-  .frame {{ position: relative; width: min(100vw, calc(100vh * {w} / {h}));
-    width: min(100vw, calc(100dvh * {w} / {h})); }}
+  header {{ display: flex; justify-content: center; padding: 10px; background: {brand}; }}
+  header img {{ display: block; max-height: 40px; max-width: 60vw; }}
+  main {{ display: flex; flex-direction: column; align-items: center; justify-content: center;
+    min-height: calc(100vh - {header}px); min-height: calc(100dvh - {header}px); }}
+  .frame {{ position: relative; width: min(100vw, calc((100vh - {reserve}px) * {w} / {h}));
+    width: min(100vw, calc((100dvh - {reserve}px) * {w} / {h})); }}
   video {{ display: block; width: 100%; aspect-ratio: {w} / {h}; background: #000; object-fit: contain; }}
   #unmute {{ position: absolute; top: 12px; right: 12px; padding: 10px 16px; border: 0; border-radius: 999px;
     background: rgba(0, 0, 0, .65); color: #fff; font: inherit; font-size: 16px; cursor: pointer;
     display: flex; align-items: center; gap: 6px; }}
-  #unmute[hidden] {{ display: none; }}
-  a {{ color: #fff; }}
+  #unmute[hidden], #end[hidden] {{ display: none; }}
+  #end {{ position: absolute; inset: 0; display: flex; flex-direction: column; gap: 16px; align-items: center;
+    justify-content: center; background: rgba(0, 0, 0, .72); }}
+  #replay {{ padding: 10px 20px; border: 2px solid #fff; border-radius: 999px; background: transparent;
+    color: #fff; font: inherit; font-size: 16px; cursor: pointer; }}
+  .actions {{ display: flex; flex-wrap: wrap; gap: 12px 20px; align-items: center; justify-content: center;
+    margin: 16px; }}
+  .cta {{ display: inline-block; padding: 14px 28px; border-radius: 999px; background: {brand}; color: #fff;
+    font-size: 18px; font-weight: bold; text-decoration: none; box-shadow: 0 0 0 2px rgba(255, 255, 255, .35); }}
+  .file {{ color: #ccc; font-size: 14px; }}
 </style>
 </head>
 <body>
-<main>
+{header_html}<main>
 <div class="frame">
 <video id="v" controls playsinline muted autoplay preload="auto"{poster}
-       data-hls="{token}/{playlist}" data-mp4="{token}/{mp4}"></video>
+       data-hls="{token}/{playlist}" data-mp4="{token}/{mp4}" data-events="{token}/events"></video>
 <button id="unmute" type="button" hidden><svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
 <path fill="currentColor" d="M3 9v6h4l5 5V4L7 9H3zm13.6 3 2.7-2.7-1.3-1.3-2.7 2.7-2.7-2.7-1.3 1.3 2.7 2.7-2.7 2.7
- 1.3 1.3 2.7-2.7 2.7 2.7 1.3-1.3-2.7-2.7z"/></svg>タップで音声オン</button>
+ 1.3 1.3 2.7-2.7 2.7 2.7 1.3-1.3-2.7-2.7z"/></svg>{unmute}</button>
+<div id="end" hidden><button id="replay" type="button">{replay}</button>{cta}</div>
 </div>
-<noscript><p><a href="{token}/{mp4}">動画を開く</a></p></noscript>
+<p class="actions">{cta}<a class="file" href="{token}/{mp4}">{file}</a></p>
 </main>
 </body>
 </html>
 """
 
 
-def landing_page(token: str, status: str, media_origin: str = "", size: tuple[int, int] = (16, 9)) -> str:
+def landing_page(
+    token: str, status: str, page: Page, *, media_origin: str = "", size: tuple[int, int] = (16, 9)
+) -> str:
     """The page of one render, framed to the video's `size` (a 9:16 clip fills a phone's screen, a
-    16:9 one its width). The poster exists only once the render is done: before that the browser
-    would hold a connection open waiting for it, so the page goes without."""
+    16:9 one its width), with the template's brand, logo and call to action. The poster exists
+    only once the render is done: before that the browser would hold a connection open waiting
+    for it, so the page goes without."""
     token = escape(token, quote=True)
+    words = WORDS[page.lang]
     poster = f' poster="{token}/{POSTER}"' if status == "done" else ""
+    cta = f'<a class="cta" href="{token}/{GO}">{escape(page.cta.label)}</a>' if page.cta else ""
+    header = f'<header><img src="{token}/{LOGO}" alt=""></header>\n' if page.logo else ""
+    header_px = 60 if page.logo else 0
     return PAGE.format(
-        token=token, poster=poster, csp=csp(media_origin), title=escape(TITLE), description=escape(DESCRIPTION),
-        playlist=PLAYLIST, mp4=MP4, w=int(size[0]), h=int(size[1]),
+        token=token, poster=poster, csp=csp(media_origin), title=escape(page.title),
+        description=escape(page.description), lang=page.lang, brand=page.brand_color, cta=cta,
+        header_html=header, header=header_px, reserve=header_px + 90, playlist=PLAYLIST, mp4=MP4,
+        w=int(size[0]), h=int(size[1]), **{k: escape(v) for k, v in words.items()},
     )  # fmt: skip

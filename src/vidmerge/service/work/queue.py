@@ -10,10 +10,11 @@ import logging
 import queue
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from vidmerge.errors import Transient
-from vidmerge.service import campaigns
+from vidmerge.service import analytics, campaigns
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.renders import purge_older_than
 from vidmerge.service.runtime import Runtime, sweep_scratch
@@ -26,6 +27,7 @@ PRIORITY = {"interactive": 0, "bulk": 1}
 class Queue(Protocol):
     def enqueue(self, render_id: str, priority: str) -> None: ...
     def prepare(self, template_id: str, version: int) -> None: ...
+    def deliver(self, delivery_id: str) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def check(self) -> None: ...
@@ -44,6 +46,7 @@ class EmbeddedQueue:
         self._stopping = threading.Event()
         self._waiting: set[str] = set()  # ids in the queue: the sweep does not add a second copy
         self._lock = threading.Lock()
+        self._couriers = ThreadPoolExecutor(2, thread_name_prefix="vidmerge-deliver")
 
     def enqueue(self, render_id: str, priority: str, attempt: int = 0) -> None:
         with self._lock:
@@ -58,6 +61,10 @@ class EmbeddedQueue:
         name = f"vidmerge-prepare-{template_id}-{version}"
         threading.Thread(target=_prepare, args=(self.rt, template_id, version), name=name, daemon=True).start()
 
+    def deliver(self, delivery_id: str) -> None:
+        """Deliveries are short HTTP calls: a small pool of their own, beside the renders."""
+        self._couriers.submit(tasks.run_delivery, self.rt, delivery_id)
+
     def start(self) -> None:
         for n in range(self.workers):
             thread = threading.Thread(target=self._loop, name=f"vidmerge-worker-{n}", daemon=True)
@@ -70,6 +77,7 @@ class EmbeddedQueue:
             self._queue.put((-1, -1, "", 0))
         for thread in self._threads:
             thread.join(timeout=30)
+        self._couriers.shutdown(wait=False, cancel_futures=True)
 
     def check(self) -> None:
         if not any(t.is_alive() for t in self._threads):
@@ -125,6 +133,11 @@ class CeleryQueue:
 
     def prepare(self, template_id: str, version: int) -> None:
         self.app.send_task("vidmerge.prepare", args=[template_id, version], queue="bulk")
+
+    def deliver(self, delivery_id: str) -> None:
+        self.app.send_task(
+            "vidmerge.deliver", args=[delivery_id], queue="interactive"
+        )  # short, never behind a campaign
 
     def start(self) -> None:
         pass
@@ -197,6 +210,8 @@ class Sweeper:
         for campaign_id in campaigns.stale(self.rt):
             log.info("campaign %s: launching resumed by the sweep", campaign_id)
             self.launcher.launch(campaign_id)
+        for delivery_id in self.rt.db.deliveries.due():
+            self.q.deliver(delivery_id)
         return len(found)
 
     def _loop(self) -> None:
@@ -207,5 +222,7 @@ class Sweeper:
                 sweep_scratch(self.rt.settings)
                 if self.rt.settings.retention_days > 0:
                     purge_older_than(self.rt.db, self.rt.registry, self.rt.settings.retention_days * 86400)
+                if self.rt.settings.event_retention_days > 0:
+                    analytics.purge_events(self.rt.db, self.rt.settings.event_retention_days)
             except Exception as exc:  # a database or broker outage; try again next round
                 log.warning("sweep failed: %s", type(exc).__name__)

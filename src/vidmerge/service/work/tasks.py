@@ -13,7 +13,7 @@ from datetime import timedelta
 from vidmerge.engine.pipeline import Timer
 from vidmerge.errors import FFmpegError, InvalidInput, NotFound, NotReady, Transient, VerificationError
 from vidmerge.records import utcnow
-from vidmerge.service import renders
+from vidmerge.service import renders, webhooks
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import segments
@@ -72,6 +72,16 @@ def run_prepare(rt: Runtime, template_id: str, version: int) -> str:
         return "failed"
     log.info("template %s v%d: ready", template_id, version)
     return "ready"
+
+
+def run_delivery(rt: Runtime, delivery_id: str) -> str:
+    """One attempt at one delivery (a webhook endpoint or a tool's API); never raises: a failed
+    attempt is scheduled again in the database, and the sweep sends it when it is due."""
+    try:
+        return webhooks.deliver(rt, delivery_id)
+    except Exception as exc:  # the database is down: the delivery stays due, the sweep sends it again
+        log.warning("delivery %s: %s", delivery_id, type(exc).__name__)
+        return "error"
 
 
 def stale_templates(rt: Runtime) -> list[tuple[str, int]]:

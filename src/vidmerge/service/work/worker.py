@@ -13,7 +13,7 @@ from vidmerge import logs
 from vidmerge.config import Settings
 from vidmerge.errors import Transient
 from vidmerge.service.runtime import Runtime, open_runtime, use_scratch
-from vidmerge.service.work.tasks import run_prepare, run_render
+from vidmerge.service.work.tasks import run_delivery, run_prepare, run_render
 
 log = logging.getLogger("vidmerge.worker")
 _runtime: Runtime | None = None
@@ -46,6 +46,7 @@ def _app(broker_url: str) -> Celery:
     app.task(
         name="vidmerge.prepare", autoretry_for=(Transient,), retry_backoff=True, retry_backoff_max=60, max_retries=10
     )(_prepare_task)
+    app.task(name="vidmerge.deliver")(_deliver_task)  # retried by its own schedule (service/webhooks.py)
     return app
 
 
@@ -61,6 +62,10 @@ def _render_task(self: Task, render_id: str) -> str:
 
 def _prepare_task(template_id: str, version: int) -> str:
     return run_prepare(runtime(), template_id, version)
+
+
+def _deliver_task(delivery_id: str) -> str:
+    return run_delivery(runtime(), delivery_id)
 
 
 def runtime() -> Runtime:

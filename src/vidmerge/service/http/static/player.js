@@ -9,7 +9,11 @@
  * VIDMERGE_SEGMENT_WAIT_SECONDS, 20 s by default) or answers 503 + Retry-After. So the loader
  * waits long for a first byte and retries 5xx a few times, one second apart.
  *
- * Playback telemetry is kept on window.vidmergeStats (read by the browser test).
+ * Playback telemetry is kept on window.vidmergeStats (read by the browser test), and sent to
+ * the server as beacons (data-events): a random id per page load (no cookie, nothing about the
+ * viewer), `play` once, progress milestones 25/50/75/95/100 once each (seeking past one sends
+ * it), `pause`, `replay`, `error`, and the quality figures `ttff` (ms to the first frame) and
+ * `stall` (seconds waited, once it plays again). CTA clicks are counted by the server's /go.
  */
 (function () {
   "use strict";
@@ -17,6 +21,14 @@
   var HLS_TYPE = "application/vnd.apple.mpegurl";
   var video = document.getElementById("v");
   if (!video) return;
+
+  var MILESTONES = [25, 50, 75, 95, 100];
+  var session = randomId();
+  var outbox = [];
+  var sent = {}; // milestones and "play" already sent in this page session
+  var stallFrom = null;
+  var ended = false; // while the last milestone is taken
+  var finished = false; // played to the end: the next play is a replay
 
   var stats = (window.vidmergeStats = {
     engine: null, // "native" | "hls.js" | "mp4"
@@ -31,10 +43,104 @@
     fragments: 0, // hls.js fragments loaded
     errors: [], // hls.js errors, fatal or not (a 503 retry is a non-fatal one)
     fatal: null,
+    session: session,
+    beacons: [], // every event sent, in order (for the browser test)
   });
 
   function now() {
     return Math.round(performance.now());
+  }
+
+  function randomId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  // -- events -------------------------------------------------------------------------------
+
+  function send(type, extra) {
+    var event = { type: type };
+    for (var key in extra || {}) event[key] = extra[key];
+    outbox.push(event);
+    stats.beacons.push(event);
+    if (outbox.length >= 8 || type !== "progress") flush();
+  }
+
+  function once(key, type, extra) {
+    if (sent[key]) return;
+    sent[key] = true;
+    send(type, extra);
+  }
+
+  function flush() {
+    var url = video.getAttribute("data-events");
+    if (!url || !outbox.length) return;
+    var body = JSON.stringify({ session: session, events: outbox.splice(0, 32) });
+    var blob = new Blob([body], { type: "text/plain" }); // a simple request: no preflight
+    if (!(navigator.sendBeacon && navigator.sendBeacon(url, blob))) {
+      fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit" }).catch(function () {});
+    }
+  }
+
+  function progress() {
+    var d = video.duration;
+    if (!d || !isFinite(d)) return;
+    var reached = ended ? 100 : (video.currentTime / d) * 100;
+    MILESTONES.forEach(function (m) {
+      if (reached >= m - (m === 100 ? 0.5 : 0)) once("p" + m, "progress", { milestone: m });
+    });
+  }
+
+  function track() {
+    video.addEventListener("playing", function () {
+      if (stallFrom !== null) {
+        send("stall", { value: Math.round(performance.now() - stallFrom) / 1000 });
+        stallFrom = null;
+      }
+      once("play", "play");
+    });
+    video.addEventListener("waiting", function () {
+      // a stall: playback waits for data it should have had (not a seek's wait)
+      if (stats.started_at !== null && stallFrom === null && !video.seeking) stallFrom = performance.now();
+    });
+    video.addEventListener("play", function () {
+      if (!finished) return;
+      finished = false;
+      document.getElementById("end").hidden = true;
+      send("replay");
+    });
+    video.addEventListener("timeupdate", progress);
+    video.addEventListener("seeked", progress);
+    video.addEventListener("pause", function () {
+      if (!video.ended) send("pause");
+    });
+    video.addEventListener("ended", function () {
+      ended = true;
+      progress();
+      ended = false;
+      finished = true;
+      document.getElementById("end").hidden = false;
+      flush();
+    });
+    video.addEventListener("error", function () {
+      send("error", { detail: "media-" + (video.error ? video.error.code : "unknown") });
+    });
+    var replay = document.getElementById("replay");
+    if (replay) {
+      replay.addEventListener("click", function () {
+        video.currentTime = 0;
+        video.play(); // the "play" listener sends `replay`
+      });
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("a.cta"), function (a) {
+      a.href = a.getAttribute("href") + "?s=" + session; // the click is counted by /go, in this session
+      a.addEventListener("click", flush);
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") flush();
+    });
+    window.addEventListener("pagehide", flush);
   }
 
   function watch() {
@@ -56,15 +162,12 @@
       stats.waiting += 1;
       stats.waits.push({ at: now(), time: video.currentTime });
     });
-    if (video.requestVideoFrameCallback) {
-      video.requestVideoFrameCallback(function () {
-        stats.first_frame_at = now();
-      });
-    } else {
-      video.addEventListener("loadeddata", function () {
-        stats.first_frame_at = now();
-      }, { once: true });
+    function firstFrame() {
+      stats.first_frame_at = now();
+      once("ttff", "ttff", { value: stats.first_frame_at });
     }
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(firstFrame);
+    else video.addEventListener("loadeddata", firstFrame, { once: true });
   }
 
   function play() {
@@ -110,6 +213,7 @@
         return;
       }
       stats.fatal = data.details;
+      send("error", { detail: String(data.details).slice(0, 60) });
       hls.destroy();
       fallback();
     });
@@ -142,6 +246,7 @@
   var mse = !!(window.Hls && window.Hls.isSupported());
 
   watch();
+  track();
   unmuteButton();
   if (native && (apple || !mse)) useFile(hlsUrl, "native");
   else if (mse) useHlsJs(hlsUrl, function () { useFile(mp4Url, "mp4"); });

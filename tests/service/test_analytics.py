@@ -1,0 +1,252 @@
+"""The page converts and says what happened: the call to action, the player's beacons, the
+figures, and what bots and email clients' image fetches do not count as.
+
+The browser test plays the demo's page in Debian's chromium: to the end, a seek, a replay, a
+pause and the call to action, then reads the stored figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+from support.server import Api
+
+from vidmerge.errors import InvalidInput
+from vidmerge.service import analytics, renders
+from vidmerge.service.http.analytics import BEACONS_PER_MINUTE
+from vidmerge.service.http.page import landing_page
+from vidmerge.template.manifest import Cta, Page
+
+BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+PREVIEW_UA = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
+PROXY_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+CTA_URL = "https://example.com/plans?customer="
+
+
+@pytest.fixture
+def api(demo_api: Api) -> Api:
+    return demo_api
+
+
+def render(api: Api) -> tuple[dict[str, Any], str]:
+    external_id = f"顧客/{uuid.uuid4().hex[:6]}&x"  # a slash and an ampersand: percent-encoded in the CTA
+    body = {"template_id": "electricity-savings", "data": {"name": f"分析 {uuid.uuid4().hex[:6]}"},
+            "external_id": external_id}  # fmt: skip
+    response = api.post_render(body)
+    assert response.status_code == 202, response.text
+    r = dict(response.json())
+    return r, urlsplit(r["page_url"]).path.rsplit("/", 1)[1]
+
+
+def figures(api: Api, render_id: str) -> dict[str, Any]:
+    """The render's figures: without a group, one row, the total."""
+    (row,) = api.client.get("/v1/analytics", params={"render_id": render_id}).json()["rows"]
+    return dict(row)
+
+
+def beacon(api: Api, token: str, body: object, ua: str = BROWSER_UA) -> httpx.Response:
+    return api.client.post(f"/v/{token}/events", content=json.dumps(body), headers={"user-agent": ua})
+
+
+# -- the page and its call to action --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("javascript:alert(1)", "absolute http(s) URL"),
+        ("https://{external_id}.example.com/", "the host is the template's"),
+        ("https://example.com/?n={name}", "placeholders may be"),
+        ("https://example.com/?x={external_id", "placeholders may be"),
+    ],
+)
+def test_a_call_to_action_leads_to_the_templates_host_only(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        Cta(label="申し込む", url=url)
+    cta = Cta(label="申し込む", url="https://example.com/a/{external_id}?c={campaign_id}")
+    assert (
+        cta.target({"external_id": "../x?y=1&z", "campaign_id": None}) == "https://example.com/a/..%2Fx%3Fy%3D1%26z?c="
+    )
+
+
+def test_the_page_has_the_brand_the_call_to_action_an_end_card_and_a_plain_file_link() -> None:
+    page = Page(title="ご案内", lang="en", brand_color="#0b2a6f", logo="assets/logo.png",
+                cta=Cta(label="Apply <now>", url="https://example.com/"))  # fmt: skip
+    html = landing_page("TOKEN", "queued", page)
+    assert '<html lang="en">' in html and "<title>ご案内</title>" in html and "#0b2a6f" in html
+    assert html.count('<a class="cta" href="TOKEN/go">Apply &lt;now&gt;</a>') == 2  # under the video, on the end card
+    assert '<div id="end" hidden><button id="replay" type="button">Watch again</button>' in html
+    assert '<a class="file" href="TOKEN/video.mp4">Open the video file</a>' in html  # works without JavaScript
+    assert '<img src="TOKEN/logo" alt="">' in html and 'data-events="TOKEN/events"' in html
+    plain = landing_page("TOKEN", "queued", Page())
+    assert "TOKEN/go" not in plain and "<header>" not in plain and '<html lang="ja">' in plain
+
+
+def test_the_call_to_action_is_counted_and_leads_to_the_templates_url(api: Api) -> None:
+    r, token = render(api)
+    for ua in (BROWSER_UA, PREVIEW_UA):
+        go = api.client.get(f"/v/{token}/go", params={"s": "s" * 16}, headers={"user-agent": ua})
+        assert go.status_code == 302 and go.headers["location"] == CTA_URL + quote(r["external_id"], safe="")
+        assert go.headers["referrer-policy"] == "no-referrer"
+    assert figures(api, r["render_id"])["cta_clicks"] == 1  # the bot's is not a click
+    assert api.client.get("/v/unknown-token/go").status_code == 404
+
+
+# -- beacons --------------------------------------------------------------------------------------
+
+
+def test_beacons_are_checked_bounded_and_once_per_session(api: Api) -> None:
+    r, token = render(api)
+    session = uuid.uuid4().hex
+    events = [{"type": "play"}, {"type": "progress", "milestone": 25}, {"type": "ttff", "value": 812},
+              {"type": "stall", "value": 1.5}, {"type": "pause"}]  # fmt: skip
+    assert beacon(api, token, {"session": session, "events": events}).status_code == 204
+    assert beacon(api, token, {"session": session, "events": events}).status_code == 204  # sent twice
+    got = figures(api, r["render_id"])
+    assert (got["views"], got["funnel"]["25"], got["pauses"], got["stalls"], got["stall_seconds"]) == (1, 1, 2, 2, 3.0)
+    assert got["ttff_ms_p50"] == 812.0 and got["stall_rate"] == 1.0
+
+    bad = [
+        ({"session": "x", "events": events}, "session"),
+        ({"session": session, "events": []}, "events"),
+        ({"session": session, "events": [{"type": "purchase"}]}, "events[0].type"),
+        ({"session": session, "events": [{"type": "progress", "milestone": 33}]}, "events[0].milestone"),
+        ({"session": session, "events": [{"type": "ttff", "value": 1e12}]}, "events[0].value"),
+        ({"session": session, "events": [{"type": "play"}] * 33}, "events"),
+    ]
+    for body, where in bad:
+        answer = beacon(api, token, body)
+        assert answer.status_code == 422 and answer.json()["problems"][0]["where"] == where, (body, answer.text)
+    huge = api.client.post(f"/v/{token}/events", content=b"{" + b" " * 9000 + b"}", headers={"user-agent": BROWSER_UA})
+    assert huge.status_code == 413
+    assert beacon(api, "unknown-token", {"session": session, "events": events}).status_code == 404
+
+
+def test_a_flood_of_beacons_is_cut_off(api: Api) -> None:
+    _, token = render(api)
+    body = {"session": uuid.uuid4().hex, "events": [{"type": "pause"}]}
+    answers = [beacon(api, token, body).status_code for _ in range(BEACONS_PER_MINUTE + 5)]
+    assert answers.count(204) == BEACONS_PER_MINUTE and answers[-1] == 429
+
+
+def test_bots_previews_and_email_image_fetches_are_impressions_never_views(api: Api) -> None:
+    r, token = render(api)
+    api.client.get(f"/v/{token}", headers={"user-agent": PREVIEW_UA})
+    api.client.get(f"/v/{token}/poster.jpg", headers={"user-agent": PROXY_UA})
+    api.client.get(f"/v/{token}/email.gif", headers={"user-agent": PROXY_UA})
+    bot_beacon = {"session": uuid.uuid4().hex, "events": [{"type": "play"}]}
+    assert beacon(api, token, bot_beacon, ua=PREVIEW_UA).status_code == 204  # dropped quietly
+    got = figures(api, r["render_id"])
+    assert (got["impressions"], got["views"], got["sessions"]) == (3, 0, 0)
+
+
+def test_bot_user_agents() -> None:
+    for ua in (PREVIEW_UA, PROXY_UA, "facebookexternalhit/1.1", "Twitterbot/1.0", "Line/11.0 LinePreview",
+               "Mozilla/5.0 (compatible; Discordbot/2.0)", "WhatsApp/2.23", "curl/8.0", None, ""):  # fmt: skip
+        assert analytics.is_bot(ua), ua
+    assert not analytics.is_bot(BROWSER_UA)
+    assert not analytics.is_bot("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36")
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+
+def test_figures_by_group_in_json_and_csv_and_erasure_takes_the_events(api: Api) -> None:
+    r, token = render(api)
+    for n in range(2):
+        body = {"session": uuid.uuid4().hex, "events": [{"type": "play"}, {"type": "ttff", "value": 100 * (n + 1)}]}
+        assert beacon(api, token, body).status_code == 204
+    answer = api.client.get("/v1/analytics", params={"template_id": "electricity-savings", "group": "render"}).json()
+    mine = next(row for row in answer["rows"] if row["render"] == r["render_id"])
+    assert (mine["views"], mine["sessions"], mine["ttff_ms_p50"], mine["ttff_ms_p95"]) == (2, 2, 150.0, 195.0)
+    text = api.client.get("/v1/analytics", params={"render_id": r["render_id"], "group": "day"},
+                          headers={"accept": "text/csv"})  # fmt: skip
+    assert text.headers["content-type"] == "text/csv; charset=utf-8"
+    lines = list(csv.DictReader(io.StringIO(text.text)))
+    assert len(lines) == 1 and lines[0]["views"] == "2" and lines[0]["day"] == time.strftime("%Y-%m-%d", time.gmtime())
+    later = api.client.get("/v1/analytics", params={"render_id": r["render_id"], "from": "2999-01-01"}).json()
+    assert [(row["views"], row["sessions"], row["ttff_ms_p50"]) for row in later["rows"]] == [(0, 0, None)]  # in all
+    bad = api.client.get("/v1/analytics", params={"from": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["problems"][0]["where"] == "from"
+
+    assert api.client.delete(f"/v1/renders/{r['render_id']}").status_code == 204
+    gone = figures(api, r["render_id"])
+    assert (gone["impressions"], gone["views"], gone["sessions"]) == (0, 0, 0)
+
+
+def test_a_render_takes_a_bounded_number_of_events(monkeypatch: pytest.MonkeyPatch, small_runtime: Any) -> None:
+    db = small_runtime.db
+    record = renders.accept(db, small_runtime.registry, "small", {"name": "上限"}).record
+    monkeypatch.setattr(analytics, "MAX_EVENTS_PER_RENDER", 5)
+    for _ in range(3):
+        analytics.record(db, record, analytics.Beacon(uuid.uuid4().hex, [{"type": "pause"}, {"type": "pause"}]))
+    assert db.events.count(record.id) == 5
+    with pytest.raises(InvalidInput):
+        analytics.parse_beacon({"session": "ok" * 5, "events": [{"type": "stall", "value": True}]})
+
+
+# -- in a real browser ----------------------------------------------------------------------------
+
+
+def test_a_played_page_reports_exactly_what_the_viewer_did(api: Api, browser: Any) -> None:
+    """To the end (a seek on the way), a replay, a pause, then the call to action."""
+    r, token = render(api)
+    api.wait_done(r["render_id"])  # played fast: every segment must be there
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, user_agent=BROWSER_UA)
+    page = context.new_page()
+    requested: list[str] = []  # every request the page made (the CTA's destination does not resolve here)
+    page.on("request", lambda request: requested.append(request.url))
+    landed: list[tuple[str, str]] = []  # (where the CTA went, from where): it fails to resolve here
+    page.on("requestfailed", lambda r: landed.append((r.url, r.redirected_from.url if r.redirected_from else "")))
+    try:
+        page.goto(r["page_url"])
+        until(page, "window.vidmergeStats && window.vidmergeStats.started_at !== null", 20)
+        page.evaluate("() => { const v = document.getElementById('v'); v.playbackRate = 4; }")
+        until(page, "document.getElementById('v').currentTime > 3", 20)
+        page.evaluate("() => { const v = document.getElementById('v'); v.currentTime = v.duration * 0.8; }")
+        until(page, "document.getElementById('v').ended", 30)
+        assert page.is_visible("#end") and page.is_visible("#end a.cta")
+        page.click("#replay")
+        until(page, "!document.getElementById('v').paused && document.getElementById('v').currentTime > 1", 20)
+        assert not page.is_visible("#end")
+        page.evaluate("() => document.getElementById('v').pause()")
+        sent = page.evaluate("() => window.vidmergeStats.beacons.map(e => e.type + (e.milestone || ''))")
+        page_requests = list(requested)
+        page.click(".actions a.cta", no_wait_after=True)
+        for _ in range(200):  # Playwright hands events over while the page is waited on
+            if landed:
+                break
+            page.wait_for_timeout(50)
+    finally:
+        context.close()
+    go = f"{r['page_url']}/go?s="
+    assert landed[0][0] == CTA_URL + quote(r["external_id"], safe="") and landed[0][1].startswith(go), landed
+    assert sorted(sent) == sorted(["ttff", "play", "progress25", "progress50", "progress75", "progress95",
+                                   "progress100", "replay", "pause"]), sent  # fmt: skip
+    assert all(u.startswith((api.url, "blob:", "data:")) for u in page_requests), page_requests  # no third party
+    deadline = time.monotonic() + 10
+    while (got := figures(api, r["render_id"])).get("pauses") != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the last beacon leaves as the page goes
+    assert got["views"] == 1 and got["sessions"] == 1
+    assert got["funnel"] == {"25": 1, "50": 1, "75": 1, "95": 1, "100": 1} and got["completion_rate"] == 1.0
+    assert (got["replays"], got["pauses"], got["cta_clicks"], got["cta_rate"], got["errors"]) == (1, 1, 1, 1.0, 0)
+    assert got["impressions"] == 1 and got["ttff_ms_p50"] is not None
+
+
+def until(page: Any, expression: str, seconds: float) -> None:
+    """Poll a JavaScript expression (page.wait_for_function would need eval, which the page's CSP
+    forbids)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds} s: {expression}: {page.evaluate('window.vidmergeStats')}")
+        time.sleep(0.05)
