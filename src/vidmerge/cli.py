@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("demo", help="write the demo template, its base clip generated, into a folder")
-    p.add_argument("dest", type=Path, help="folder to write (older copies replaced; a base clip there is kept)")
+    p.add_argument("dest", type=Path, help="folder to write (files already there are kept)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("campaign", help="render a CSV of customers on a running server; write their links to a CSV")

@@ -27,7 +27,9 @@ import av
 import httpx
 import pytest
 from PIL import Image
+from standardwebhooks.webhooks import Webhook
 from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
+from support.receiver import Receiver
 from support.server import Api, Worker
 from support.services import ProcessFixture, RedisServer, SeaweedS3, postgres_bindir, running
 
@@ -150,6 +152,8 @@ def start_stack(workdir: Path, redis: RedisServer, seaweed: SeaweedS3, database_
         "VIDMERGE_S3_ACCESS_KEY": seaweed.access_key,
         "VIDMERGE_S3_SECRET_KEY": seaweed.secret_key,
         "VIDMERGE_REQUEUE_AFTER_SECONDS": "8",  # the API's and the workers' render leases agree
+        "VIDMERGE_OUTBOUND_ALLOW": "127.0.0.1",  # the webhook receivers run here
+        "VIDMERGE_WEBHOOK_RETRY_SCALE": "0.001",
     }
     api = Api(workdir, env)
     api.start()
@@ -498,3 +502,36 @@ def test_a_cp932_campaign_renders_each_good_row_once_across_a_worker_restart(sta
     assert client.post(f"{path}/start").json()["done"] == 27
     time.sleep(1)
     assert client.get(f"{path}/results.csv").content == results.content
+
+
+# -- page events delivered by the workers --------------------------------------------------------
+
+
+def test_webhook_deliveries_go_through_celery_and_survive_a_failing_receiver(stack: Stack) -> None:
+    """A play and a milestone, pushed by the workers (the API only stores the deliveries and
+    sends their ids), signed, retried after the receiver's first failure, each delivered once."""
+    calls: dict[str, int] = {}
+
+    def once_failing(request: dict[str, Any]) -> int:
+        n = calls[request["headers"]["webhook-id"]] = calls.get(request["headers"]["webhook-id"], 0) + 1
+        return 503 if n == 1 else 200
+
+    receiver = Receiver(once_failing)
+    try:
+        hook = stack.api.client.post("/v1/webhook-endpoints", json={"url": f"{receiver.url}/in"}).json()
+        r = stack.render({"name": "配信 分散", "amount": 1}, external_id="dist-hook")
+        token = r["page_url"].rsplit("/", 1)[1]
+        body = {"session": uuid.uuid4().hex, "events": [{"type": "play"}, {"type": "progress", "milestone": 50}]}
+        ua = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"}
+        assert stack.api.client.post(f"/v/{token}/events", json=body, headers=ua).status_code == 204
+        wait_for(lambda: sorted(calls.values()) == [2, 2], 60, lambda: f"{calls}\n{stack.logs()}")
+        time.sleep(1.0)
+        assert sorted(calls.values()) == [2, 2]
+        events = sorted(Webhook(hook["secret"]).verify(q["body"], q["headers"])["data"]["event"]
+                        for q in receiver.requests[-2:])  # fmt: skip
+        assert events == ["play", "progress"]
+        delivered_by = [w.log_path.stem for w in stack.workers if "vidmerge.deliver" in w.log_path.read_text()]
+        assert delivered_by, stack.logs()
+        stack.api.client.delete(f"/v1/webhook-endpoints/{hook['id']}")
+    finally:
+        receiver.close()

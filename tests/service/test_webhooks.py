@@ -10,63 +10,21 @@ loopback allowed as an outbound address (the receivers run here).
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
+from support.receiver import Receiver
 from support.server import Api
 
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 HUBSPOT_TOKEN = "pat-na1-test-token"
 MARKETO_ID, MARKETO_SECRET = "client-id", "client-secret"
-
-
-class Receiver:
-    """A local HTTP server; `answer(request)` gives each request's status. Keeps every request."""
-
-    def __init__(self, answer: Callable[[dict[str, Any]], int]) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.answer = answer
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                request = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
-                receiver.requests.append(request)
-                status = receiver.answer(request)
-                payload = receiver.reply(request) if status == 200 else b"{}"
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_POST = do_GET = do_PATCH = _handle
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def reply(self, request: dict[str, Any]) -> bytes:
-        if request["path"].startswith("/identity/oauth/token"):
-            return json.dumps({"access_token": "mkto-token", "token_type": "bearer", "expires_in": 3599}).encode()
-        if request["path"].startswith("/rest/v1/activities/external.json"):
-            return json.dumps({"requestId": "1", "success": True, "result": [{"id": 1, "status": "added"}]}).encode()
-        return b"{}"
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ DEMO_TEMPLATE = Path(__file__).resolve().parent / "electricity"
 
 
 def write_demo(dest: Path) -> Path:
-    """Copy the demo template into `dest` (its files as this version ships them, over any older
-    copy) and generate its base clip unless it exists. Returns `dest`."""
+    """Copy the demo template into `dest` (files already there are kept) and generate its base
+    clip unless it exists. Returns `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
     for source in sorted(DEMO_TEMPLATE.rglob("*")):
         target = dest / source.relative_to(DEMO_TEMPLATE)
         if source.is_dir():
             target.mkdir(exist_ok=True)
-        elif not target.exists() or target.read_bytes() != source.read_bytes():
+        elif not target.exists():
             shutil.copyfile(source, target)
     make_base_clip(dest / "base.mp4")
     return dest
