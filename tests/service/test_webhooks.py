@@ -54,6 +54,14 @@ def api(tmp_path_factory: pytest.TempPathFactory, tools: Receiver) -> Iterator[A
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_endpoints_left(api: Api) -> Iterator[None]:
+    """Each test's endpoints go with it: later tests' events are not delivered to them."""
+    yield
+    for hook in api.client.get("/v1/webhook-endpoints").json():
+        api.client.delete(f"/v1/webhook-endpoints/{hook['id']}")
+
+
 def endpoint(api: Api, url: str, **extra: Any) -> dict[str, Any]:
     answer = api.client.post("/v1/webhook-endpoints", json={"url": url, **extra})
     assert answer.status_code == 201, answer.text

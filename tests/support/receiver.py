@@ -47,4 +47,7 @@ class Receiver:
         return b"{}"
 
     def close(self) -> None:
+        """Stop serving and close the socket (a listening socket left open would take
+        connections and never answer them)."""
         self.server.shutdown()
+        self.server.server_close()

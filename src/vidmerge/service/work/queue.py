@@ -46,7 +46,8 @@ class EmbeddedQueue:
         self._stopping = threading.Event()
         self._waiting: set[str] = set()  # ids in the queue: the sweep does not add a second copy
         self._lock = threading.Lock()
-        self._couriers = ThreadPoolExecutor(2, thread_name_prefix="vidmerge-deliver")
+        # deliveries wait on receivers (up to 10 s each): enough threads that a slow one holds few
+        self._couriers = ThreadPoolExecutor(8, thread_name_prefix="vidmerge-deliver")
 
     def enqueue(self, render_id: str, priority: str, attempt: int = 0) -> None:
         with self._lock:
