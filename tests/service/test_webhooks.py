@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from standardwebhooks.webhooks import Webhook
-from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
+from support.media import SMALL_MANIFEST, make_clip, png_bytes, write_bundle, zip_folder
 from support.receiver import Receiver
 from support.server import Api
 
@@ -39,8 +39,10 @@ def tools() -> Iterator[Receiver]:
 def api(tmp_path_factory: pytest.TempPathFactory, tools: Receiver) -> Iterator[Api]:
     tmp = tmp_path_factory.mktemp("webhooks")
     manifest = {**SMALL_MANIFEST, "push": {"hubspot": {"events": ["play", "progress", "cta_click"]},
-                                           "marketo": {"activity_type_id": 100001}}}  # fmt: skip
-    bundle = write_bundle(tmp / "bundle", manifest, clip=make_clip(tmp / "clip.mp4"))
+                                           "marketo": {"activity_type_id": 100001}},
+                "page": {"logo": "assets/logo.png"}}  # fmt: skip
+    files = {"assets/logo.png": png_bytes(size=48)}
+    bundle = write_bundle(tmp / "bundle", manifest, clip=make_clip(tmp / "clip.mp4"), files=files)
     env = {
         "VIDMERGE_OUTBOUND_ALLOW": "127.0.0.1", "VIDMERGE_WEBHOOK_RETRY_SCALE": "0.001",
         "VIDMERGE_HUBSPOT_TOKEN": HUBSPOT_TOKEN, "VIDMERGE_HUBSPOT_API": tools.url,
@@ -200,3 +202,12 @@ def test_a_contact_id_marketo_cannot_take_is_not_pushed(api: Api, tools: Receive
     wait_for(lambda: any("/crm/" in q["path"] for q in tools.requests[before:]), 30, lambda: tools.requests[before:])
     time.sleep(1.0)
     assert not any("/rest/v1/" in q["path"] for q in tools.requests[before:])
+
+
+def test_the_pages_logo_is_served_from_the_template(api: Api) -> None:
+    r = api.post_render({"template_id": "small", "data": {}}).json()
+    token = urlsplit(r["page_url"]).path.rsplit("/", 1)[1]
+    assert f'<img src="{token}/logo" alt="">' in api.client.get(f"/v/{token}").text
+    logo = api.client.get(f"/v/{token}/logo")
+    assert (logo.status_code, logo.headers["content-type"], logo.content) == (200, "image/png", png_bytes(size=48))
+    assert api.client.get(f"/v/{token}/go").status_code == 404  # no call to action in this template

@@ -384,3 +384,12 @@ def test_a_mapping_to_an_input_that_does_not_exist_is_named(tmp_path: Path, clip
     raw = _manifest(mappings={"hubspot": {"firstname": "first_name"}})
     err = _rejected(write_bundle(tmp_path / "b", raw, clip=clip))
     assert err.problems[0].where == "template.yaml: mappings.hubspot.firstname"
+
+
+@pytest.mark.parametrize("logo", ["logo.png", "assets/missing.png", "assets/../base.mp4"])
+def test_the_pages_logo_is_an_image_under_assets(tmp_path: Path, clip: Path, logo: str) -> None:
+    files = {"logo.png": png_bytes(), "assets/logo.png": png_bytes()}
+    root = write_bundle(tmp_path / "b", _manifest(page={"logo": logo}), clip=clip, files=files)
+    assert _rejected(root).problems[0].where.endswith("page.logo")
+    good = write_bundle(tmp_path / "g", _manifest(page={"logo": "assets/logo.png"}), clip=clip, files=files)
+    assert load_bundle(good).manifest.page.logo == "assets/logo.png"
