@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vidmerge import __version__, logs
 from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationError, VidmergeError
-from vidmerge.service.http import analytics, api, campaigns, delivery, webhooks
+from vidmerge.service.http import analytics, api, campaigns, console, delivery, webhooks
 from vidmerge.service.http.auth import UploadGuard, check_api_key
 from vidmerge.service.http.integrations import braze, hubspot, marketo, sfmc
 from vidmerge.service.metrics import METRICS
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(analytics.router)
     app.include_router(webhooks.router)
+    app.include_router(console.router)
     app.include_router(delivery.router)
     for tool in (hubspot, braze, sfmc, marketo):
         app.include_router(tool.router)
@@ -112,6 +114,11 @@ def problem(status: int, title: str, detail: str, *, retry_after: int = 1, **ext
 
 def _errors(app: FastAPI) -> None:
     """The one place where errors become HTTP (RFC 9457 problem+json)."""
+
+    @app.exception_handler(console.SignIn)
+    async def sign_in(request: Request, exc: console.SignIn) -> Response:
+        """A console page without a session: to the sign-in page, and back after it."""
+        return RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
 
     @app.exception_handler(VidmergeError)
     async def vidmerge_error(request: Request, exc: VidmergeError) -> JSONResponse:

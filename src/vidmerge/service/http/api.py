@@ -144,6 +144,13 @@ async def upload_template(
     answered `202` with status `preparing`; the workers prepare it (`GET /v1/templates/{id}`
     shows the progress, then `ready`, or `failed` with the reason)."""
     management(request, authorization)
+    record, new = await store_bundle(request, file, active=active)
+    return JSONResponse(_template_out(record).model_dump(), status_code=202 if new else 200)
+
+
+async def store_bundle(request: Request, file: UploadFile, *, active: bool) -> tuple[TemplateRecord, bool]:
+    """Validate and store an uploaded bundle, and send it to be prepared (the API's and the
+    console's upload): the record, and whether it is new."""
     rt = request.app.state.rt
     rt.check_space()
     with tempfile.TemporaryDirectory(prefix="vidmerge-upload-") as tmp:
@@ -156,7 +163,7 @@ async def upload_template(
         except Exception as exc:  # the broker is down: the sweep sends it again once it is stale
             log.warning("template %s v%d stored but not sent to prepare (%s)", record.id, record.version,
                         type(exc).__name__)  # fmt: skip
-    return JSONResponse(_template_out(record).model_dump(), status_code=202 if new else 200)
+    return record, new
 
 
 async def _save_upload(file: UploadFile, dest: Path, limit: int) -> None:

@@ -1,0 +1,263 @@
+"""The marketer's console under /console/: server-rendered pages (Jinja2), a small script of our
+own, no build step, no third-party request, a strict Content-Security-Policy; Japanese with an
+English switch. Sign-in, CSRF and sessions: `session.py`. What the pages show of a template:
+service/preview.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from vidmerge.engine.pipeline import personalize
+from vidmerge.errors import InvalidInput, NotFound, Unauthorized, VidmergeError
+from vidmerge.records import TemplateRecord
+from vidmerge.service import preview, renders
+from vidmerge.service.http.api import enqueue, store_bundle
+from vidmerge.service.http.console import session
+from vidmerge.service.http.console.words import WORDS
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+PAGES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+           "X-Frame-Options": "DENY"}  # fmt: skip
+LANG_COOKIE = "vidmerge_lang"
+FONTS = Path(__file__).parents[3] / "assets" / "fonts"
+MAX_DATA = 4096  # bytes of a preview's data in its URL
+
+
+class SignIn(Exception):
+    """No session: the page sends the browser to sign in."""
+
+
+def _lang(request: Request) -> str:
+    return "en" if request.cookies.get(LANG_COOKIE) == "en" else "ja"
+
+
+def _nonce(request: Request) -> str:
+    nonce = session.session(request)
+    if nonce is None:
+        raise SignIn()
+    return nonce
+
+
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    nonce = session.session(request)
+    lang = _lang(request)
+    html = PAGES.get_template(name).render(
+        t=WORDS[lang], lang=lang, csrf=session.csrf_token(request, nonce) if nonce else "", signed_in=bool(nonce),
+        open_server=not request.app.state.rt.settings.api_keys, path=request.url.path, **context,
+    )  # fmt: skip
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=HEADERS)
+
+
+# -- signing in -----------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/console/") -> HTMLResponse:
+    return page(request, "login.html", next=_local(next), error=None)
+
+
+@router.post("/login")
+def login(request: Request, api_key: str = Form("", max_length=512), next: str = Form("/console/")) -> Response:
+    response = back(_local(next))
+    try:
+        session.sign_in(response, api_key, request.app.state.rt.settings.api_keys,
+                        secure=request.app.state.rt.settings.base_url.startswith("https://"))  # fmt: skip
+    except Unauthorized as exc:
+        return page(request, "login.html", status=401, next=_local(next), error=exc.message)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    session.check_csrf(request, _nonce(request), csrf)
+    response = back("/console/login")
+    session.sign_out(response)
+    return response
+
+
+@router.get("/lang/{lang}")
+def switch_language(request: Request, lang: str, next: str = "/console/") -> Response:
+    response = back(_local(next))
+    response.set_cookie(LANG_COOKIE, "en" if lang == "en" else "ja", max_age=365 * 86400, samesite="strict",
+                        path="/console")  # fmt: skip
+    return response
+
+
+def _local(url: str) -> str:
+    """Only a console page: a sign-in link never sends the browser elsewhere."""
+    return url if url.startswith("/console/") and not url.startswith("/console//") else "/console/"
+
+
+@router.get("/font.otf")
+def font() -> FileResponse:
+    """The shipped Japanese font, for machines without one (downloaded only where needed)."""
+    return FileResponse(FONTS / "NotoSansJP-Regular.otf", media_type="font/otf",
+                        headers={"Cache-Control": "public, max-age=604800"})  # fmt: skip
+
+
+# -- templates ------------------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    _nonce(request)
+    return back("/console/templates")
+
+
+@router.get("/templates")
+def templates(request: Request) -> HTMLResponse:
+    _nonce(request)
+    return _templates_page(request)
+
+
+def _templates_page(request: Request, status: int = 200, problems: list[dict[str, str]] | None = None) -> HTMLResponse:
+    versions = request.app.state.rt.db.templates.all()
+    preparing = any(v.status == "preparing" for v in versions)
+    return page(request, "templates.html", status=status, versions=versions, preparing=preparing,
+                problems=problems or [])  # fmt: skip
+
+
+@router.post("/templates")
+async def upload(
+    request: Request, file: UploadFile = File(...), csrf: str = Form(""), active: bool = Form(False)
+) -> Response:
+    session.check_csrf(request, _nonce(request), csrf)
+    try:
+        await store_bundle(request, file, active=active)
+    except InvalidInput as exc:
+        problems = [{"where": p.where, "reason": p.reason} for p in exc.problems] or [{"where": "", "reason": str(exc)}]
+        return _templates_page(request, status=422, problems=problems)
+    return back("/console/templates")
+
+
+def _version(request: Request, template_id: str, version: int) -> tuple[TemplateRecord, Any]:
+    rt = request.app.state.rt
+    record = rt.registry.record(template_id, version, ready=False)
+    if record.status != "ready":
+        raise NotFound("not found")
+    return record, rt.registry.loaded(template_id, version)
+
+
+@router.get("/templates/{template_id}/{version}")
+def template_page(request: Request, template_id: str, version: int, render: str | None = None) -> HTMLResponse:
+    """The storyboard, a form of the inputs (the sample's values), each slot drawn with them, and
+    the whole video rendered on request."""
+    _nonce(request)
+    record, loaded = _version(request, template_id, version)
+    data = _form_data(request, loaded)
+    fields = loaded.template.spec.describe()
+    try:
+        person = personalize(loaded, data)
+        problem = None
+    except InvalidInput as exc:
+        person, problem = None, str(exc)
+    rendered = request.app.state.rt.db.renders.by_token(render) if render else None
+    flagged = [c for c in preview.cases(loaded) if c.flags] if record.state != "active" else []
+    return page(request, "template.html", record=record, template=loaded.template, fields=fields, data=data,
+                panels=preview.storyboard(loaded), person=person, problem=problem, query=_data_query(data),
+                rendered=rendered, flagged=flagged, personalized=record.manifest.get("personalized") or {})  # fmt: skip
+
+
+def _form_data(request: Request, loaded: Any) -> dict[str, Any]:
+    """The inputs from the query (a submitted preview form), else the template's sample values."""
+    names = set(loaded.template.spec.field_names)
+    given = {k: v for k, v in request.query_params.items() if k in names}
+    if given or request.query_params.get("preview"):
+        return {k: v for k, v in given.items() if v != ""}
+    sample = loaded.template.root / "sample.json"
+    if sample.is_file() and sample.stat().st_size < MAX_DATA:
+        raw = json.loads(sample.read_text(encoding="utf-8"))
+        return {k: v for k, v in raw.items() if k in names} if isinstance(raw, dict) else {}
+    return {}
+
+
+def _data_query(data: dict[str, Any]) -> str:
+    return quote(json.dumps(data, ensure_ascii=False, separators=(",", ":")), safe="")
+
+
+@router.get("/templates/{template_id}/{version}/edges")
+def edges(request: Request, template_id: str, version: int) -> HTMLResponse:
+    """The edge-case matrix: each generated customer, drawn, with what to look at."""
+    _nonce(request)
+    record, loaded = _version(request, template_id, version)
+    rows = [(case, _data_query(case.data)) for case in preview.cases(loaded)]
+    return page(request, "edges.html", record=record, template=loaded.template, rows=rows)
+
+
+@router.get("/templates/{template_id}/{version}/frames/{index}.jpg")
+async def frame(request: Request, template_id: str, version: int, index: int) -> Response:
+    _nonce(request)
+    _, loaded = _version(request, template_id, version)
+    if not 0 <= index < len(loaded.prepared.segments):
+        raise NotFound("not found")
+    jpeg = await run_in_threadpool(preview.panel_frame, loaded, index)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/templates/{template_id}/{version}/slots/{slot_id}.jpg")
+async def slot(request: Request, template_id: str, version: int, slot_id: str, data: str = "{}") -> Response:
+    """One slot drawn with the data (JSON in the query) over its base frame: no encode."""
+    _nonce(request)
+    _, loaded = _version(request, template_id, version)
+    if slot_id not in {s.id for s in loaded.template.slots} or len(data.encode()) > MAX_DATA:
+        raise NotFound("not found")
+    try:
+        values = json.loads(data)
+        person = await run_in_threadpool(personalize, loaded, values if isinstance(values, dict) else {})
+    except (ValueError, VidmergeError):
+        return Response(status_code=422, headers={"Cache-Control": "no-store"})
+    jpeg = await run_in_threadpool(preview.slot_picture, loaded, slot_id, person.drawn[slot_id])
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
+
+
+@router.post("/templates/{template_id}/{version}/render")
+async def render(request: Request, template_id: str, version: int) -> Response:
+    """The whole video with the form's values, as a customer would get it (tagged as a preview)."""
+    form = await request.form()
+    session.check_csrf(request, _nonce(request), str(form.get("csrf", "")))
+    rt = request.app.state.rt
+    _, loaded = _version(request, template_id, version)
+    names = set(loaded.template.spec.field_names)
+    data = {k: str(v) for k, v in form.items() if k in names and str(v) != ""}
+    accepted = await run_in_threadpool(lambda: renders.accept(rt.db, rt.registry, template_id, data, version=version,
+                                                               external_id="console-preview"))  # fmt: skip
+    enqueue(request, accepted)
+    query = urlencode({**data, "render": accepted.record.token, "preview": "1"})
+    return back(f"/console/templates/{template_id}/{version}?{query}")
+
+
+@router.get("/renders/{token}/status")
+def render_status(request: Request, token: str) -> JSONResponse:
+    _nonce(request)
+    record = request.app.state.rt.db.renders.by_token(token)
+    if record is None or record.external_id != "console-preview":
+        raise NotFound("not found")
+    return JSONResponse({"status": record.status}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/templates/{template_id}/{version}/{action}")  # last: /render above is matched first
+def change(request: Request, template_id: str, version: int, action: str, csrf: str = Form("")) -> Response:
+    session.check_csrf(request, _nonce(request), csrf)
+    states = {"activate": "active", "deactivate": "inactive", "delete": "deleted"}
+    if action not in states:
+        raise NotFound("not found")
+    request.app.state.rt.registry.set_state(template_id, version, states[action])
+    return back("/console/templates" if action == "delete" else f"/console/templates/{template_id}/{version}")

@@ -1,0 +1,122 @@
+"""The marketer's console in Debian's chromium: sign in, upload the demo and watch it become
+ready, its storyboard (boxes on the right frames), the edge-case matrix (every picture loads, a
+case to look at is flagged), a preview video rendered and played. Screenshots of each page are
+saved under test-artifacts/console/.
+
+Also: no session, no page (to sign in instead); a form without its CSRF token is refused; the
+console asks nothing of another origin.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.server import ROOT, Api
+
+pytestmark = pytest.mark.slow
+
+KEY = "console-test-key"
+SHOTS = ROOT / "test-artifacts" / "console"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    server = Api(tmp_path_factory.mktemp("console"), {"VIDMERGE_API_KEYS": KEY})
+    server.client.headers["Authorization"] = f"Bearer {KEY}"
+    server.start()
+    yield server
+    server.stop()
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def until(page: Any, expression: str, seconds: float) -> None:
+    """Poll a JavaScript expression (across the reloads of a page that refreshes itself)."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if page.evaluate(f"() => Boolean({expression})"):
+                return
+        except Error as exc:
+            if "context was destroyed" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds} s: {expression}")
+        page.wait_for_timeout(100)
+
+
+def test_pages_need_a_session_and_forms_their_csrf_token(api: Api) -> None:
+    anonymous = httpx.Client(base_url=api.url, timeout=30)
+    for path in ("/console/", "/console/templates", "/console/templates/x/1/edges"):
+        answer = anonymous.get(path)
+        assert answer.status_code == 303 and answer.headers["location"] == f"/console/login?next={path}", path
+    assert anonymous.post("/console/login", data={"api_key": "wrong"}).status_code == 401
+    signed = anonymous.post("/console/login", data={"api_key": KEY, "next": "https://evil.example/"})
+    assert signed.status_code == 303 and signed.headers["location"] == "/console/"  # never elsewhere
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    page = anonymous.get("/console/templates")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    refused = anonymous.post("/console/templates/x/1/deactivate", data={})
+    assert refused.status_code == 401 and refused.json()["problems"][0]["where"] == "csrf"
+    forged = anonymous.post("/console/templates/x/1/deactivate", data={"csrf": "forged"})
+    assert forged.status_code == 401
+
+
+def test_a_marketer_uploads_previews_and_plays(api: Api, browser: Any, demo_zip: Path) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(f"{api.url}/console/")
+        assert page.url.startswith(f"{api.url}/console/login")
+        shot(page, "1-sign-in")
+        page.fill("#api_key", KEY)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{api.url}/console/templates")
+
+        page.set_input_files("#file", str(demo_zip))
+        page.click("#upload button[type=submit]")
+        row = "#v-electricity-savings-1"
+        until(page, f"document.querySelector('{row} .status-ready')", 180)  # the list reloads while preparing
+        shot(page, "2-templates")
+
+        page.click(f"{row} a")
+        page.wait_for_url(f"{api.url}/console/templates/electricity-savings/1")
+        until(page, "[...document.querySelectorAll('.storyboard img')].every(i => i.complete && i.naturalWidth)", 60)
+        boxes = page.evaluate("() => [...document.querySelectorAll('.panel')].map(p => "
+                              "[...p.querySelectorAll('.box')].map(b => b.dataset.slot))")  # fmt: skip
+        assert boxes[0] == [] and boxes[1] == ["greeting"] and "savings" in boxes[6], boxes
+        left = page.eval_on_selector("#panel-1 .box", "b => b.style.left")
+        assert left == "10.94%"  # the greeting's box: x 140 of 1280
+        until(page, "[...document.querySelectorAll('.slots img')].every(i => i.complete && i.naturalWidth)", 60)
+        shot(page, "3-template")
+
+        page.click("a[href$='/edges']")
+        until(page, "[...document.querySelectorAll('.matrix img')].every(i => i.complete && i.naturalWidth)", 120)
+        flagged = page.evaluate("() => [...document.querySelectorAll('tr.flagged th')].map(t => t.textContent)")
+        assert any("the longest" in name for name in flagged), flagged
+        shot(page, "4-edge-cases")
+
+        page.go_back()
+        page.fill("#in-name", "コンソール 確認")
+        page.click("button[formaction$='/render']")
+        until(page, "document.getElementById('preview-video') && !document.getElementById('preview-video').hidden", 180)
+        page.evaluate("() => { const v = document.getElementById('preview-video'); v.muted = true; v.play(); }")
+        until(page, "document.getElementById('preview-video').currentTime > 1", 30)
+        shot(page, "5-preview-video")
+    finally:
+        context.close()
+    foreign = [u for u in requested if not u.startswith((api.url, "data:", "blob:"))]
+    assert not foreign, foreign
