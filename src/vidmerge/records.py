@@ -737,6 +737,10 @@ class Campaigns(_Gateway):
         with self.db.session() as session:
             return session.get(CampaignRecord, campaign_id)
 
+    def recent(self, limit: int = 100) -> list[CampaignRecord]:
+        with self.db.session() as session:
+            return list(session.scalars(select(CampaignRecord).order_by(CampaignRecord.created_at.desc()).limit(limit)))
+
     def by_source(self, source_hash: str) -> CampaignRecord | None:
         with self.db.session() as session:
             return session.scalars(select(CampaignRecord).where(CampaignRecord.source_hash == source_hash)).first()

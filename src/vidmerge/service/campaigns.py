@@ -325,6 +325,7 @@ def progress(rt: Runtime, campaign: CampaignRecord) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Result:
+    row: int  # in its upload, as a spreadsheet numbers it
     external_id: str
     render: RenderRecord | None  # None: invalid, not launched yet, or erased
     status: str  # invalid | waiting | queued | rendering | done | failed | erased
@@ -338,7 +339,7 @@ def results(rt: Runtime, campaign: CampaignRecord, statuses: set[str] | None = N
         for row, render in batch:
             status, error = _state(row, render)
             if not statuses or status in statuses:
-                yield Result(row.external_id or "", render, status, error)
+                yield Result(row.row, row.external_id or "", render, status, error)
         after = batch[-1][0].seq
 
 

@@ -77,9 +77,9 @@ async def upload_campaign(
     only when its values changed or it had failed)."""
     management(request, authorization)
     rt = request.app.state.rt
-    content = await _read(file, rt.settings.max_campaign_bytes)
+    content = await read_upload(file, rt.settings.max_campaign_bytes)
     run = functools.partial(
-        campaigns.upload, rt, template_id, content, version=template_version, mapping=_mapping(mapping),
+        campaigns.upload, rt, template_id, content, version=template_version, mapping=parse_mapping(mapping),
         encoding=csvfile.encoding_name(encoding) if encoding else None, campaign_id=campaign_id,
     )  # fmt: skip
     done = await run_in_threadpool(run)
@@ -91,7 +91,7 @@ async def upload_campaign(
     return JSONResponse(body.model_dump(), status_code=201 if done.created else 200)
 
 
-async def _read(file: UploadFile, limit: int) -> bytes:
+async def read_upload(file: UploadFile, limit: int) -> bytes:
     chunks, size = [], 0
     while chunk := await file.read(1 << 20):
         size += len(chunk)
@@ -101,7 +101,7 @@ async def _read(file: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _mapping(text: str | None) -> dict[str, str]:
+def parse_mapping(text: str | None) -> dict[str, str]:
     if not text:
         return {}
     found = parse_json(text.encode("utf-8"), where="mapping")
@@ -145,11 +145,16 @@ def campaign_results(
     """Per row: `external_id`, the links, `email_html`, `status` and `error`, ready to import
     into the MA tool (links work at once: the page plays while the video renders)."""
     management(request, authorization)
-    rt = request.app.state.rt
-    campaign = campaigns.get(rt, campaign_id)
+    return results_csv(request, campaigns.get(request.app.state.rt, campaign_id), encoding, status)
+
+
+def results_csv(
+    request: Request, campaign: CampaignRecord, encoding: str | None, status: str | None
+) -> StreamingResponse:
+    """The results as a download (the API's and the console's)."""
     charset = csvfile.encoding_name(encoding) if encoding else campaign.encoding
     wanted = {s.strip() for s in status.split(",") if s.strip()} if status else None
-    _check_encodable(rt, campaign, charset)  # before the first byte: a 422, never half a file
+    _check_encodable(request.app.state.rt, campaign, charset)  # before the first byte: a 422, never half a file
     filename = f"campaign-{campaign.id}-results.csv"
     media_type = f"text/csv; charset={charset.removesuffix('-sig')}"
     return StreamingResponse(csvfile.write(_lines(request, campaign, wanted), charset), media_type=media_type,

@@ -19,8 +19,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from vidmerge.engine.pipeline import personalize
 from vidmerge.errors import InvalidInput, NotFound, Unauthorized, VidmergeError
 from vidmerge.records import TemplateRecord
-from vidmerge.service import preview, renders
+from vidmerge.service import analytics, campaigns, preview, renders
 from vidmerge.service.http.api import enqueue, store_bundle
+from vidmerge.service.http.campaigns import parse_mapping, read_upload, results_csv
 from vidmerge.service.http.console import session
 from vidmerge.service.http.console.words import WORDS
 
@@ -251,6 +252,90 @@ def render_status(request: Request, token: str) -> JSONResponse:
     if record is None or record.external_id != "console-preview":
         raise NotFound("not found")
     return JSONResponse({"status": record.status}, headers={"Cache-Control": "no-store"})
+
+
+# -- campaigns ------------------------------------------------------------------------------------
+
+
+@router.get("/campaigns")
+def campaigns_page(request: Request) -> HTMLResponse:
+    _nonce(request)
+    rt = request.app.state.rt
+    ready = [v for v in rt.db.templates.all() if v.status == "ready" and v.state == "active"]
+    inputs = {f"{v.id}": [f["name"] for f in v.manifest.get("inputs", [])] for v in ready}
+    listed = [campaigns.progress(rt, c) for c in rt.db.campaigns.recent()]
+    return page(request, "campaigns.html", versions=ready, inputs=json.dumps(inputs, ensure_ascii=False),
+                listed=listed, problems=[])  # fmt: skip
+
+
+@router.post("/campaigns")
+async def campaign_upload(
+    request: Request, template_id: str = Form(..., max_length=128), file: UploadFile = File(...),
+    mapping: str = Form("", max_length=20_000), csrf: str = Form(""),
+) -> Response:  # fmt: skip
+    session.check_csrf(request, _nonce(request), csrf)
+    rt = request.app.state.rt
+    try:
+        content = await read_upload(file, rt.settings.max_campaign_bytes)
+        parsed = parse_mapping(mapping)
+        done = await run_in_threadpool(lambda: campaigns.upload(rt, template_id, content, mapping=parsed))
+    except InvalidInput as exc:
+        problems = [{"where": p.where, "reason": p.reason} for p in exc.problems] or [{"where": "", "reason": str(exc)}]
+        ready = [v for v in rt.db.templates.all() if v.status == "ready" and v.state == "active"]
+        inputs = {v.id: [f["name"] for f in v.manifest.get("inputs", [])] for v in ready}
+        return page(request, "campaigns.html", status=422, versions=ready, listed=[], problems=problems,
+                    inputs=json.dumps(inputs, ensure_ascii=False))  # fmt: skip
+    return back(f"/console/campaigns/{done.campaign.id}")
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_page(request: Request, campaign_id: str) -> HTMLResponse:
+    """Its progress (live), its bad rows, start, and the results to download."""
+    _nonce(request)
+    rt = request.app.state.rt
+    campaign = campaigns.get(rt, campaign_id)
+    invalid = list(campaigns.results(rt, campaign, {"invalid"}))
+    return page(request, "campaign.html", campaign=campaign, progress=campaigns.progress(rt, campaign),
+                invalid=invalid[:500])  # fmt: skip
+
+
+@router.get("/campaigns/{campaign_id}/progress")
+def campaign_progress(request: Request, campaign_id: str) -> JSONResponse:
+    _nonce(request)
+    rt = request.app.state.rt
+    return JSONResponse(campaigns.progress(rt, campaigns.get(rt, campaign_id)), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/campaigns/{campaign_id}/start")
+def campaign_start(request: Request, campaign_id: str, csrf: str = Form("")) -> Response:
+    session.check_csrf(request, _nonce(request), csrf)
+    campaign = campaigns.start(request.app.state.rt, campaign_id)
+    request.app.state.launcher.launch(campaign.id)
+    return back(f"/console/campaigns/{campaign.id}")
+
+
+@router.get("/campaigns/{campaign_id}/results.csv")
+def campaign_download(request: Request, campaign_id: str, status: str | None = None) -> Response:
+    _nonce(request)
+    return results_csv(request, campaigns.get(request.app.state.rt, campaign_id), None, status)
+
+
+# -- analytics ------------------------------------------------------------------------------------
+
+
+@router.get("/analytics")
+def analytics_page(request: Request, template_id: str = "", campaign_id: str = "") -> HTMLResponse:
+    """Per template and campaign: the funnel, views by day, the CTA rate and the quality figures,
+    drawn as SVG on the server."""
+    _nonce(request)
+    rt = request.app.state.rt
+    filters = analytics.Filters(template_id or None, campaign_id or None)
+    total = analytics.report(rt.db, filters)[0]
+    days = analytics.report(rt.db, filters, "day")
+    templates_seen = sorted({v.id for v in rt.db.templates.all()})
+    return page(request, "analytics.html", total=total, days=days, template_id=template_id, campaign_id=campaign_id,
+                templates=templates_seen, campaigns_seen=[c.id for c in rt.db.campaigns.recent()],
+                peak=max([d["views"] for d in days] + [1]))  # fmt: skip
 
 
 @router.post("/templates/{template_id}/{version}/{action}")  # last: /render above is matched first
