@@ -111,8 +111,10 @@ def test_a_marketer_uploads_previews_plays_runs_a_campaign_and_reads_the_figures
 
         page.click("a[href$='/edges']")
         until(page, "[...document.querySelectorAll('.matrix img')].every(i => i.complete && i.naturalWidth)", 120)
-        flagged = page.evaluate("() => [...document.querySelectorAll('tr.flagged th')].map(t => t.textContent)")
-        assert any("the longest" in name for name in flagged), flagged
+        flagged = page.evaluate("() => [...document.querySelectorAll('tr.flagged th')].map(t => t.dataset.case)")
+        assert "longest" in flagged, flagged
+        assert page.text_content("tr.flagged th[data-case=longest]") == "name: 最長（全角 40 文字）"
+        assert page.text_content("tr.flagged li[data-flag=lines]") == "greeting: 2 行に折り返しています"
         shot(page, "4-edge-cases")
 
         page.go_back()

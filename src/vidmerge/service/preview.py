@@ -144,28 +144,31 @@ def slot_picture(loaded: LoadedVersion, slot_id: str, drawn: Drawn) -> bytes:
 # -- the edge-case matrix -------------------------------------------------------------------------
 
 
+Said = tuple[str, dict[str, Any]]  # (what, its details): the console words it in the marketer's language
+
+
 @dataclass
 class Case:
-    name: str  # what the row tries ("name: the longest", "current_plan = smart", ...)
+    name: Said  # what the row tries: ("longest", {"field": "name", "n": 40}), ("value", {...}), ...
     data: dict[str, Any]
     drawn: dict[str, Drawn] = field(default_factory=dict)
-    flags: list[str] = field(default_factory=list)  # what a marketer must look at
+    flags: list[Said] = field(default_factory=list)  # what a marketer must look at
     error: str | None = None  # the row could not be drawn at all (a missing glyph or image, bad data)
 
 
 def cases(loaded: LoadedVersion) -> list[Case]:
     """The rows, generated from the input specification, each drawn and flagged."""
-    rows = [Case("defaults", {})]
+    rows = [Case(("defaults", {}), {})]
     for f in loaded.template.spec.fields:
         if f.type == "string":
-            rows += [Case(f"{f.name}: the longest ({f.max_length} wide characters)", {f.name: "髙" * f.max_length}),
-                     Case(f"{f.name}: one character", {f.name: "林"}),
-                     Case(f"{f.name}: rare kanji", {f.name: RARE[: f.max_length]})]  # fmt: skip
+            rows += [Case(("longest", {"field": f.name, "n": f.max_length}), {f.name: "髙" * f.max_length}),
+                     Case(("one_char", {"field": f.name}), {f.name: "林"}),
+                     Case(("rare", {"field": f.name}), {f.name: RARE[: f.max_length]})]  # fmt: skip
         for value in f.allowed or ():
-            rows.append(Case(f"{f.name} = {value}", {f.name: value}))
+            rows.append(Case(("value", {"field": f.name, "value": value}), {f.name: value}))
         for label, value in (("minimum", f.min), ("maximum", f.max)):
             if value is not None and f.type in ("integer", "number"):
-                rows.append(Case(f"{f.name}: the {label} ({value})", {f.name: value}))
+                rows.append(Case((label, {"field": f.name, "value": value}), {f.name: value}))
     for row in rows:
         _draw(loaded, row)
     return rows
@@ -175,14 +178,14 @@ def _draw(loaded: LoadedVersion, case: Case) -> None:
     try:
         person = personalize(loaded, case.data)
     except InvalidInput as exc:
-        case.error, case.flags = str(exc), ["cannot be drawn"]
+        case.error, case.flags = str(exc), [("cannot", {})]
         return
     case.drawn = dict(person.drawn)
     computed = {k: v for k, v in person.context.items() if k in loaded.template.spec.computed_names}
     case.flags = [*_text_flags(loaded, person.drawn), *_computed_flags(computed)]
 
 
-def _text_flags(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[str]:
+def _text_flags(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[Said]:
     found = []
     for slot in loaded.template.slots:
         if not isinstance(slot, TextSlot) or not drawn[slot.id].text.strip():
@@ -191,20 +194,20 @@ def _text_flags(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[str]:
         lay = layout(drawn[slot.id].text, style, slot.box.w, slot.box.h)
         floor = min(style.min_size or max(1, style.size // 2), style.size)
         if lay.truncated:
-            found.append(f"{slot.id}: cut with an ellipsis")
+            found.append(("ellipsis", {"slot": slot.id}))
         elif lay.size <= floor:
-            found.append(f"{slot.id}: shrunk to its minimum size")
+            found.append(("min_size", {"slot": slot.id}))
         if len(lay.lines) > 1:
-            found.append(f"{slot.id}: broken over {len(lay.lines)} lines")
+            found.append(("lines", {"slot": slot.id, "n": len(lay.lines)}))
     return found
 
 
-def _computed_flags(context: Mapping[str, Any]) -> list[str]:
+def _computed_flags(context: Mapping[str, Any]) -> list[Said]:
     """Computed values (or their figures) at zero or below: does the video still read right?"""
     found = []
     for name, value in context.items():
         figures = value.items() if isinstance(value, Mapping) else [("", value)]
         for key, number in figures:
             if isinstance(number, int | float) and not isinstance(number, bool) and number <= 0:
-                found.append(f"{name}{'.' + key if key else ''} is {number}")
+                found.append(("computed", {"name": f"{name}{'.' + key if key else ''}", "value": number}))
     return found
