@@ -167,3 +167,34 @@ def run_campaign(page: Any, api: Api, tmp_path: Path) -> None:
     bars = page.evaluate("() => document.querySelectorAll('#funnel rect').length")
     assert bars == 6
     shot(page, "8-analytics")
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')).map(c => c.outerHTML)"""
+
+
+def test_every_control_is_labelled_and_pages_fit_a_phone(api: Api, browser: Any) -> None:
+    """On a phone-sized screen no page scrolls sideways, and every form control has a label (so
+    screen readers and keyboards reach each one); the focus moves through them with Tab."""
+    chrome = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, user_agent=chrome)
+    page = context.new_page()
+    try:
+        page.goto(f"{api.url}/console/login")
+        page.fill("#api_key", KEY)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{api.url}/console/templates")
+        paths = ["/console/templates", "/console/campaigns", "/console/analytics"]
+        versions = api.client.get("/v1/templates").json()
+        paths += [f"/console/templates/{v['id']}/{v['version']}" for v in versions if v["status"] == "ready"][:1]
+        for path in paths:
+            page.goto(f"{api.url}{path}")
+            wide = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, (path, wide)
+            unlabelled = page.evaluate(UNLABELLED)
+            assert unlabelled == [], (path, unlabelled)
+            page.keyboard.press("Tab")
+            assert page.evaluate("() => document.activeElement && document.activeElement !== document.body"), path
+        shot(page, "9-phone-analytics")
+    finally:
+        context.close()
