@@ -186,7 +186,7 @@ def _draw(loaded: LoadedVersion, case: Case) -> None:
 
 
 def _text_flags(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[Said]:
-    found = []
+    found: list[Said] = []
     for slot in loaded.template.slots:
         if not isinstance(slot, TextSlot) or not drawn[slot.id].text.strip():
             continue
@@ -204,7 +204,7 @@ def _text_flags(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[Said]
 
 def _computed_flags(context: Mapping[str, Any]) -> list[Said]:
     """Computed values (or their figures) at zero or below: does the video still read right?"""
-    found = []
+    found: list[Said] = []
     for name, value in context.items():
         figures = value.items() if isinstance(value, Mapping) else [("", value)]
         for key, number in figures:
