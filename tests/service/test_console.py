@@ -150,7 +150,7 @@ def run_campaign(page: Any, api: Api, tmp_path: Path) -> None:
     assert page.text_content("#p-total") == "20"
     page.click("#start")
     until(page, "document.getElementById('progress').dataset.status === 'done'", 600)
-    assert page.text_content("#p-done") == "20"
+    assert (page.text_content("#p-done"), page.text_content("#p-status")) == ("20", "完了")
     shot(page, "7-campaign-done")
     with page.expect_download() as download:
         page.click("#results")

@@ -123,6 +123,9 @@
           bar.value = p.done + p.failed;
           document.getElementById("p-eta").textContent = p.eta_seconds ? "· ~" + Math.round(p.eta_seconds) + " s" : "";
           progress.setAttribute("data-status", p.status);
+          document.getElementById("p-status").textContent = progress.getAttribute("data-" + p.status) || p.status;
+          var start = document.getElementById("start");
+          if (start && p.status !== "created") start.hidden = true;
           if (p.status !== "done") setTimeout(tick, 1000);
         });
     };
