@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from support.browser import until
 from support.server import Api
 
 from vidmerge.errors import InvalidInput
@@ -240,13 +241,3 @@ def test_a_played_page_reports_exactly_what_the_viewer_did(api: Api, browser: An
     assert got["funnel"] == {"25": 1, "50": 1, "75": 1, "95": 1, "100": 1} and got["completion_rate"] == 1.0
     assert (got["replays"], got["pauses"], got["cta_clicks"], got["cta_rate"], got["errors"]) == (1, 1, 1, 1.0, 0)
     assert got["impressions"] == 1 and got["ttff_ms_p50"] is not None
-
-
-def until(page: Any, expression: str, seconds: float) -> None:
-    """Poll a JavaScript expression (page.wait_for_function would need eval, which the page's CSP
-    forbids)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(f"() => Boolean({expression})"):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {seconds} s: {expression}: {page.evaluate('window.vidmergeStats')}")
-        time.sleep(0.05)

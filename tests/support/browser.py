@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,3 +33,22 @@ def launch(workdir: Path) -> Iterator[Any]:
         chromium = p.chromium.launch(executable_path=str(viewer), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def until(page: Any, expression: str, seconds: float) -> None:
+    """Poll a JavaScript expression, across the reloads of a page that refreshes itself. Not
+    page.wait_for_function: that evaluates with eval(), which our pages' CSP forbids, as it should.
+    Waiting through Playwright (not time.sleep) lets it hand over the page's events meanwhile."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if page.evaluate(f"() => Boolean({expression})"):
+                return
+        except Error as exc:
+            if "context was destroyed" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds} s: {expression}")
+        page.wait_for_timeout(50)

@@ -282,12 +282,13 @@ def launch(rt: Runtime, campaign_id: str, enqueue: Enqueue, batch: int = 100) ->
 
 def _launch_row(rt: Runtime, campaign: CampaignRecord, row: CampaignRowRecord, enqueue: Enqueue) -> bool:
     claim = Claim(CLAIM_SCOPE, f"{campaign.id}:{row.seq}", row.values_hash or "")
-    earlier = rt.db.idempotency.find(claim)
-    if earlier is not None:  # made before a crash, not linked yet (or erased since)
-        return rt.db.campaigns.link(campaign.id, row.seq, earlier.render_id)
     render = RenderRecord(template_id=campaign.template_id, template_version=campaign.template_version,
                           external_id=row.external_id, priority="bulk", campaign_id=campaign.id)  # fmt: skip
-    accepted = renders.accept_frozen(rt.db, rt.registry, render, row.resolved, [claim])
+    try:  # a render made before a crash (not linked yet) comes back by its claim
+        accepted = renders.accept_frozen(rt.db, rt.registry, render, row.resolved, [claim])
+    except Conflict:  # ... unless it was erased since: the row says so, nothing is made again
+        earlier = rt.db.idempotency.find(claim)
+        return rt.db.campaigns.link(campaign.id, row.seq, earlier.render_id if earlier else "")
     if not rt.db.campaigns.link(campaign.id, row.seq, accepted.record.id):
         renders.erase(rt.db, rt.registry, accepted.record)
         return False

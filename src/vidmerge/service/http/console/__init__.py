@@ -144,8 +144,7 @@ async def upload(
     try:
         await store_bundle(request, file, active=active)
     except InvalidInput as exc:
-        problems = [{"where": p.where, "reason": p.reason} for p in exc.problems] or [{"where": "", "reason": str(exc)}]
-        return _templates_page(request, status=422, problems=problems)
+        return _templates_page(request, status=422, problems=_problems(exc))
     return back("/console/templates")
 
 
@@ -260,12 +259,23 @@ def render_status(request: Request, token: str) -> JSONResponse:
 @router.get("/campaigns")
 def campaigns_page(request: Request) -> HTMLResponse:
     _nonce(request)
+    return _campaigns_page(request)
+
+
+def _campaigns_page(request: Request, status: int = 200, problems: list[dict[str, str]] | None = None) -> HTMLResponse:
+    """The campaigns, and the upload form with the inputs of every active template (the page's
+    script maps the CSV's columns to them)."""
     rt = request.app.state.rt
     ready = [v for v in rt.db.templates.all() if v.status == "ready" and v.state == "active"]
-    inputs = {f"{v.id}": [f["name"] for f in v.manifest.get("inputs", [])] for v in ready}
+    inputs = {v.id: [f["name"] for f in v.manifest.get("inputs", [])] for v in ready}
     listed = [campaigns.progress(rt, c) for c in rt.db.campaigns.recent()]
-    return page(request, "campaigns.html", versions=ready, inputs=json.dumps(inputs, ensure_ascii=False),
-                listed=listed, problems=[])  # fmt: skip
+    return page(request, "campaigns.html", status=status, versions=ready, listed=listed, problems=problems or [],
+                inputs=json.dumps(inputs, ensure_ascii=False))  # fmt: skip
+
+
+def _problems(exc: InvalidInput) -> list[dict[str, str]]:
+    """What a refused upload shows, each problem at the field it names."""
+    return [{"where": p.where, "reason": p.reason} for p in exc.problems] or [{"where": "", "reason": str(exc)}]
 
 
 @router.post("/campaigns")
@@ -280,11 +290,7 @@ async def campaign_upload(
         parsed = parse_mapping(mapping)
         done = await run_in_threadpool(lambda: campaigns.upload(rt, template_id, content, mapping=parsed))
     except InvalidInput as exc:
-        problems = [{"where": p.where, "reason": p.reason} for p in exc.problems] or [{"where": "", "reason": str(exc)}]
-        ready = [v for v in rt.db.templates.all() if v.status == "ready" and v.state == "active"]
-        inputs = {v.id: [f["name"] for f in v.manifest.get("inputs", [])] for v in ready}
-        return page(request, "campaigns.html", status=422, versions=ready, listed=[], problems=problems,
-                    inputs=json.dumps(inputs, ensure_ascii=False))  # fmt: skip
+        return _campaigns_page(request, status=422, problems=_problems(exc))
     return back(f"/console/campaigns/{done.campaign.id}")
 
 
