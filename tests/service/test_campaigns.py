@@ -208,6 +208,20 @@ def test_a_launch_cut_off_between_accepting_and_linking_is_resumed_without_a_sec
     assert len(rt.db.renders.of_campaign(done.campaign.id)) == 3
 
 
+def test_a_render_made_before_a_crash_and_erased_since_is_not_made_again(rt: Runtime) -> None:
+    done = campaigns.upload(rt, "small", sheet([["gone-1", "消去済み", "1"]]).encode(), mapping=MAPPING)
+    campaigns.start(rt, done.campaign.id)
+    row, _ = rt.db.campaigns.rows(done.campaign.id)[0]
+    render = RenderRecord(template_id="small", template_version=1, external_id="gone-1", priority="bulk",
+                          campaign_id=done.campaign.id)  # fmt: skip
+    claim = Claim(campaigns.CLAIM_SCOPE, f"{done.campaign.id}:{row.seq}", row.values_hash or "")
+    renders.accept_frozen(rt.db, rt.registry, render, row.resolved, [claim])  # then the process died
+    renders.erase_external(rt.db, rt.registry, "gone-1")  # and the customer asked to be forgotten
+    assert launched(rt, done.campaign.id) == []
+    assert rt.db.renders.of_campaign(done.campaign.id) == []
+    assert [r.status for r in campaigns.results(rt, campaigns.get(rt, done.campaign.id))] == ["erased"]
+
+
 def test_a_stopped_launch_is_found_by_the_sweep_once_stale(rt: Runtime) -> None:
     done = campaigns.upload(rt, "small", sheet([["s-1", "佐藤", "1"]]).encode(), mapping=MAPPING)
     campaigns.start(rt, done.campaign.id)
@@ -321,7 +335,7 @@ def test_a_launch_that_finds_its_campaign_erased_erases_what_it_made(rt: Runtime
 def small_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     tmp = tmp_path_factory.mktemp("campaign-api")
     bundle = write_bundle(tmp / "bundle", clip=make_clip(tmp / "clip.mp4"))
-    api = Api(tmp)
+    api = Api(tmp, {"VIDMERGE_MAX_CAMPAIGN_BYTES": "4096"})
     api.start()
     api.post_template(zip_folder(bundle, tmp / "small.zip"))
     yield api
@@ -374,3 +388,18 @@ def test_campaign_http_answers(small_api: Api) -> None:
     assert bad.status_code == 422 and bad.json()["problems"][0]["where"] == "mapping"
     assert client.delete(campaign).json() == {"erased": 1}
     assert client.get(campaign).status_code == 404
+
+
+def test_a_campaign_file_past_its_bounds_is_refused_naming_it(small_api: Api) -> None:
+    client = small_api.client
+    form = {"template_id": "small", "mapping": json.dumps(MAPPING)}
+    big = sheet([[f"b-{n}", "大きい", "1"] for n in range(400)]).encode()  # > 4096 bytes
+    refused = client.post("/v1/campaigns", data=form, files={"file": ("big.csv", big, "text/csv")})
+    assert refused.status_code == 413 and refused.json()["problems"][0]["where"] == "file", refused.text
+    wide = (",".join(f"c{n}" for n in range(csvfile.MAX_COLUMNS + 1)) + "\r\n").encode()
+    refused = client.post("/v1/campaigns", data={"template_id": "small"}, files={"file": ("w.csv", wide, "text/csv")})
+    assert refused.status_code == 422 and refused.json()["problems"][0] == {
+        "where": "file", "reason": f"{csvfile.MAX_COLUMNS + 1} columns; at most {csvfile.MAX_COLUMNS}"}  # fmt: skip
+    deep = client.post("/v1/campaigns", data={**form, "mapping": "[" * 100 + "]" * 100},
+                       files={"file": ("c.csv", sheet(GOOD).encode(), "text/csv")})  # fmt: skip
+    assert deep.status_code == 422 and deep.json()["problems"][0]["where"] == "mapping"

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import csv
 import io
-import time
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.browser import until
 from support.server import ROOT, Api
 
 pytestmark = pytest.mark.slow
@@ -38,23 +40,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def until(page: Any, expression: str, seconds: float) -> None:
-    """Poll a JavaScript expression (across the reloads of a page that refreshes itself)."""
-    from playwright.sync_api import Error
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if page.evaluate(f"() => Boolean({expression})"):
-                return
-        except Error as exc:
-            if "context was destroyed" not in str(exc):
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {seconds} s: {expression}")
-        page.wait_for_timeout(100)
 
 
 def test_pages_need_a_session_and_forms_their_csrf_token(api: Api) -> None:
@@ -171,6 +156,27 @@ def run_campaign(page: Any, api: Api, tmp_path: Path) -> None:
 
 UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
     .filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')).map(c => c.outerHTML)"""
+
+
+def test_refused_uploads_show_their_problems_and_previews_are_bounded(api: Api) -> None:
+    """A bundle or a CSV the server refuses: the page lists each problem where it is. A preview's
+    data is bounded and checked like a webhook's."""
+    client = httpx.Client(base_url=api.url, timeout=60)
+    client.post("/console/login", data={"api_key": KEY})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/templates").text)
+    assert csrf is not None
+    bundle = client.post("/console/templates", data={"csrf": csrf[1]},
+                         files={"file": ("x.zip", b"not a zip", "application/zip")})  # fmt: skip
+    assert bundle.status_code == 422 and 'id="upload_problems"' in bundle.text
+    sheet = "氏名\r\n田中\r\n".encode("cp932")
+    csv_answer = client.post("/console/campaigns", data={"csrf": csrf[1], "template_id": "electricity-savings"},
+                             files={"file": ("c.csv", sheet, "text/csv")})  # fmt: skip
+    assert csv_answer.status_code == 422 and "<code>file</code> no external_id column" in csv_answer.text
+    slot = "/console/templates/electricity-savings/1/slots/greeting.jpg"
+    assert client.get(slot, params={"data": '{"name": "短い"}'}).headers["content-type"] == "image/jpeg"
+    assert client.get(slot, params={"data": "{" + " " * 5000 + "}"}).status_code == 404  # past 4 KiB: unread
+    assert client.get(slot, params={"data": "[[["}).status_code == 422
+    assert client.get(slot, params={"data": json.dumps({"name": "長" * 41})}).status_code == 422
 
 
 def test_every_control_is_labelled_and_pages_fit_a_phone(api: Api, browser: Any) -> None:
