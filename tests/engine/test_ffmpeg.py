@@ -48,13 +48,13 @@ def test_an_encoder_shares_our_autogroup_so_its_nice_ranks_it_below_the_server(
         proc = popen(*args, **kwargs)  # type: ignore[call-overload]
         if any("testsrc2" in str(a) for a in args[0]):  # type: ignore[union-attr]
             with open(f"/proc/{proc.pid}/autogroup") as f:
-                seen.append((f.read().split()[0], str(os.getsid(proc.pid)), os.getpgid(proc.pid) - proc.pid))
+                seen.append((f.read(), str(os.getsid(proc.pid)), os.getpgid(proc.pid) - proc.pid))
         return proc
 
     monkeypatch.setattr(subprocess, "Popen", watching)
     ffmpeg.run(_encode("320x180", 1), limits=ffmpeg.Limits(nice=10))
     with open("/proc/self/autogroup") as f:
-        mine = f.read().split()[0]
+        mine = f.read()  # empty when we sit in the kernel's default autogroup, as some CI runners do
     assert seen == [(mine, str(os.getsid(0)), 0)]
 
 
