@@ -260,6 +260,23 @@ def test_renders_to_requeue(db: Database) -> None:
     assert [r.id for r in stale] == [queued.id, rendering.id]
 
 
+def test_a_queued_render_in_a_moving_lane_is_waiting_its_turn_not_lost(db: Database) -> None:
+    """Bulk renders queued behind a campaign's others are not enqueued again while that lane
+    moves; once it stops moving, they are (their messages may be lost after all)."""
+    add_template(db)
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    waiting = add_render(db, status="queued", priority="bulk", updated_at=long_ago, created_at=long_ago)
+    interactive = add_render(db, status="queued", updated_at=long_ago, created_at=long_ago)
+    moving = add_render(db, status="rendering", priority="bulk")  # touched just now
+    cutoff = datetime.now(UTC) - timedelta(minutes=1)
+    assert [r.id for r in db.renders.to_requeue(cutoff)] == [interactive.id]  # its lane is still
+    with db.session() as session:
+        record = session.get(RenderRecord, moving.id)
+        assert record is not None
+        record.status, record.updated_at = "done", long_ago  # the bulk lane has stopped since
+    assert [r.id for r in db.renders.to_requeue(cutoff)] == [waiting.id, interactive.id]
+
+
 def test_updated_at_moves_on_change(db: Database) -> None:
     add_template(db)
     render = add_render(db, updated_at=datetime.now(UTC) - timedelta(hours=1))

@@ -54,7 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from vidmerge.errors import Transient
@@ -538,17 +538,25 @@ class Renders(_Gateway):
             return session.scalars(query).first() is not None
 
     def to_requeue(self, older_than: datetime) -> list[RenderRecord]:
-        """Accepted renders not finished and not touched since `older_than`, oldest first.
+        """Accepted renders whose message may be lost, oldest first: renders `rendering` not
+        touched since `older_than` (their worker died), and renders `queued` since then in a lane
+        (priority) where no render has moved since then either.
 
         After a broker restart their messages may be gone; the caller enqueues them again (tasks
-        are idempotent, so a render whose message survived is harmless to enqueue twice).
+        are idempotent). A queued render in a lane that is moving is waiting its turn behind the
+        others (a campaign's rows wait long): enqueuing it again would only add a copy. Should its
+        message be lost all the same, it is sent again once its lane stops moving.
         """
+        moved = aliased(RenderRecord)
+        lane_moving = (
+            select(moved.id)
+            .where(moved.priority == RenderRecord.priority, moved.status != "queued", moved.updated_at >= older_than)
+            .exists()
+        )
+        stale = RenderRecord.updated_at < older_than
         query = (
             select(RenderRecord)
-            .where(
-                RenderRecord.status.in_(("queued", "rendering")),
-                RenderRecord.updated_at < older_than,
-            )
+            .where(stale, (RenderRecord.status == "rendering") | ((RenderRecord.status == "queued") & ~lane_moving))
             .order_by(RenderRecord.created_at)
         )
         with self.db.session() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,27 @@ def test_each_request_is_its_own_render_sharing_content_underneath(api: Api) -> 
     for name in [line for line in playlist.splitlines() if line and not line.startswith("#")]:
         assert api.client.get(f"{base}/{name}").status_code == 200, name
     assert api.client.get(_path(first["mp4_url"])).status_code == 200
+
+
+def _encoded(api: Api) -> float:
+    text = api.client.get("/metrics").text
+    found = re.search(r'^vidmerge_segments_total\{source="rendered"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_each_segment_encode_is_counted_once_however_many_wait_for_it(api: Api) -> None:
+    """Two customers with equal new values share their segments in flight, and a player fetches
+    them meanwhile: `vidmerge_segments_total{source="rendered"}` counts the encodes, once each."""
+    before = _encoded(api)
+    data = {"name": "数 える", "monthly_kwh": 311.7}
+    dynamic = api.client.get("/v1/templates/electricity-savings").json()["personalized"]["segments"]
+    first, second = (_render(api, data, external_id=f"crm-count-{n}") for n in (1, 2))
+    base = _path(first["hls_url"]).rsplit("/", 1)[0]
+    for index in dynamic:
+        assert api.client.get(f"{base}/seg/{index}.ts").status_code == 200
+    for render in (first, second):
+        api.wait_done(render["render_id"])
+    assert _encoded(api) - before == len(dynamic)
 
 
 def test_idempotency_key_is_bound_to_the_request(api: Api) -> None:

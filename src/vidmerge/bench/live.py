@@ -105,7 +105,7 @@ def fresh(data: Mapping[str, Any]) -> Any:
 def encodes(url: str) -> float:
     """Segments this server has encoded so far (its Prometheus counter)."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    found = re.findall(r'^vidmerge_segments_total\{source="(?:rendered|just_in_time)"\} ([0-9.e+]+)$', text, re.M)
+    found = re.findall(r'^vidmerge_segments_total\{source="rendered"\} ([0-9.e+]+)$', text, re.M)
     return sum(float(v) for v in found)
 
 

@@ -19,7 +19,10 @@ class Metrics:
             "vidmerge_render_seconds", "Seconds to render and package one video", registry=r,
             buckets=(0.5, 1, 2, 4, 8, 16, 32, 64, 128),
         )  # fmt: skip
-        self.segments = Counter("vidmerge_segments", "Dynamic segments by source", ["source"], registry=r)
+        self.segments = Counter(
+            "vidmerge_segments", "Dynamic segments: rendered (once per encode), cached (a render found it made), "
+            "just_in_time (a viewer waited for it)", ["source"], registry=r,
+        )  # fmt: skip
         self.queue_depth = Gauge("vidmerge_queue_depth", "Renders waiting in the embedded queue", registry=r)
         self.cache_hits = Counter("vidmerge_cache_hits", "Requests answered from cache", ["kind"], registry=r)
         self.views = Counter("vidmerge_views", "Page sessions that played the video", registry=r)

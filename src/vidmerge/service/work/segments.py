@@ -20,6 +20,7 @@ from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.errors import NotReady
 from vidmerge.plan import SegmentPlan
 from vidmerge.records import Database
+from vidmerge.service.metrics import METRICS
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 20.0  # far above one segment's encode; a dead renderer's claim frees up soon
@@ -60,6 +61,8 @@ def _encode_claimed(db: Database, loaded: LoadedVersion, seg: SegmentPlan) -> bo
         db.leases.finish(seg.key, ok=False, error=type(exc).__name__)
         raise
     db.leases.finish(seg.key, ok=True)
+    if rendered:
+        METRICS.segments.labels("rendered").inc()
     if not db.renders.in_use(seg.key):  # every render using it was erased while it was encoded
         loaded.storage.delete(seg.key)
         db.leases.forget(seg.key)

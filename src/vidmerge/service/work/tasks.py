@@ -123,7 +123,8 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     with timer.stage("segments"):
         for _, future in due:
             outcome = future.result()
-            METRICS.segments.labels("rendered" if outcome.rendered else "cached").inc()
+            if not outcome.rendered:  # its encodes are counted where they happen (segments.ensure)
+                METRICS.segments.labels("cached").inc()
             lease.renew(render_id)
     renders.finish(rt.db, loaded, person, record, timer)
     METRICS.renders.labels("done").inc()
