@@ -64,6 +64,7 @@ class Settings:
     segment_wait_seconds: float = 20.0
     requeue_after_seconds: float = 60.0  # an unfinished render untouched this long is enqueued again
     retention_days: float = 0.0  # 0: keep forever
+    mp4_keep_hours: float = 24.0  # an MP4 assembled on request is kept this long after its last assembly or use
     event_retention_days: float = 395.0  # page events (views, clicks); 0: keep forever
     max_bundle_bytes: int = 512 * 1024 * 1024
     max_webhook_bytes: int = 64 * 1024  # a webhook body over this is refused (413) before it is read on
@@ -141,6 +142,7 @@ class Settings:
             segment_wait_seconds=float(get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)),
             requeue_after_seconds=float(get("VIDMERGE_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds)),
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),
+            mp4_keep_hours=float(get("VIDMERGE_MP4_KEEP_HOURS", d.mp4_keep_hours)),
             event_retention_days=float(get("VIDMERGE_EVENT_RETENTION_DAYS", d.event_retention_days)),
             max_bundle_bytes=int(get("VIDMERGE_MAX_BUNDLE_BYTES", d.max_bundle_bytes)),
             max_webhook_bytes=int(get("VIDMERGE_MAX_WEBHOOK_BYTES", d.max_webhook_bytes)),

@@ -154,7 +154,7 @@ def make_plan(
     drawn: Mapping[str, Drawn],
 ) -> RenderPlan:
     segments = tuple(_segment(prepared, i, slots, drawn) for i in range(len(prepared.segments)))
-    values_hash = _hash([prepared.key, RENDERER_VERSION, *(s.key for s in segments)])
+    values_hash = content_hash([prepared.key, RENDERER_VERSION, *(s.key for s in segments)])
     return RenderPlan(template_id, version, prepared.key, segments, values_hash)
 
 
@@ -164,11 +164,11 @@ def _segment(prepared: Prepared, index: int, slots: Sequence[Timed], drawn: Mapp
     draws = tuple(drawn[s.id] for s in slots if prepared.shows(s, index))
     key = info.key
     if draws:
-        digest = _hash([prepared.key, RENDERER_VERSION, index, *(asdict(d) for d in draws)])
+        digest = content_hash([prepared.key, RENDERER_VERSION, index, *(asdict(d) for d in draws)])
         key = f"dyn/{prepared.key}/{digest}.ts"
     return SegmentPlan(index, start, end, info.frames, info.pts0, key, draws)
 
 
-def _hash(parts: list[object]) -> str:
+def content_hash(parts: list[object]) -> str:
     text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:40]

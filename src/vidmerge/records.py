@@ -177,6 +177,7 @@ class RenderRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    mp4_until: Mapped[datetime | None] = mapped_column(index=True)  # an MP4 assembled on request is kept till then
 
     def __init__(self, **fields: Any) -> None:
         # id and token exist from construction on, so URLs can be built before the flush.
@@ -585,6 +586,17 @@ class Renders(_Gateway):
             record.finished_at = utcnow()
             record.timings = timings
             return True
+
+    def keep_mp4(self, render_id: str, until: datetime | None) -> None:
+        """Until when the render's MP4, assembled on request, is kept (None: it is gone)."""
+        with self.db.engine.begin() as connection:
+            connection.execute(update(RenderRecord).where(RenderRecord.id == render_id).values(mp4_until=until))
+
+    def mp4_expired(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
+        """(id, token) of renders whose assembled MP4 was kept past its time."""
+        query = select(RenderRecord.id, RenderRecord.token).where(RenderRecord.mp4_until < now).limit(limit)
+        with self.db.session() as session:
+            return [(r.id, r.token) for r in session.execute(query)]
 
     def touch(self, render_id: str) -> None:
         """A heartbeat, so the requeue sweep does not take a live render for a lost one."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import json
 import re
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,58 @@ def test_finished_outputs_ranges_poster_gif_and_page(api: Api) -> None:
     assert "noindex" in page.headers["x-robots-tag"]
 
 
+def test_no_mp4_is_kept_per_customer_it_is_assembled_when_asked_for(api: Api) -> None:
+    """Storage follows the personalized seconds: a done render keeps no MP4 of its own. Asked
+    for, it is remuxed from the shared and personal segments (the index first, every frame of the
+    HLS stream), kept a while, dropped by the sweep after, assembled again the same; erasure
+    deletes it. Poster and GIF are shared by customers whose segments there are equal."""
+    data = {"name": "組立 一郎", "monthly_kwh": 433}
+    r, twin = _render(api, data, external_id="crm-mp4-1"), _render(api, data, external_id="crm-mp4-2")
+    for render in (r, twin):
+        api.wait_done(render["render_id"])
+    token = r["page_url"].rstrip("/").rsplit("/", 1)[1]
+
+    def kept() -> list[Path]:
+        return [p for p in api.data.rglob("video.mp4") if token in p.parts]
+
+    assert kept() == []
+    mp4 = api.client.get(_path(r["mp4_url"]))
+    assert mp4.status_code == 200 and len(kept()) == 1
+    assert mp4.content.index(b"moov") < mp4.content.index(b"mdat")  # +faststart: players start at once
+    part = api.client.get(_path(r["mp4_url"]), headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206 and part.content == mp4.content[1000:2000]
+    with av.open(io.BytesIO(mp4.content)) as container:
+        frames = sum(1 for p in container.demux(video=0) if p.size)
+    base = _path(r["hls_url"]).rsplit("/", 1)[0]
+    names = [n for n in api.client.get(_path(r["hls_url"])).text.splitlines() if n and not n.startswith("#")]
+    hls = 0
+    for name in names:
+        with av.open(io.BytesIO(api.client.get(f"{base}/{name}").content), format="mpegts") as container:
+            hls += sum(1 for p in container.demux(video=0) if p.size)
+    assert frames == hls > 0
+
+    db = sqlite3.connect(next(api.data.glob("*.db")))
+    with db:  # its time is up: the sweep (every 5 s) deletes it
+        db.execute("UPDATE renders SET mp4_until = '2000-01-01 00:00:00.000000' WHERE token = ?", (token,))
+    db.close()
+    _until(lambda: kept() == [], 30)
+    again = api.client.get(_path(r["mp4_url"]))
+    assert again.status_code == 200 and again.content == mp4.content
+
+    pictures = {name: api.client.get(_path(r[f"{name}_url"])).content for name in ("poster", "gif")}
+    assert pictures == {name: api.client.get(_path(twin[f"{name}_url"])).content for name in ("poster", "gif")}
+    assert not [p for p in api.data.rglob("*") if token in p.parts and p.suffix in (".jpg", ".gif")]
+    assert api.client.delete(f"/v1/renders/{r['render_id']}").status_code == 204
+    assert kept() == [] and api.client.get(_path(twin["poster_url"])).content == pictures["poster"]
+
+
+def _until(check: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
 def test_files_asked_for_while_rendering_are_awaited_not_failed(api: Api) -> None:
     """The MP4, poster and GIF links work from the first second: the email is sent at once."""
     r = _render(api, {"name": "待つ 人", "monthly_kwh": 777})
@@ -133,6 +188,10 @@ def test_each_request_is_its_own_render_sharing_content_underneath(api: Api) -> 
     assert api.client.get(_path(first["mp4_url"])).status_code == 200
 
 
+def _personal_segments(api: Api) -> set[Path]:
+    return {p for p in api.data.rglob("*.ts") if "dyn" in p.parts}
+
+
 def _encoded(api: Api) -> float:
     text = api.client.get("/metrics").text
     found = re.search(r'^vidmerge_segments_total\{source="rendered"\} (\S+)$', text, re.M)
@@ -141,8 +200,9 @@ def _encoded(api: Api) -> float:
 
 def test_each_segment_encode_is_counted_once_however_many_wait_for_it(api: Api) -> None:
     """Two customers with equal new values share their segments in flight, and a player fetches
-    them meanwhile: `vidmerge_segments_total{source="rendered"}` counts the encodes, once each."""
-    before = _encoded(api)
+    them meanwhile: `vidmerge_segments_total{source="rendered"}` counts the encodes, once each
+    (segments drawing what earlier renders drew exist already)."""
+    before, stored = _encoded(api), _personal_segments(api)
     data = {"name": "数 える", "monthly_kwh": 311.7}
     dynamic = api.client.get("/v1/templates/electricity-savings").json()["personalized"]["segments"]
     first, second = (_render(api, data, external_id=f"crm-count-{n}") for n in (1, 2))
@@ -151,7 +211,8 @@ def test_each_segment_encode_is_counted_once_however_many_wait_for_it(api: Api) 
         assert api.client.get(f"{base}/seg/{index}.ts").status_code == 200
     for render in (first, second):
         api.wait_done(render["render_id"])
-    assert _encoded(api) - before == len(dynamic)
+    made = _personal_segments(api) - stored
+    assert 0 < len(made) <= len(dynamic) and _encoded(api) - before == len(made)
 
 
 def test_idempotency_key_is_bound_to_the_request(api: Api) -> None:

@@ -37,6 +37,7 @@ class Api(ProcessFixture):
     def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        self.data = workdir / "data"
         full_env = {
             "VIDMERGE_PORT": str(port),
             "VIDMERGE_DATA_DIR": str(workdir / "data"),

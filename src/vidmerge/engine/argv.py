@@ -154,16 +154,24 @@ def concat_args(out: Path) -> list[str]:
             str(out)]  # fmt: skip
 
 
-def poster_args(mp4: Path, at: float, out: Path) -> list[str]:
-    return ["-ss", f"{at:.3f}", "-i", str(mp4), "-frames:v", "1", "-q:v", "3", str(out)]
+def input_args(source: Path | None) -> list[str]:
+    """A clip file, or (None) MPEG-TS segments piped in one after another, as one input."""
+    return ["-i", str(source)] if source is not None else ["-f", "mpegts", "-i", "pipe:0"]
 
 
-def gif_args(mp4: Path, start: float, duration: float, width: int, fps: int, colours: int, out: Path) -> list[str]:
-    """A few seconds of the MP4 as an email GIF: denoised first (grain is what makes GIFs large),
-    then a small palette."""
+def poster_args(source: Path | None, frame: int, out: Path) -> list[str]:
+    """The source's frame number `frame` (counted from its first, 0) as a JPEG."""
+    return [*input_args(source), "-map", "0:v:0", "-vf", f"select=eq(n\\,{frame})", "-frames:v", "1", "-q:v", "3",
+            str(out)]  # fmt: skip
+
+
+def gif_args(source: Path | None, first: int, frames: int, width: int, fps: int, colours: int, out: Path) -> list[str]:
+    """`frames` frames of the source from its frame number `first` on, as an email GIF: denoised
+    first (grain is what makes GIFs large), then a small palette."""
     graph = (
+        f"trim=start_frame={first}:end_frame={first + frames},setpts=PTS-STARTPTS,"
         f"fps={fps},scale={width}:-2:flags=area,hqdn3d=20:15:20:20,split[a][b];"
         f"[a]palettegen=max_colors={colours}:stats_mode=full[p];"
         "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle"
     )
-    return ["-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", str(mp4), "-vf", graph, "-loop", "0", str(out)]
+    return [*input_args(source), "-map", "0:v:0", "-vf", graph, "-loop", "0", str(out)]

@@ -47,19 +47,28 @@ def _file_chunks(paths: Sequence[Path]) -> Iterator[bytes]:
             yield from iter(lambda: f.read(1 << 20), b"")
 
 
-def poster(mp4: Path, at: float, dest: Path, limits: ffmpeg.Limits) -> None:
-    """A JPEG of the frame at `at` seconds (a personalized one, so the email shows the name)."""
+def poster(source: Path | Sequence[Path], frame: int, dest: Path, limits: ffmpeg.Limits) -> None:
+    """A JPEG of the source's frame number `frame` (a clip, or MPEG-TS segments read as one): a
+    personalized frame, so the email shows the name."""
     tmp = dest.with_name(dest.name + ".part.jpg")
-    ffmpeg.run(argv.poster_args(mp4, at, tmp), limits=limits, what="poster")
+    clip, chunks = _source(source)
+    ffmpeg.run(argv.poster_args(clip, frame, tmp), limits=limits, stdin_chunks=chunks, what="poster")
     tmp.replace(dest)
+
+
+def _source(source: Path | Sequence[Path]) -> tuple[Path | None, Iterator[bytes] | None]:
+    """A clip file is read by ffmpeg; segments are piped to it."""
+    return (source, None) if isinstance(source, Path) else (None, _file_chunks(source))
 
 
 GIF_BUDGET = 1_000_000  # bytes: what email clients and inboxes take without complaint
 
 
-def gif(mp4: Path, start: float, duration: float, width: int, fps: int, dest: Path, limits: ffmpeg.Limits) -> int:
-    """An animated GIF for email: a few seconds, denoised, small palette, under GIF_BUDGET if it
-    can be. Returns its size.
+def gif(source: Path | Sequence[Path], first: int, frames: int, width: int, fps: int, dest: Path,
+        limits: ffmpeg.Limits) -> int:  # fmt: skip
+    """An animated GIF for email: `frames` frames from the source's frame `first` on (a clip, or
+    MPEG-TS segments read as one), denoised, small palette, under GIF_BUDGET if it can be.
+    Returns its size.
 
     Film grain is what makes GIFs large, so frames are denoised first; a GIF still over the
     budget is made again at three quarters of the width and fewer colours, then at half the
@@ -68,8 +77,9 @@ def gif(mp4: Path, start: float, duration: float, width: int, fps: int, dest: Pa
     tmp = dest.with_name(dest.name + ".part.gif")
     for scale, colours, rate in argv.GIF_TRIES:
         w = max(64, round(width * scale / 2) * 2)
-        args = argv.gif_args(mp4, start, duration, w, max(1, round(fps * rate)), colours, tmp)
-        ffmpeg.run(args, limits=limits, what="gif", formats=ffmpeg.INTERNAL_FORMATS + ",gif")
+        clip, chunks = _source(source)
+        args = argv.gif_args(clip, first, frames, w, max(1, round(fps * rate)), colours, tmp)
+        ffmpeg.run(args, limits=limits, stdin_chunks=chunks, what="gif", formats=ffmpeg.INTERNAL_FORMATS + ",gif")
         if tmp.stat().st_size <= GIF_BUDGET:
             break
     size = tmp.stat().st_size

@@ -21,7 +21,7 @@ from vidmerge.engine.loaded import LoadedVersion, side_by_side
 from vidmerge.engine.package import GIF_BUDGET, concat_mp4, gif, playlist, poster
 from vidmerge.engine.verify import verify_mp4
 from vidmerge.errors import FFmpegError, VerificationError
-from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER, Drawn, RenderPlan, SegmentPlan, make_plan
+from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER, Drawn, RenderPlan, SegmentPlan, content_hash, make_plan
 from vidmerge.storage import local_copy
 
 
@@ -54,14 +54,6 @@ def encode_dynamic(loaded: LoadedVersion, plan: RenderPlan, *, parallel: int = 1
         return sum(pool.map(lambda s: encode_segment(narrow, s), segments))
 
 
-@dataclass(frozen=True)
-class Outputs:
-    mp4: Path
-    poster: Path
-    gif: Path
-    fallback: bool  # True when the splice failed verification and a full render shipped instead
-
-
 @dataclass
 class Timer:
     stages: dict[str, float] = field(default_factory=dict)
@@ -75,30 +67,98 @@ class Timer:
             self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - t0, 4)
 
 
-def package_outputs(loaded: LoadedVersion, person: Personalized, out_dir: Path, timer: Timer | None = None) -> Outputs:
-    """MP4 (verified; full-render fallback), poster and GIF into out_dir."""
-    timer = timer or Timer()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    mp4 = out_dir / MP4
-    fallback = False
+def splice(loaded: LoadedVersion, person: Personalized, mp4: Path, timer: Timer) -> bool:
+    """The render's MP4 into `mp4`, verified frame for frame; when the splice does not remux or
+    verify, a full render instead. Returns True for that fallback."""
     try:
-        with timer.stage("mp4"), segment_files(loaded, person.plan) as files:
-            concat_mp4(files, mp4, loaded.limits)
+        with timer.stage("mp4"):
+            assemble_mp4(loaded, person.plan, mp4)
         with timer.stage("verify"):
             verify_mp4(mp4, frames=loaded.prepared.frames, fps=loaded.prepared.fps)
-    except (VerificationError, FFmpegError):  # a splice that does not remux or does not verify
-        fallback = True
-    if fallback:
+        return False
+    except (VerificationError, FFmpegError):
         with timer.stage("fallback"):
             encode_full(loaded, dict(person.drawn), mp4)
             verify_mp4(mp4, frames=loaded.prepared.frames, fps=loaded.prepared.fps)
-    # poster and GIF come from the verified MP4, whichever way it was made
-    with timer.stage("poster"):
-        poster(mp4, poster_time(loaded), out_dir / POSTER, loaded.limits)
-    with timer.stage("gif"):
-        start, duration, width, fps = gif_window(loaded)
-        gif(mp4, start, duration, width, fps, out_dir / GIF, loaded.limits)
-    return Outputs(mp4, out_dir / POSTER, out_dir / GIF, fallback)
+        return True
+
+
+def assemble_mp4(loaded: LoadedVersion, plan: RenderPlan, mp4: Path) -> None:
+    """The MP4 remuxed from the plan's shared and personal segments (no encode)."""
+    with segment_files(loaded, plan) as files:
+        concat_mp4(files, mp4, loaded.limits)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The poster or the email GIF of a render. It is taken from the segments it covers alone,
+    so every render whose segments there are the same shares it: its key is theirs, hashed with
+    the picture's settings."""
+
+    name: str  # POSTER or GIF
+    key: str
+    segments: tuple[SegmentPlan, ...]
+    first: int  # its first frame in the clip
+    skip: int  # the same, counted from the first of its segments' first frame
+    frames: int
+
+
+def pictures(loaded: LoadedVersion, plan: RenderPlan) -> tuple[Picture, Picture]:
+    fps = loaded.prepared.fps
+    start, duration, width, rate = gif_window(loaded)
+    return (
+        _picture(POSTER, plan, int(poster_time(loaded) * fps), 1, ()),
+        _picture(GIF, plan, int(start * fps), max(1, round(duration * fps)), (width, rate)),
+    )
+
+
+def _picture(name: str, plan: RenderPlan, first: int, frames: int, settings: tuple[object, ...]) -> Picture:
+    covered: list[SegmentPlan] = []
+    offset = at = 0
+    for seg in plan.segments:
+        if at + seg.frames > first and at < first + frames:
+            offset = offset if covered else first - at
+            covered.append(seg)
+        at += seg.frames
+    digest = content_hash([name, offset, frames, *settings, *(s.key for s in covered)])
+    key = f"pic/{plan.prepared_key}/{digest}{Path(name).suffix}"
+    return Picture(name, key, tuple(covered), first, offset, frames)
+
+
+def make_picture(loaded: LoadedVersion, picture: Picture, dest: Path, clip: Path | None = None) -> None:
+    """The picture from its segments, or from the render's whole `clip` (a full render's)."""
+    with ExitStack() as stack:
+        if clip is not None:
+            source: Path | list[Path] = clip
+            first = picture.first
+        else:
+            source = [stack.enter_context(local_copy(loaded.storage, s.key)) for s in picture.segments]
+            first = picture.skip
+        if picture.name == POSTER:
+            poster(source, first, dest, loaded.limits)
+        else:
+            _, _, width, fps = gif_window(loaded)
+            gif(source, first, picture.frames, width, fps, dest, loaded.limits)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    mp4: Path
+    poster: Path
+    gif: Path
+    fallback: bool  # True when the splice failed verification and a full render shipped instead
+
+
+def package_outputs(loaded: LoadedVersion, person: Personalized, out_dir: Path, timer: Timer | None = None) -> Outputs:
+    """MP4 (verified; full-render fallback), poster and GIF into out_dir, as files (the CLI's and
+    the bench's outputs)."""
+    timer = timer or Timer()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fallback = splice(loaded, person, out_dir / MP4, timer)
+    for picture in pictures(loaded, person.plan):
+        with timer.stage("poster" if picture.name == POSTER else "gif"):
+            make_picture(loaded, picture, out_dir / picture.name, out_dir / MP4 if fallback else None)
+    return Outputs(out_dir / MP4, out_dir / POSTER, out_dir / GIF, fallback)
 
 
 @contextmanager
@@ -130,7 +190,10 @@ def gif_warnings(loaded: LoadedVersion, scratch: Path) -> list[str]:
     """The email GIF tried on the base clip at upload (the overlays change its size little): a
     template whose GIF settings cannot fit GIF_BUDGET even at the smallest try is told so."""
     start, duration, width, fps = gif_window(loaded)
-    size = gif(loaded.template.base, start, duration, width, fps, scratch / GIF, loaded.limits)
+    rate = loaded.prepared.fps
+    size = gif(
+        loaded.template.base, int(start * rate), round(duration * rate), width, fps, scratch / GIF, loaded.limits
+    )
     if size <= GIF_BUDGET:
         return []
     return [

@@ -21,13 +21,26 @@ from sqlalchemy.exc import IntegrityError
 
 from vidmerge.draw.values import warnings as drawn_warnings
 from vidmerge.engine.loaded import LoadedVersion
-from vidmerge.engine.pipeline import Personalized, Timer, package_outputs, personalize
+from vidmerge.engine.pipeline import (
+    Personalized,
+    Picture,
+    Timer,
+    assemble_mp4,
+    make_picture,
+    personalize,
+    pictures,
+    splice,
+)
 from vidmerge.errors import Conflict, NotFound
-from vidmerge.plan import OUTPUTS, Drawn, make_plan
+from vidmerge.plan import MP4, OUTPUTS, Drawn, RenderPlan, make_plan
 from vidmerge.records import AuditAction, Claim, Database, RenderRecord, external_id_subject, utcnow
 from vidmerge.resolver.fields import jsonable
 from vidmerge.service.registry import Registry
+from vidmerge.service.work.segments import single_flight
+from vidmerge.storage import Storage
 from vidmerge.template.manifest import Tool
+
+PICTURE_WAIT = 60.0  # seconds to wait for a picture or MP4 another process is making
 
 
 def output_key(token: str, name: str) -> str:
@@ -82,10 +95,11 @@ def accept(
     if found is not None:
         return Accepted(found, created=False)
     record = registry.record(template_id, version)
-    person = personalize(registry.loaded(record.id, record.version), data)
+    loaded = registry.loaded(record.id, record.version)
+    person = personalize(loaded, data)
     render = RenderRecord(template_id=record.id, template_version=record.version, external_id=external_id,
                           priority=priority)  # fmt: skip
-    return _add(db, render, person, claims)
+    return _add(db, loaded, render, person, claims)
 
 
 def accept_frozen(
@@ -96,13 +110,16 @@ def accept_frozen(
     found = _claimed(db, claims)
     if found is not None:
         return Accepted(found, created=False)
-    return _add(db, render, thaw(registry.loaded(render.template_id, render.template_version), resolved), claims)
+    loaded = registry.loaded(render.template_id, render.template_version)
+    return _add(db, loaded, render, thaw(loaded, resolved), claims)
 
 
-def _add(db: Database, render: RenderRecord, person: Personalized, claims: Sequence[Claim]) -> Accepted:
+def _add(
+    db: Database, loaded: LoadedVersion, render: RenderRecord, person: Personalized, claims: Sequence[Claim]
+) -> Accepted:
     render.values_hash, render.resolved = person.plan.values_hash, frozen(person)
     try:
-        db.renders.add(render, [s.key for s in person.plan.dynamic], list(claims))
+        db.renders.add(render, keys(loaded, person.plan), list(claims))
     except IntegrityError:  # the same request, retried at the same moment, won the race
         found = _claimed(db, claims)
         if found is None:
@@ -181,21 +198,82 @@ def replan(db: Database, registry: Registry, record: RenderRecord) -> tuple[Load
     else:  # accepted before values were frozen: its data was kept; freeze it now
         person = personalize(loaded, record.resolved["data"])
         db.renders.freeze(record.id, frozen(person))
-    db.renders.reference(record.id, [s.key for s in person.plan.dynamic])
+    db.renders.reference(record.id, keys(loaded, person.plan))
     return loaded, person
 
 
-def finish(db: Database, loaded: LoadedVersion, person: Personalized, record: RenderRecord, timer: Timer) -> None:
-    """Package MP4, poster and GIF, upload them under the render's token, mark it done.
+def keys(loaded: LoadedVersion, plan: RenderPlan) -> list[str]:
+    """The shared objects a render uses: its personalized segments and its pictures. Erasing it
+    deletes those no other render uses."""
+    return [s.key for s in plan.dynamic] + [p.key for p in pictures(loaded, plan)]
 
-    A render erased while it was packaging loses the files just uploaded too."""
+
+def finish(db: Database, loaded: LoadedVersion, person: Personalized, record: RenderRecord, timer: Timer) -> None:
+    """Check the splice (the MP4 is assembled again when asked for: none is kept, unless a full
+    render had to replace it), make the poster and GIF unless another render made them, mark it
+    done. A render erased while it was packaging loses what was just made for it too."""
     with tempfile.TemporaryDirectory(prefix="vidmerge-out-") as tmp:
-        outputs = package_outputs(loaded, person, Path(tmp), timer)
-        with timer.stage("upload"):
+        mp4 = Path(tmp) / MP4
+        fallback = splice(loaded, person, mp4, timer)
+        with timer.stage("pictures"):
+            for picture in pictures(loaded, person.plan):
+                if fallback:  # its own files, from the full render: nothing to make them from again
+                    make_picture(loaded, picture, Path(tmp) / picture.name, mp4)
+                else:
+                    _ensure_picture(db, loaded, picture)
+        if fallback:
             for name, content_type in OUTPUTS.items():
                 loaded.storage.put_file(output_key(record.token, name), Path(tmp) / name, content_type)
-    if not db.renders.mark_done(record.id, {**timer.stages, "fallback": outputs.fallback}):
+    if not db.renders.mark_done(record.id, {**timer.stages, "fallback": fallback, "own_files": fallback}):
         loaded.storage.delete_prefix(f"renders/{record.token}/")
+
+
+def _ensure_picture(db: Database, loaded: LoadedVersion, picture: Picture) -> None:
+    def make() -> bool:
+        with tempfile.TemporaryDirectory(prefix="vidmerge-pic-") as tmp:
+            path = Path(tmp) / picture.name
+            make_picture(loaded, picture, path)
+            loaded.storage.put_file(picture.key, path, OUTPUTS[picture.name])
+        return True
+
+    single_flight(db, loaded.storage, picture.key, make, wait=PICTURE_WAIT, where=picture.name,
+                  alive=lambda: db.renders.in_use(picture.key))  # fmt: skip
+
+
+def output(db: Database, loaded: LoadedVersion, plan: RenderPlan, record: RenderRecord, name: str, keep: float) -> str:
+    """The storage key of a done render's MP4, poster or GIF. The MP4 is assembled from the
+    render's segments when asked for and kept `keep` seconds after its last use; the pictures are
+    shared by content. A full render's files, and those of a render made before either, are its
+    own, under its token."""
+    key = output_key(record.token, name)
+    if record.timings.get("own_files", True):  # a full render's, or made before they were shared
+        return key
+    if name != MP4:
+        return next(p.key for p in pictures(loaded, plan) if p.name == name)
+    single_flight(db, loaded.storage, key, lambda: _assemble(loaded, plan, key), wait=PICTURE_WAIT, where="mp4",
+                  alive=lambda: db.renders.get(record.id) is not None)  # fmt: skip
+    now = utcnow()
+    if record.mp4_until is None or record.mp4_until - now < timedelta(seconds=keep / 2):
+        db.renders.keep_mp4(record.id, now + timedelta(seconds=keep))
+    return key
+
+
+def _assemble(loaded: LoadedVersion, plan: RenderPlan, key: str) -> bool:
+    with tempfile.TemporaryDirectory(prefix="vidmerge-mp4-") as tmp:
+        path = Path(tmp) / MP4
+        assemble_mp4(loaded, plan, path)
+        loaded.storage.put_file(key, path, OUTPUTS[MP4])
+    return True
+
+
+def evict_mp4s(db: Database, storage: Storage) -> int:
+    """Delete the MP4s assembled on request and kept past their time (asked for again, they are
+    assembled again)."""
+    expired = db.renders.mp4_expired(utcnow())
+    for render_id, token in expired:
+        storage.delete(output_key(token, MP4))
+        db.renders.keep_mp4(render_id, None)
+    return len(expired)
 
 
 def set_status(db: Database, render_id: str, status: str, *, error: str | None = None) -> RenderRecord | None:

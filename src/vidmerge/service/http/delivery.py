@@ -27,7 +27,6 @@ from vidmerge.service.http.email import placeholder
 from vidmerge.service.http.events import server_event
 from vidmerge.service.http.page import GO, LOGO, csp, landing_page
 from vidmerge.service.metrics import METRICS
-from vidmerge.service.renders import output_key
 from vidmerge.template.media import image_type
 
 router = APIRouter()
@@ -142,13 +141,15 @@ async def hls_segment(request: Request, token: str, index: int) -> Response:
 async def output_file(request: Request, token: str, name: str) -> Response:
     if name not in OUTPUTS:
         raise NotFound("not found")
-    record, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
     if name in (POSTER, GIF) and request.method == "GET" and request.headers.get("sec-fetch-site") != "same-origin":
         await server_event(request, record, "impression", "image")  # an email opened (or its proxy fetched it)
     if name in (POSTER, GIF) and record.status != "done":
         return _placeholder(loaded, name)  # an email's image is fetched at once: never a wait or a 404
-    await _wait_done(request, record)
-    key = output_key(record.token, name)
+    record = await _wait_done(request, record)
+    rt = request.app.state.rt
+    keep = rt.settings.mp4_keep_hours * 3600
+    key = await run_in_threadpool(renders.output, rt.db, loaded, person.plan, record, name, keep)
     if request.app.state.rt.settings.media_origin:
         # Big downloads go straight to the object store. HLS stays here: hls.js fetches with
         # CORS, which a bucket would need configuring for, and dynamic segments wait here.
@@ -175,13 +176,12 @@ def image_size(loaded: LoadedVersion, name: str) -> tuple[int, int]:
     return width, height + height % 2  # as ffmpeg's scale=W:-2 makes it
 
 
-async def _wait_done(request: Request, record: RenderRecord) -> None:
+async def _wait_done(request: Request, record: RenderRecord) -> RenderRecord:
     """Files exist once the render is done; wait a bounded time, then ask the client to retry."""
     rt = request.app.state.rt
     deadline = asyncio.get_running_loop().time() + rt.settings.segment_wait_seconds
-    status = record.status
-    while status != "done":
-        if status == "failed":
+    while record.status != "done":
+        if record.status == "failed":
             raise NotFound("not found")
         if asyncio.get_running_loop().time() > deadline:
             raise NotReady("the video is still rendering", where="render")
@@ -189,7 +189,8 @@ async def _wait_done(request: Request, record: RenderRecord) -> None:
         current = await run_in_threadpool(rt.db.renders.by_token, record.token)
         if current is None:
             raise NotFound("not found")
-        status = current.status
+        record = current
+    return record
 
 
 async def _serve(request: Request, key: str, content_type: str) -> Response:

@@ -16,7 +16,7 @@ from typing import Protocol
 from vidmerge.errors import Transient
 from vidmerge.service import analytics, campaigns
 from vidmerge.service.metrics import METRICS
-from vidmerge.service.renders import purge_older_than
+from vidmerge.service.renders import evict_mp4s, purge_older_than
 from vidmerge.service.runtime import Runtime, sweep_scratch
 from vidmerge.service.work import tasks
 
@@ -220,6 +220,7 @@ class Sweeper:
             try:
                 self.sweep()
                 self.rt.db.idempotency.purge_expired()
+                evict_mp4s(self.rt.db, self.rt.storage)
                 sweep_scratch(self.rt.settings)
                 if self.rt.settings.retention_days > 0:
                     purge_older_than(self.rt.db, self.rt.registry, self.rt.settings.retention_days * 86400)

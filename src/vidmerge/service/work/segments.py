@@ -1,4 +1,4 @@
-"""Single-flight rendering of one dynamic segment.
+"""Single-flight making of one object: a dynamic segment, a picture, a render's MP4.
 
 Whoever needs a segment (a worker walking a render in playhead order, or a player's request
 arriving first) calls `ensure`. Exactly one caller across processes holds the database lease
@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vidmerge.engine.encode import encode_segment
@@ -21,6 +22,7 @@ from vidmerge.errors import NotReady
 from vidmerge.plan import SegmentPlan
 from vidmerge.records import Database
 from vidmerge.service.metrics import METRICS
+from vidmerge.storage import Storage
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 20.0  # far above one segment's encode; a dead renderer's claim frees up soon
@@ -40,31 +42,44 @@ class Outcome:
 def ensure(db: Database, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
     """Make sure the segment's object exists; render it here if nobody else is. NotReady when
     another renderer holds it longer than `wait` seconds."""
+    outcome = single_flight(db, loaded.storage, seg.key, lambda: encode_segment(loaded, seg), wait=wait,
+                            where=f"segment {seg.index}", alive=lambda: db.renders.in_use(seg.key))  # fmt: skip
+    if outcome.rendered:
+        METRICS.segments.labels("rendered").inc()
+    return outcome
+
+
+def single_flight(db: Database, storage: Storage, key: str, make: Callable[[], bool], *, wait: float,
+                  where: str, alive: Callable[[], bool]) -> Outcome:  # fmt: skip
+    """Make sure the object `key` exists: `make` it here (True when it made it) if nobody else is
+    making it; else wait for it, and take over if its maker's lease expires. An object made for
+    renders all erased meanwhile (`alive()` is false after) is deleted again: its content must
+    not outlive them."""
     started = time.monotonic()
     owner = owner_id()
     while True:
-        if loaded.storage.exists(seg.key):
+        if storage.exists(key):
             return Outcome(False, time.monotonic() - started)
-        if db.leases.claim(seg.key, owner, LEASE_SECONDS):
-            return Outcome(_encode_claimed(db, loaded, seg), time.monotonic() - started)
-        if db.leases.reopen(seg.key):  # done, yet not in storage: encode it again
+        if db.leases.claim(key, owner, LEASE_SECONDS):
+            return Outcome(_make_claimed(db, storage, key, make, alive), time.monotonic() - started)
+        if db.leases.reopen(key):  # done, yet not in storage: make it again
             continue
         if time.monotonic() - started > wait:
-            raise NotReady(f"segment {seg.index} is still rendering", where=f"segment {seg.index}")
+            raise NotReady(f"{where} is still being made", where=where)
         time.sleep(POLL_SECONDS)
 
 
-def _encode_claimed(db: Database, loaded: LoadedVersion, seg: SegmentPlan) -> bool:
+def _make_claimed(
+    db: Database, storage: Storage, key: str, make: Callable[[], bool], alive: Callable[[], bool]
+) -> bool:
     try:
-        rendered = encode_segment(loaded, seg)
+        made = make()
     except BaseException as exc:
-        db.leases.finish(seg.key, ok=False, error=type(exc).__name__)
+        db.leases.finish(key, ok=False, error=type(exc).__name__)
         raise
-    db.leases.finish(seg.key, ok=True)
-    if rendered:
-        METRICS.segments.labels("rendered").inc()
-    if not db.renders.in_use(seg.key):  # every render using it was erased while it was encoded
-        loaded.storage.delete(seg.key)
-        db.leases.forget(seg.key)
-        log.info("segment %d: its renders were erased while it was encoded; deleted", seg.index)
-    return rendered
+    db.leases.finish(key, ok=True)
+    if not alive():  # every render using it was erased while it was made
+        storage.delete(key)
+        db.leases.forget(key)
+        log.info("an object made for renders erased meanwhile: deleted")
+    return made
