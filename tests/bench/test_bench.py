@@ -110,6 +110,9 @@ def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None
     for key in ("campaign_new", "campaign_repeating"):
         run = live[key]
         assert (run["rows"], run["failed"]) == (3, 0) and run["renders_per_hour"] > 0 and run["cpu_s_per_render"] > 0
+    new = live["campaign_new"]  # every row's own segments, poster and GIF; no MP4 kept for anyone
+    assert 0 < new["personal_bytes_per_render"] == new["stored_bytes_per_render"] and new["stored_bytes_ratio"] == 1
+    assert names["stored bytes / personal"]["pass"] is True
 
     table = report.format_table(measured)
     assert "V/L" in table and ("PASS" in table or "MISS" in table) and "TTFP" in table

@@ -16,6 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,9 +39,10 @@ def webhook_latency(url: str, template_id: str, make: Row, calls: int = 50) -> t
     return {"calls": calls, "p50_ms": report.p50_ms, "p99_ms": report.p99_ms, "errors": report.errors}, made
 
 
-def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid: int) -> dict[str, Any]:
-    """Upload the rows as a CSV, start, wait for the last render; pace and CPU per render."""
-    cpu_before, began = cpu_seconds(server_pid), time.monotonic()
+def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid: int, objects: Path) -> dict[str, Any]:
+    """Upload the rows as a CSV, start, wait for the last render; pace, CPU and the bytes the
+    server's object store (`objects`) keeps per render."""
+    cpu_before, began, stored_before = cpu_seconds(server_pid), time.monotonic(), stored(objects)
     upload = httpx.post(f"{url}/v1/campaigns", data={"template_id": template_id},
                         files={"file": ("rows.csv", _csv(rows), "text/csv")}, timeout=600)  # fmt: skip
     upload.raise_for_status()
@@ -49,10 +51,27 @@ def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid:
     while (state := httpx.get(path, timeout=60).json())["status"] != "done":
         time.sleep(1.0)
     seconds, cpu = time.monotonic() - began, cpu_seconds(server_pid) - cpu_before
+    grown = {top: size - stored_before.get(top, 0) for top, size in stored(objects).items()}
+    personal = grown.get("dyn", 0) + grown.get("pic", 0)  # its own segments, poster and GIF
     return {
         "rows": len(rows), "seconds": round(seconds, 1), "failed": state["failed"],
         "renders_per_hour": round(state["done"] / seconds * 3600), "cpu_s_per_render": round(cpu / len(rows), 2),
+        "stored_bytes_per_render": round(sum(grown.values()) / len(rows)),
+        "personal_bytes_per_render": round(personal / len(rows)),
+        "stored_bytes_ratio": round(sum(grown.values()) / personal, 3) if personal else None,
     }  # fmt: skip
+
+
+def stored(objects: Path) -> dict[str, int]:
+    """Bytes in a local object store by top folder: dyn (personalized segments), pic (posters and
+    GIFs), renders (a render's own files: an MP4 assembled on request, a full render's), and the
+    prepared templates'."""
+    sizes: dict[str, int] = {}
+    for path in objects.rglob("*"):
+        if path.is_file():
+            top = path.relative_to(objects).parts[0]
+            sizes[top] = sizes.get(top, 0) + path.stat().st_size
+    return sizes
 
 
 def rows(data: Mapping[str, Any], n: int, *, repeating: bool) -> list[dict[str, Any]]:

@@ -139,7 +139,7 @@ def live_figures(
         repeat_latency = time.perf_counter() - t0
         time.sleep(1.0)  # anything a repeat set in motion would show in the counter by now
         repeat_encodes = encodes(url) - before
-        ma = ma_figures(url, template_id, data, pid, rows=campaign_rows, calls=webhook_calls)
+        ma = ma_figures(url, template_id, data, pid, root / "data" / "objects", rows=campaign_rows, calls=webhook_calls)
     return {
         "ttfp_p50": round(percentile(ttfps, 50), 3),
         "ttfp_p95": round(percentile(ttfps, 95), 3),
@@ -153,15 +153,15 @@ def live_figures(
 
 
 def ma_figures(
-    url: str, template_id: str, data: Mapping[str, Any], pid: int, *, rows: int, calls: int
+    url: str, template_id: str, data: Mapping[str, Any], pid: int, objects: Path, *, rows: int, calls: int
 ) -> dict[str, Any]:
     """Webhook latency under `calls` concurrent calls, then a campaign alone with new values and
     one with repeating values (each on a quiet server: the one before has finished)."""
     webhook, made = campaign.webhook_latency(url, template_id, fresh(data), calls=calls)
     wait_done(url, made)
     found: dict[str, Any] = {"webhook": webhook}
-    if rows:
-        found["campaign_new"] = campaign.campaign(url, template_id, campaign.rows(data, rows, repeating=False), pid)
-        found["campaign_repeating"] = campaign.campaign(url, template_id,
-                                                        campaign.rows(data, rows, repeating=True), pid)  # fmt: skip
+    for key, repeating in (("campaign_new", False), ("campaign_repeating", True)):
+        if rows:
+            customers = campaign.rows(data, rows, repeating=repeating)
+            found[key] = campaign.campaign(url, template_id, customers, pid, objects)
     return found

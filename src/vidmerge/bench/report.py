@@ -103,6 +103,8 @@ def targets(
             Target("repeat encodes (HTTP)", float(live["repeat_encodes"]), "==", 0.0),
             Target(f"webhook p99 ms, {live['webhook']['calls']} at once", live["webhook"]["p99_ms"], "<=", 500.0),
         ]
+        if "campaign_new" in live:  # a customer's bytes: their segments, poster and GIF, no MP4 copy
+            found.append(Target("stored bytes / personal", live["campaign_new"]["stored_bytes_ratio"], "<=", 1.3))
     return found
 
 
@@ -182,6 +184,8 @@ def format_table(report: Mapping[str, Any]) -> str:
             if key in live:
                 rows[f"campaign, {live[key]['rows']} rows, {label}: renders/h, CPU s/render"] = (
                     "{renders_per_hour} / {cpu_s_per_render:.2f}".format(**live[key]))  # fmt: skip
+                rows[f"   {label}: stored bytes per render, all / personal"] = (
+                    "{stored_bytes_per_render} / {personal_bytes_per_render}".format(**live[key]))  # fmt: skip
         lines += [f"{label:<56}{value:>16}" for label, value in rows.items()]
     lines += ["", f"{'target':<24}{'value':>10}  {'goal':<10}result"]
     for t in report["targets"]:
