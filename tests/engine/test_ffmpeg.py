@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +58,73 @@ def test_an_encoder_shares_our_autogroup_so_its_nice_ranks_it_below_the_server(
     with open("/proc/self/autogroup") as f:
         mine = f.read()  # empty when we sit in the kernel's default autogroup, as some CI runners do
     assert seen == [(mine, str(os.getsid(0)), 0)]
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]  # R, S, T (stopped), ...
+
+
+def _bulk_run(results: list[object], seconds: int, limits: ffmpeg.Limits) -> threading.Thread:
+    """A bulk ffmpeg reading a test picture at its native rate (`-re`: it lasts `seconds` of
+    wall time, whatever the machine's load), on a thread of its own."""
+    args = ["-re", *_encode("160x90", seconds)]
+
+    def run() -> None:
+        try:
+            results.append(ffmpeg.run(args, limits=limits))
+        except Exception as exc:
+            results.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _started_bulk() -> int:
+    deadline = time.monotonic() + 10
+    while not ffmpeg.BULK._pids:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return next(iter(ffmpeg.BULK._pids))
+
+
+def test_bulk_ffmpegs_are_stopped_while_interactive_work_runs_and_their_timeout_waits() -> None:
+    """A campaign's encoder is stopped (SIGSTOP) while a viewer's segment is encoded, continued
+    after; the time it was stopped does not count towards its timeout. One started meanwhile is
+    stopped at once."""
+    results: list[object] = []
+    thread = _bulk_run(results, 2, ffmpeg.Limits(timeout=3.5, nice=10, bulk=True))
+    pid = _started_bulk()
+    with ffmpeg.BULK.held():
+        time.sleep(0.3)
+        assert _state(pid) == "T"
+        later: list[object] = []
+        other = _bulk_run(later, 1, ffmpeg.Limits(nice=10, bulk=True))
+        deadline = time.monotonic() + 10
+        while len(ffmpeg.BULK._pids) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second = next(p for p in ffmpeg.BULK._pids if p != pid)
+        time.sleep(0.3)
+        assert _state(second) == "T"
+        time.sleep(2.5)  # 3.1 s stopped in all: past its timeout had the clock run on
+    assert _state(pid) != "T"
+    thread.join(30)
+    other.join(30)
+    assert results == [b""] and later == [b""]
+
+
+def test_a_bulk_ffmpeg_a_viewer_waits_for_is_promoted_and_runs_on() -> None:
+    results: list[object] = []
+    thread = _bulk_run(results, 1, ffmpeg.Limits(nice=10, bulk=True))
+    pid = _started_bulk()
+    ffmpeg.BULK.promote(thread.ident or 0)
+    with ffmpeg.BULK.held():
+        time.sleep(0.3)
+        assert _state(pid) != "T"
+    thread.join(30)
+    assert results == [b""]
 
 
 def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.plan import SegmentPlan
 from vidmerge.service.work import scheduler as scheduler_module
@@ -122,4 +123,45 @@ def test_an_urgent_segment_starts_while_later_ones_hold_every_encoder(
     assert order == ["later", "arriving"]  # the spare encoder takes urgent work only
     release.set()
     assert later.result(5).rendered and queued.result(5).rendered
+    sched.close()
+
+
+def test_bulk_segments_wait_for_interactive_ones_and_are_stopped_while_those_encode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A campaign's segment (due an hour on) does not start beside a viewer's, even one due
+    later than URGENT; it runs as bulk (stopped while interactive work runs), the viewer's holds
+    bulk work stopped while it encodes; a viewer coming to wait for a running bulk segment
+    promotes its encoder."""
+    seen: dict[str, tuple[bool, int]] = {}
+    release, promoted = threading.Event(), []
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        seen[seg.key] = (loaded.limits.bulk, ffmpeg.BULK._holders)
+        if seg.key in ("viewer", "campaign-2"):
+            release.wait(10)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    monkeypatch.setattr(ffmpeg.BULK, "promote", promoted.append)
+    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
+    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    viewer = sched.submit(loaded, _seg("viewer"), deadline=time.time() + 20)  # interactive, not urgent
+    while "viewer" not in seen:
+        time.sleep(0.01)
+    campaign = sched.submit(loaded, _seg("campaign"), deadline=time.time() + scheduler_module.BULK_DELAY)
+    time.sleep(0.5)
+    assert "campaign" not in seen  # a CPU is free, yet bulk waits for the viewer's encode
+    release.set()
+    assert viewer.result(5).rendered and campaign.result(5).rendered
+    assert seen == {"viewer": (False, 1), "campaign": (True, 0)}
+
+    release.clear()
+    running = sched.submit(loaded, _seg("campaign-2"), deadline=time.time() + scheduler_module.BULK_DELAY)
+    while "campaign-2" not in seen:
+        time.sleep(0.01)
+    assert sched.submit(loaded, _seg("campaign-2"), deadline=time.time() + 2) is running  # a viewer asks
+    assert len(promoted) == 1  # its encoder thread's ffmpeg runs on, not stopped again
+    release.set()
+    assert running.result(5).rendered
     sched.close()

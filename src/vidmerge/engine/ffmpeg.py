@@ -17,7 +17,8 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ PROTOCOLS = "file,pipe"
 MIN_VERSION = 6
 ENCODERS = ("libx264", "aac", "mjpeg", "gif")
 FILTERS = ("setpts", "overlay", "setsar", "setparams", "fps", "scale", "hqdn3d", "split", "palettegen", "paletteuse",
-           "apad", "atrim", "zscale", "tonemap")  # fmt: skip
+           "apad", "atrim", "zscale", "tonemap", "trim", "select")  # fmt: skip
 _chosen = ""
 
 
@@ -92,6 +93,7 @@ class Limits:
     timeout: float = 300.0
     threads: int = 0  # 0: encoder default
     nice: int = 0  # >0: a lower CPU priority (work due later yields to work due now)
+    bulk: bool = False  # stopped while `interactive()` work runs in this process (see Bulk)
     memory_mb: int = 4096  # writable memory of one ffmpeg (RLIMIT_DATA); 0: unlimited
     cpu_seconds: int = 1200  # CPU time of one ffmpeg, all threads (RLIMIT_CPU); 0: unlimited
 
@@ -132,7 +134,8 @@ def run(
     formats: str = INTERNAL_FORMATS,
     what: str = "ffmpeg",
 ) -> bytes:
-    """Run ffmpeg; return stdout. Kills the whole process group on timeout."""
+    """Run ffmpeg; return stdout. Kills the whole process group on timeout (for a bulk one, the
+    time it spent stopped does not count)."""
     argv = command(args, formats=formats, threads=limits.threads, nice=limits.nice)
     if stdin_chunks is not None:
         argv.remove("-nostdin")
@@ -146,12 +149,14 @@ def run(
     _limit(proc.pid, limits)
     failed: list[BaseException] = []  # what the pictures' iterator raised, if it did
     feeder = _start_feeder(proc, stdin_chunks, failed) if stdin_chunks is not None else None
+    clock = BULK.add(proc.pid) if limits.bulk else time.monotonic
     try:
-        out, err = proc.communicate(timeout=limits.timeout)
+        out, err = _communicate(proc, limits.timeout, clock)
     except subprocess.TimeoutExpired:
         _kill(proc)
         raise FFmpegError(f"{what}: timed out after {limits.timeout:.0f} s") from None
     finally:
+        BULK.discard(proc.pid)
         if feeder is not None:
             feeder.join(timeout=5)
         if proc.poll() is None:
@@ -162,6 +167,84 @@ def run(
         tail = err.decode("utf-8", "replace")[-2000:]
         raise FFmpegError(f"{what}: ffmpeg exited with {proc.returncode}", stderr_tail=tail)
     return out
+
+
+def _communicate(proc: subprocess.Popen[bytes], timeout: float, clock: Callable[[], float]) -> tuple[bytes, bytes]:
+    """Its output, once it exits within `timeout` seconds of `clock` (which stops while it is)."""
+    end = clock() + timeout
+    while True:
+        try:
+            return proc.communicate(timeout=max(0.01, end - clock()))
+        except subprocess.TimeoutExpired:
+            if clock() >= end:
+                raise
+
+
+class Bulk:
+    """The bulk ffmpegs of this process (a campaign's encodes and packaging), stopped (SIGSTOP)
+    while interactive work runs here (a viewer's segment is due) and continued after: on two
+    cores, a lower CPU priority alone still leaves them a share of the CPU a viewer is waiting
+    for. A bulk encode a viewer comes to wait for is `promote`d: continued, never stopped again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pids: dict[int, int] = {}  # pid -> thread that started it
+        self._holders = 0
+        self._stopped_at = 0.0
+        self._stopped_total = 0.0  # seconds bulk work has been stopped, all in all
+
+    def add(self, pid: int) -> Callable[[], float]:
+        """Register a bulk ffmpeg (stopped at once if interactive work runs); its clock, which
+        does not run while bulk work is stopped."""
+        with self._lock:
+            self._pids[pid] = threading.get_ident()
+            if self._holders:
+                _signal(pid, signal.SIGSTOP)
+            started, stopped_before = time.monotonic(), self._stopped_total
+        return lambda: time.monotonic() - started - (self._stopped() - stopped_before)
+
+    def discard(self, pid: int) -> None:
+        with self._lock:
+            self._pids.pop(pid, None)
+
+    def promote(self, thread: int) -> None:
+        """The bulk ffmpegs started by `thread` become interactive: continued, not stopped again."""
+        with self._lock:
+            for pid in [p for p, t in self._pids.items() if t == thread]:
+                del self._pids[pid]
+                _signal(pid, signal.SIGCONT)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """While this runs (and any other holder), every bulk ffmpeg of this process is stopped."""
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                self._stopped_at = time.monotonic()
+                for pid in self._pids:
+                    _signal(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0:
+                    self._stopped_total += time.monotonic() - self._stopped_at
+                    for pid in self._pids:
+                        _signal(pid, signal.SIGCONT)
+
+    def _stopped(self) -> float:
+        with self._lock:
+            ongoing = time.monotonic() - self._stopped_at if self._holders else 0.0
+            return self._stopped_total + ongoing
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+BULK = Bulk()
 
 
 def _limit(pid: int, limits: Limits) -> None:

@@ -7,7 +7,9 @@ is encoded on one thread with x264's quickest search, which keeps the stream hea
 viewer's next two or the first segments of a crowd that arrived at once, and nothing due later
 starts beside them. Segments due later get full-effort encodes with x264's own threading, one
 per CPU, at a lower CPU priority; a spare encoder thread lets an urgent segment start while they
-hold every CPU (a new viewer arriving at a busy server), and they yield the CPU to it. A player
+hold every CPU (a new viewer arriving at a busy server), and they yield the CPU to it. A bulk
+render's segments (a campaign's) wait while any interactive one is encoded, and those running
+are stopped meanwhile (ffmpeg.Bulk): a lower priority alone still gives them a share of the CPU. A player
 asking for a segment that is not ready moves it to the front. One entry per segment key: asking
 again only ever brings its deadline forward. Each segment still goes through `segments.ensure`,
 so across processes exactly one renders it.
@@ -15,6 +17,7 @@ so across processes exactly one renders it.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import threading
@@ -22,6 +25,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
+from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion, side_by_side
 from vidmerge.plan import SegmentPlan
 from vidmerge.records import Database
@@ -40,12 +44,15 @@ class _Entry:
     future: Future[segments.Outcome] = field(default_factory=Future)
     started: bool = False
     rush: bool = False  # urgent when it started: one thread, quickest x264 search
+    bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
+    thread: int = 0  # the encoder thread, once started
 
 
-def _yielding(loaded: LoadedVersion) -> LoadedVersion:
-    """A segment due later encodes at a lower CPU priority: an urgent one started beside it (a
-    new viewer arriving) gets the CPU it needs, and an idle machine loses nothing."""
-    return replace(loaded, limits=replace(loaded.limits, nice=LATER_NICE))
+def yielding(loaded: LoadedVersion, *, bulk: bool) -> LoadedVersion:
+    """Work due later runs at a lower CPU priority: an urgent segment started beside it (a new
+    viewer arriving) gets the CPU it needs, and an idle machine loses nothing. Bulk work is also
+    stopped while interactive work runs in this process (ffmpeg.Bulk)."""
+    return replace(loaded, limits=replace(loaded.limits, nice=LATER_NICE, bulk=bulk))
 
 
 class Scheduler:
@@ -65,6 +72,10 @@ class Scheduler:
             entry = self._entries.get(seg.key)
             if entry is None:
                 entry = self._entries[seg.key] = _Entry(loaded, seg, deadline)
+            elif entry.started and entry.bulk and not _bulk(deadline):  # a viewer waits for it now
+                entry.bulk = False
+                ffmpeg.BULK.promote(entry.thread)
+                return entry.future
             elif entry.started or deadline >= entry.deadline:
                 return entry.future
             entry.deadline = deadline
@@ -96,8 +107,8 @@ class Scheduler:
                     return None
                 deadline, _, entry = heapq.heappop(self._heap)
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
-                    entry.started = True
-                    entry.rush = self._urgent(deadline)
+                    entry.started, entry.thread = True, threading.get_ident()
+                    entry.rush, entry.bulk = self._urgent(deadline), _bulk(deadline)
                     self._running[id(entry)] = entry
                     return entry
 
@@ -106,9 +117,12 @@ class Scheduler:
         every CPU (those run at a lower priority and yield). A segment due later starts only on a
         free CPU with no urgent encode running: its x264 threads would slow the urgent one."""
         rushed = sum(e.rush for e in self._running.values())
-        if self._urgent(self._heap[0][0]):
+        deadline = self._heap[0][0]
+        if self._urgent(deadline):
             return rushed >= self.workers
-        return rushed > 0 or len(self._running) >= self.workers
+        if rushed > 0 or len(self._running) >= self.workers:
+            return True
+        return _bulk(deadline) and any(not e.bulk for e in self._running.values())  # bulk waits for interactive
 
     @staticmethod
     def _urgent(deadline: float) -> bool:
@@ -116,9 +130,13 @@ class Scheduler:
 
     def _loop(self) -> None:
         while (entry := self._next()) is not None:
-            loaded = replace(side_by_side(entry.loaded), rush=True) if entry.rush else _yielding(entry.loaded)
+            if entry.rush:
+                loaded = replace(side_by_side(entry.loaded), rush=True)
+            else:
+                loaded = yielding(entry.loaded, bulk=entry.bulk)
             try:
-                entry.future.set_result(segments.ensure(self.db, loaded, entry.seg, wait=self.wait))
+                with contextlib.nullcontext() if entry.bulk else ffmpeg.BULK.held():
+                    entry.future.set_result(segments.ensure(self.db, loaded, entry.seg, wait=self.wait))
             except BaseException as exc:  # handed to whoever waits on the future
                 entry.future.set_exception(exc)
             finally:
@@ -126,3 +144,8 @@ class Scheduler:
                     self._entries.pop(entry.seg.key, None)
                     self._running.pop(id(entry), None)
                     self._cv.notify_all()
+
+
+def _bulk(deadline: float) -> bool:
+    """Due so far off that it is a bulk render's (BULK_DELAY later than an interactive one's)."""
+    return deadline - time.time() > BULK_DELAY / 2

@@ -7,9 +7,11 @@ segments) keeps a duplicate message from packaging a render twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 
+from vidmerge.engine import ffmpeg
 from vidmerge.engine.pipeline import Timer
 from vidmerge.errors import FFmpegError, InvalidInput, NotFound, NotReady, Transient, VerificationError
 from vidmerge.records import utcnow
@@ -17,7 +19,7 @@ from vidmerge.service import renders, webhooks
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import segments
-from vidmerge.service.work.scheduler import BULK_DELAY
+from vidmerge.service.work.scheduler import BULK_DELAY, yielding
 
 log = logging.getLogger("vidmerge.tasks")
 MAX_ATTEMPTS = 10  # a render whose transient failures outlast this many attempts ends `failed`
@@ -126,7 +128,9 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
             if not outcome.rendered:  # its encodes are counted where they happen (segments.ensure)
                 METRICS.segments.labels("cached").inc()
             lease.renew(render_id)
-    renders.finish(rt.db, loaded, person, record, timer)
+    bulk = record.priority == "bulk"  # its packaging yields to viewers as its encodes did
+    with contextlib.nullcontext() if bulk else ffmpeg.BULK.held():
+        renders.finish(rt.db, yielding(loaded, bulk=True) if bulk else loaded, person, record, timer)
     METRICS.renders.labels("done").inc()
     METRICS.render_seconds.observe(sum(timer.stages.values()))
     log.info("render %s done in %.2f s", render_id, sum(timer.stages.values()))
