@@ -113,6 +113,7 @@ def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None
     new = live["campaign_new"]  # every row's own segments, poster and GIF; no MP4 kept for anyone
     assert 0 < new["personal_bytes_per_render"] == new["stored_bytes_per_render"] and new["stored_bytes_ratio"] == 1
     assert names["stored bytes / personal"]["pass"] is True
+    assert 0 < new["server_peak_rss_mb"] == names["server RSS MB, 3 rows"]["value"]
 
     table = report.format_table(measured)
     assert "V/L" in table and ("PASS" in table or "MISS" in table) and "TTFP" in table

@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid:
     """Upload the rows as a CSV, start, wait for the last render; pace, CPU and the bytes the
     server's object store (`objects`) keeps per render."""
     cpu_before, began, stored_before = cpu_seconds(server_pid), time.monotonic(), stored(objects)
+    peak = _PeakRss(server_pid)
     upload = httpx.post(f"{url}/v1/campaigns", data={"template_id": template_id},
                         files={"file": ("rows.csv", _csv(rows), "text/csv")}, timeout=600)  # fmt: skip
     upload.raise_for_status()
@@ -51,6 +53,7 @@ def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid:
     while (state := httpx.get(path, timeout=60).json())["status"] != "done":
         time.sleep(1.0)
     seconds, cpu = time.monotonic() - began, cpu_seconds(server_pid) - cpu_before
+    peak.stop()
     grown = {top: size - stored_before.get(top, 0) for top, size in stored(objects).items()}
     personal = grown.get("dyn", 0) + grown.get("pic", 0)  # its own segments, poster and GIF
     return {
@@ -59,7 +62,28 @@ def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid:
         "stored_bytes_per_render": round(sum(grown.values()) / len(rows)),
         "personal_bytes_per_render": round(personal / len(rows)),
         "stored_bytes_ratio": round(sum(grown.values()) / personal, 3) if personal else None,
+        "server_peak_rss_mb": peak.mb,
     }  # fmt: skip
+
+
+class _PeakRss:
+    """The server process's peak resident memory while the campaign's rows wait and render,
+    sampled twice a second (its ffmpeg children not included: they are bounded per encode)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.mb, self._done = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.5):
+            with open(f"/proc/{self.pid}/status") as f:
+                kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+            self.mb = max(self.mb, kb // 1024)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def stored(objects: Path) -> dict[str, int]:

@@ -104,7 +104,9 @@ def targets(
             Target(f"webhook p99 ms, {live['webhook']['calls']} at once", live["webhook"]["p99_ms"], "<=", 500.0),
         ]
         if "campaign_new" in live:  # a customer's bytes: their segments, poster and GIF, no MP4 copy
-            found.append(Target("stored bytes / personal", live["campaign_new"]["stored_bytes_ratio"], "<=", 1.3))
+            new = live["campaign_new"]
+            found.append(Target("stored bytes / personal", new["stored_bytes_ratio"], "<=", 1.3))
+            found.append(Target(f"server RSS MB, {new['rows']} rows", float(new["server_peak_rss_mb"]), "<=", 400.0))
     return found
 
 
@@ -186,6 +188,7 @@ def format_table(report: Mapping[str, Any]) -> str:
                     "{renders_per_hour} / {cpu_s_per_render:.2f}".format(**live[key]))  # fmt: skip
                 rows[f"   {label}: stored bytes per render, all / personal"] = (
                     "{stored_bytes_per_render} / {personal_bytes_per_render}".format(**live[key]))  # fmt: skip
+                rows[f"   {label}: server peak RSS MB"] = str(live[key]["server_peak_rss_mb"])
         lines += [f"{label:<56}{value:>16}" for label, value in rows.items()]
     lines += ["", f"{'target':<24}{'value':>10}  {'goal':<10}result"]
     for t in report["targets"]:

@@ -55,6 +55,6 @@ def text_style(font: Path, style: Style) -> TextStyle:
     )
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=16)  # a segment's fade states reuse one; a slot's picture is ~0.5 MB at 720p
 def text_pixels(text: str, style: TextStyle, w: int, h: int) -> Image.Image:
     return draw_text(text, style, w, h).convert("RGBA")
