@@ -5,11 +5,15 @@ Speed is not asserted here (that is what `vidmerge bench` on R30 is for)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from vidmerge.bench import r30, report, workload
+from vidmerge.bench import load, r30, report, workload
 
 TINY_TEMPLATE = """\
 id: bench-tiny
@@ -57,12 +61,15 @@ def tiny(tmp_path: Path) -> workload.Workload:
         seconds=8.0,
         width=320,
         height=180,
+        layout_height=180,
         fps=30,
         best_of=1,
         parallels=(1, 2),
         ttfp_samples=3,
         campaign_rows=3,
         webhook_calls=8,
+        viewers=5,
+        bulk_rows=3,
     )
 
 
@@ -70,6 +77,24 @@ def test_targets_pass_miss_or_not_measured() -> None:
     assert report.Target("V/L", 1.0, "<=", 1.25).passed is True
     assert report.Target("M/V", 9.0, ">=", 10).passed is False
     assert report.Target("M/V", None, ">=", 10).passed is None
+
+
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1: pass"
+
+
+def test_a_section_knows_the_cpu_other_processes_took() -> None:
+    """A process that is not ours (not reaped by us: its CPU is not our children's) burning a
+    CPU second while a section runs shows as others' CPU and flags the section; CPU we burn
+    ourselves shows as ours."""
+    other = subprocess.Popen([sys.executable, "-c", BURN])
+    with load.watched() as contended:
+        while Path(f"/proc/{other.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.05)  # until it has exited; nobody has reaped it yet
+    other.wait()
+    assert contended.others >= 0.8 and contended.contended and contended.own < 0.5
+    with load.watched() as ours:
+        exec(BURN)
+    assert ours.own >= 0.9
 
 
 def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None:
@@ -100,6 +125,12 @@ def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None
     live = measured["live"]  # through a real `vidmerge serve`
     assert live["ttfp_samples"] == 3 and 0 < live["ttfp_p50"] <= live["ttfp_p95"]
     assert live["crowd"]["viewers"] == 4 and live["crowd"]["stalls"] >= 0
+    ramp = [c["viewers"] for c in live["crowds"]]
+    assert ramp in ([4], [4, 5]) and (len(ramp) == 2 or live["crowds"][0]["stalls"] > 0)
+    quiet = [c["viewers"] for c in live["crowds"] if c["stalls"] == 0]
+    assert live["max_viewers_without_stalls"] == max(quiet, default=0)
+    busy = live["crowd_during_campaign"]
+    assert (busy["viewers"], busy["campaign_rows"]) == (4, 3) and busy["stalls"] >= 0
     assert live["repeat_same_urls"] is True and live["repeat_encodes"] == 0
     assert names["repeat encodes (HTTP)"]["pass"] is True
     assert names["TTFP p95 / F"]["value"] == pytest.approx(live["ttfp_p95"] / figures["F"], rel=0.02)
@@ -115,6 +146,18 @@ def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None
     assert names["stored bytes / personal"]["pass"] is True
     assert 0 < new["server_peak_rss_mb"] == names["server RSS MB, 3 rows"]["value"]
 
+    assert {"L", "F", "F_full_render", "V_p1", "V_p2", "M", "M_same_preset"} <= set(measured["cpu"])
+    assert all(c["wall"] > 0 and c["own_cpu"] > 0 for c in measured["cpu"].values())
+    assert isinstance(measured["warnings"], list)
+
     table = report.format_table(measured)
     assert "V/L" in table and ("PASS" in table or "MISS" in table) and "TTFP" in table
     assert "campaign, 3 rows, repeating values" in table
+
+
+def test_r30_at_1080p_draws_the_same_layout_larger() -> None:
+    manifest = yaml.safe_load((workload.r30().bundle_source / "template.yaml").read_text(encoding="utf-8"))
+    workload._scale(manifest, 1080 / 720)
+    greeting = next(s for s in manifest["slots"] if s["id"] == "greeting")
+    assert greeting["box"] == {"x": 210, "y": 375, "w": 1500, "h": 300}
+    assert (greeting["style"]["size"], greeting["style"]["shadow"]) == (114, [4, 4])

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from vidmerge.bench.loadtest import run_load
+from vidmerge.bench.viewers import crowd, summary
 
 Row = Callable[[int], dict[str, Any]]
 
@@ -96,6 +97,25 @@ def stored(objects: Path) -> dict[str, int]:
             top = path.relative_to(objects).parts[0]
             sizes[top] = sizes.get(top, 0) + path.stat().st_size
     return sizes
+
+
+def viewers_during(
+    url: str, template_id: str, data: Mapping[str, Any], make: Row, n: int, viewers: int
+) -> dict[str, Any]:
+    """`viewers` fresh viewers from t=0 while an `n`-row campaign (new values) renders on the
+    bulk lane, started a few seconds before: their stalls (interactive must never wait for
+    bulk). The campaign is erased after, unfinished."""
+    upload = httpx.post(f"{url}/v1/campaigns", data={"template_id": template_id},
+                        files={"file": ("bulk.csv", _csv(rows(data, n, repeating=False)), "text/csv")},
+                        timeout=600)  # fmt: skip
+    upload.raise_for_status()
+    path = f"{url}/v1/campaigns/{upload.json()['campaign_id']}"
+    httpx.post(f"{path}/start", timeout=60).raise_for_status()
+    time.sleep(5.0)  # its encoders hold the CPUs now
+    people = asyncio.run(crowd(url, template_id, make, viewers))
+    done = httpx.get(path, timeout=60).json()["done"]
+    httpx.delete(path, timeout=600).raise_for_status()
+    return {**summary(people), "campaign_rows": n, "campaign_done_meanwhile": done}
 
 
 def rows(data: Mapping[str, Any], n: int, *, repeating: bool) -> list[dict[str, Any]]:

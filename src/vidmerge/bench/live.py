@@ -120,7 +120,7 @@ def wait_done(url: str, render_ids: list[str], timeout: float = 900) -> None:
 
 def live_figures(
     bundle: Path, data: Mapping[str, Any], root: Path, *, ttfp_n: int = 10, viewers: int = 4,
-    campaign_rows: int = 20, webhook_calls: int = 50,
+    campaign_rows: int = 20, webhook_calls: int = 50, bulk_rows: int = 40,
 ) -> dict[str, Any]:  # fmt: skip
     with server(root) as (url, pid):
         template_id = upload(url, bundle)
@@ -128,8 +128,7 @@ def live_figures(
         series = asyncio.run(ttfp_series(url, template_id, make, ttfp_n, pause=0.5))
         ttfps = [v.ttfp for v in series]
         wait_done(url, [v.render_id for v in series])  # the crowd starts on a quiet server
-        people = asyncio.run(crowd(url, template_id, make, viewers))
-        wait_done(url, [v.render_id for v in people])
+        crowds = crowd_ramp(url, template_id, make, viewers)
         body, key = {"template_id": template_id, "data": dict(data)}, {"Idempotency-Key": uuid.uuid4().hex}
         first = httpx.post(f"{url}/v1/renders", json=body, headers=key, timeout=60)
         wait_done(url, [first.json()["render_id"]])
@@ -140,16 +139,34 @@ def live_figures(
         time.sleep(1.0)  # anything a repeat set in motion would show in the counter by now
         repeat_encodes = encodes(url) - before
         ma = ma_figures(url, template_id, data, pid, root / "data" / "objects", rows=campaign_rows, calls=webhook_calls)
+        if bulk_rows:  # last: the campaign is erased unfinished
+            ma["crowd_during_campaign"] = campaign.viewers_during(url, template_id, data, make, bulk_rows, 4)
     return {
         "ttfp_p50": round(percentile(ttfps, 50), 3),
         "ttfp_p95": round(percentile(ttfps, 95), 3),
         "ttfp_samples": len(ttfps),
-        "crowd": summary(people),
+        "crowd": crowds[0],
+        "crowds": crowds,
+        "max_viewers_without_stalls": max((c["viewers"] for c in crowds if c["stalls"] == 0), default=0),
         "repeat_latency": round(repeat_latency, 4),
         "repeat_same_urls": again.json()["render_id"] == first.json()["render_id"],
         "repeat_encodes": repeat_encodes,
         **ma,
     }
+
+
+def crowd_ramp(url: str, template_id: str, make: Any, most: int) -> list[dict[str, Any]]:
+    """Crowds of fresh viewers from t=0, each on a quiet server: 4, 8, 16, ... up to `most`
+    (and `most` itself), until one stalls. The first is the 4-viewer crowd the targets read."""
+    sizes = sorted({n for n in (4, 8, 16, 32, 64, 128) if n < most} | {most})
+    found = []
+    for n in sizes:
+        people = asyncio.run(crowd(url, template_id, make, n))
+        wait_done(url, [v.render_id for v in people])
+        found.append(summary(people))
+        if found[-1]["stalls"]:
+            break
+    return found
 
 
 def ma_figures(

@@ -43,6 +43,7 @@ from typing import Any
 
 from vidmerge.bench.baselines import floor_encode, hand_written_full, moviepy_available, moviepy_full
 from vidmerge.bench.live import live_figures
+from vidmerge.bench.load import Cpu, watched
 from vidmerge.bench.report import assemble, format_table
 from vidmerge.bench.workload import Workload, build_bundle, r30
 from vidmerge.engine.encode import encode_full, warm_frames
@@ -56,12 +57,17 @@ from vidmerge.template.bundle import load_bundle
 # --- entry point ----------------------------------------------------------------------------
 
 
+RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
 def run_bench(
     work: Path | None, *, as_json: bool, with_moviepy: bool, segment_seconds: float | None = None,
-    campaign_rows: int = 20,
+    campaign_rows: int = 20, viewers: int = 4, bulk_rows: int = 40, resolution: str = "720p", seconds: float = 30.0,
 ) -> int:  # fmt: skip
+    width, height = RESOLUTIONS[resolution]
     with _work_dir(work) as root:
-        workload = replace(r30(), segment_seconds=segment_seconds, campaign_rows=campaign_rows)
+        workload = replace(r30(), segment_seconds=segment_seconds, campaign_rows=campaign_rows, viewers=viewers,
+                           bulk_rows=bulk_rows, width=width, height=height, seconds=seconds)  # fmt: skip
         report = measure(workload, root, with_moviepy=with_moviepy)
         (root / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_table(report))
@@ -91,42 +97,53 @@ def measure(workload: Workload, root: Path, *, with_moviepy: bool) -> dict[str, 
     prepare_s = time.perf_counter() - t0
     person = personalize(loaded, workload.data)
     figures: dict[str, float] = {"prepare": prepare_s}
-    figures["L"] = _best(workload.best_of, lambda n: floor_encode(loaded, person, root / f"L{n}"))
-    figures["F"] = _best(workload.best_of, lambda n: hand_written_full(loaded, person, root / f"F{n}"))
-    figures["F_full_render"] = _timed(lambda: encode_full(loaded, dict(person.drawn), root / "Ffr.mp4"))
-    v_runs = {p: _best_v(workload, root, store, p) for p in workload.parallels}
+    cpu: dict[str, Cpu] = {}
+    figures["L"] = _best(cpu, "L", workload.best_of, lambda n: floor_encode(loaded, person, root / f"L{n}"))
+    figures["F"] = _best(cpu, "F", workload.best_of, lambda n: hand_written_full(loaded, person, root / f"F{n}"))
+    figures["F_full_render"] = _timed(cpu, "F_full_render",
+                                      lambda: encode_full(loaded, dict(person.drawn), root / "Ffr.mp4"))  # fmt: skip
+    v_runs = {p: _best_v(workload, root, store, p, cpu) for p in workload.parallels}
     if with_moviepy and moviepy_available():
-        figures["M"] = _timed(lambda: moviepy_full(loaded, person, root / "M.mp4", same_preset=False))
-        figures["M_same_preset"] = _timed(lambda: moviepy_full(loaded, person, root / "Ms.mp4", same_preset=True))
+        for name, same in (("M", False), ("M_same_preset", True)):
+            out = root / f"{name}.mp4"
+            figures[name] = _timed(cpu, name, lambda o=out, s=same: moviepy_full(loaded, person, o, same_preset=s))  # type: ignore[misc]
     live = None
     if workload.live:
         live = live_figures(root / "bundle", workload.data, root / "live", ttfp_n=workload.ttfp_samples,
-                            campaign_rows=workload.campaign_rows, webhook_calls=workload.webhook_calls)  # fmt: skip
-    return assemble(workload, loaded, person, figures, v_runs, load_before, live)
+                            campaign_rows=workload.campaign_rows, webhook_calls=workload.webhook_calls,
+                            viewers=workload.viewers, bulk_rows=workload.bulk_rows)  # fmt: skip
+    return assemble(workload, loaded, person, figures, v_runs, load_before, live, cpu)
 
 
-def _timed(action: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    action()
-    return time.perf_counter() - t0
+def _timed(cpu: dict[str, Cpu], name: str, action: Callable[[], object]) -> float:
+    with watched() as cpu[name]:
+        action()
+    return cpu[name].wall
 
 
-def _best(n: int, action: Callable[[int], object]) -> float:
-    """The fastest of n runs; action gets the run number (for its own output folder)."""
-    times = []
+def _best(cpu: dict[str, Cpu], name: str, n: int, action: Callable[[int], object]) -> float:
+    """The fastest of n runs (its CPU figures kept as `name`); action gets the run number (for
+    its own output folder)."""
+    runs = []
     for i in range(max(1, n)):
-        t0 = time.perf_counter()
-        action(i)
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        with watched() as run:
+            action(i)
+        runs.append(run)
+    cpu[name] = min(runs, key=lambda r: r.wall)
+    return cpu[name].wall
 
 
 # --- V: vidmerge, cold, in a fresh worker process -------------------------------------------
 
 
-def _best_v(workload: Workload, root: Path, store: Path, parallel: int) -> dict[str, Any]:
-    runs = [_v_run(workload, root, store, parallel, n) for n in range(max(1, workload.best_of))]
-    return min(runs, key=lambda r: r["V"])
+def _best_v(workload: Workload, root: Path, store: Path, parallel: int, cpu: dict[str, Cpu]) -> dict[str, Any]:
+    runs = []
+    for n in range(max(1, workload.best_of)):
+        with watched() as section:  # the worker's own start-up and the copy included: a bound
+            run = _v_run(workload, root, store, parallel, n)
+        runs.append((run, section))
+    best, cpu[f"V_p{parallel}"] = min(runs, key=lambda r: r[0]["V"])
+    return best
 
 
 def _v_run(workload: Workload, root: Path, store: Path, parallel: int, n: int) -> dict[str, Any]:

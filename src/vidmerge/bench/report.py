@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from vidmerge.bench.load import Cpu
 from vidmerge.bench.workload import Workload, windows
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Personalized
@@ -42,8 +43,10 @@ def assemble(
     v_runs: Mapping[int, dict[str, Any]],
     load_before: tuple[float, float, float],
     live: Mapping[str, Any] | None = None,
+    cpu: Mapping[str, Cpu] | None = None,
 ) -> dict[str, Any]:
     best = min(v_runs.values(), key=lambda r: r["V"])
+    cpu = cpu or {}
     figures = {**figures, **{f"V_p{p}": r["V"] for p, r in v_runs.items()}}
     figures.update(
         V=best["V"],
@@ -63,6 +66,12 @@ def assemble(
             "ffmpeg_peak_rss": round(best["rss_children_mb"], 1),
         },
         "live": dict(live) if live else None,
+        "cpu": {name: c.json() for name, c in cpu.items()},
+        "warnings": [
+            f"{name}: other processes took {c.others:.1f} CPU-s during its {c.wall:.1f} s: compare it with care"
+            for name, c in cpu.items()
+            if c.contended
+        ],
         "targets": [_target_json(t) for t in targets(figures, ratios, best, live)],
     }
 
@@ -103,6 +112,13 @@ def targets(
             Target("repeat encodes (HTTP)", float(live["repeat_encodes"]), "==", 0.0),
             Target(f"webhook p99 ms, {live['webhook']['calls']} at once", live["webhook"]["p99_ms"], "<=", 500.0),
         ]
+        most = live["crowds"][-1]["viewers"]
+        found.append(Target(f"viewers, 0 stalls (of {most})", float(live["max_viewers_without_stalls"]), ">=",
+                            min(16.0, most)))  # fmt: skip
+        if "crowd_during_campaign" in live:
+            busy = live["crowd_during_campaign"]
+            name = f"stalls, 4 viewers, {busy['campaign_rows']}-row bulk"
+            found.append(Target(name, float(busy["stalls"]), "==", 0.0))
         if "campaign_new" in live:  # a customer's bytes: their segments, poster and GIF, no MP4 copy
             new = live["campaign_new"]
             found.append(Target("stored bytes / personal", new["stored_bytes_ratio"], "<=", 1.3))
@@ -132,6 +148,7 @@ def _describe(
         "best_of": workload.best_of,
         "cpus": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -158,7 +175,8 @@ def format_table(report: Mapping[str, Any]) -> str:
     lines = [
         f"{w['name']}: {w['base_clip']}; {w['personalized_seconds']} s personalized, "
         f"{w['dynamic_segments']}/{w['segments']} segments dynamic; {w['cpus']} CPUs, "
-        f"load before {w['load_average_before']}; best of {w['best_of']} for L, F, V",
+        f"load before {w['load_average_before']}, after {w.get('load_average_after')}; "
+        f"best of {w['best_of']} for L, F, V",
         "",
         f"{'figure':<56}{'seconds':>10}",
     ]
@@ -172,16 +190,21 @@ def format_table(report: Mapping[str, Any]) -> str:
     )
     live = report.get("live")
     if live:
-        crowd = live["crowd"]
         ttfp, repeat = (live["ttfp_p50"], live["ttfp_p95"]), (live["repeat_latency"], live["repeat_encodes"])
         rows = {
             "TTFP p50 / p95 (webhook -> playlist + first segment)": "{:.3f} / {:.3f}".format(*ttfp),
-            "viewers at once / stalls / stall seconds": "{viewers} / {stalls} / {stall_seconds}".format(**crowd),
             "repeated request over HTTP: seconds / encodes": "{:.4f} / {:g}".format(*repeat),
             "webhook ms p50 / p99, {calls} calls at once".format(
                 **live["webhook"]
             ): "{p50_ms:.0f} / {p99_ms:.0f}".format(**live["webhook"]),
         }
+        for c in live["crowds"]:
+            rows[f"{c['viewers']} viewers: stalls / stall s / margin s / TTFP max"] = (
+                "{stalls} / {stall_seconds} / {worst_segment_margin} / {ttfp_max}".format(**c))  # fmt: skip
+        if "crowd_during_campaign" in live:
+            busy = live["crowd_during_campaign"]
+            rows[f"4 viewers during a {busy['campaign_rows']}-row campaign: stalls / stall s"] = (
+                "{stalls} / {stall_seconds}".format(**busy))  # fmt: skip
         for key, label in (("campaign_new", "new values"), ("campaign_repeating", "repeating values")):
             if key in live:
                 rows[f"campaign, {live[key]['rows']} rows, {label}: renders/h, CPU s/render"] = (
@@ -190,6 +213,13 @@ def format_table(report: Mapping[str, Any]) -> str:
                     "{stored_bytes_per_render} / {personal_bytes_per_render}".format(**live[key]))  # fmt: skip
                 rows[f"   {label}: server peak RSS MB"] = str(live[key]["server_peak_rss_mb"])
         lines += [f"{label:<56}{value:>16}" for label, value in rows.items()]
+    cpu = report.get("cpu", {})
+    if cpu:
+        lines += ["", f"{'section: wall s / our CPU s / others CPU s':<56}"]
+        lines += [
+            f"   {name:<53}{c['wall']:>8.2f} / {c['own_cpu']:.1f} / {c['others_cpu']:.1f}" for name, c in cpu.items()
+        ]
+    lines += [f"WARNING {w}" for w in report.get("warnings", [])]
     lines += ["", f"{'target':<24}{'value':>10}  {'goal':<10}result"]
     for t in report["targets"]:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"

@@ -28,6 +28,7 @@ class Workload:
     seconds: float = 30.0
     width: int = 1280
     height: int = 720
+    layout_height: int = 720  # the height the template's boxes are laid out for (scaled to `height`)
     fps: int = 30
     best_of: int = 2  # L, F and each V configuration: best of this many runs
     parallels: tuple[int, ...] = (1, 2, 4)  # V configurations (segments rendered at once)
@@ -36,6 +37,8 @@ class Workload:
     ttfp_samples: int = 10
     campaign_rows: int = 20  # rows of each live campaign (new values, repeating values); 0: none
     webhook_calls: int = 50  # concurrent webhook calls whose latency is measured
+    viewers: int = 4  # the largest crowd of fresh viewers (crowds of 4, 8, 16, ... up to it)
+    bulk_rows: int = 40  # rows of the campaign 4 viewers arrive during (bulk must not stall them); 0: none
 
 
 def r30() -> Workload:
@@ -54,6 +57,7 @@ def build_bundle(workload: Workload, dest: Path) -> Template:
     manifest = yaml.safe_load((workload.bundle_source / "template.yaml").read_text(encoding="utf-8"))
     if workload.segment_seconds:
         manifest.setdefault("output", {})["segment_seconds"] = workload.segment_seconds
+    _scale(manifest, workload.height / workload.layout_height)
     (dest / "template.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
     assets = workload.bundle_source / "assets"
     if assets.is_dir():
@@ -66,6 +70,21 @@ def build_bundle(workload: Workload, dest: Path) -> Template:
         fps=workload.fps,
     )
     return load_bundle(dest)
+
+
+def _scale(manifest: dict[str, Any], factor: float) -> None:
+    """The slots laid out for 720p, at another resolution: boxes and type sizes scaled (R30 at
+    1080p draws the same layout, 1.5 times larger)."""
+    if factor == 1:
+        return
+    for slot in manifest.get("slots", []):
+        slot["box"] = {k: round(v * factor) for k, v in slot["box"].items()}
+        style = slot.get("style", {})
+        for key in ("size", "min_size", "stroke_width"):
+            if key in style:
+                style[key] = round(style[key] * factor)
+        if "shadow" in style:
+            style["shadow"] = [round(v * factor) for v in style["shadow"]]
 
 
 def windows(slots: tuple[Slot, ...]) -> list[tuple[float, float]]:
