@@ -12,6 +12,7 @@ import pytest
 from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.plan import SegmentPlan
+from vidmerge.service.work import queue as queue_module
 from vidmerge.service.work import scheduler as scheduler_module
 from vidmerge.service.work.scheduler import Scheduler
 from vidmerge.service.work.segments import Outcome
@@ -165,3 +166,33 @@ def test_bulk_segments_wait_for_interactive_ones_and_are_stopped_while_those_enc
     release.set()
     assert running.result(5).rendered
     sched.close()
+
+
+def test_a_viewers_render_never_waits_for_a_thread_held_by_a_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bulk thread busy with a campaign's renders (waiting on their segments, held back):
+    an interactive render still starts at once, on its lane's own threads."""
+    release, ran = threading.Event(), []
+
+    def run_render(rt: Any, render_id: str) -> str:
+        ran.append(render_id)
+        if render_id.startswith("bulk"):
+            release.wait(10)
+        return "done"
+
+    monkeypatch.setattr(queue_module.tasks, "run_render", run_render)
+    lanes = queue_module.EmbeddedQueue(None, workers=1)  # type: ignore[arg-type]
+    lanes.start()
+    for n in range(3):
+        lanes.enqueue(f"bulk-{n}", "bulk")
+    lanes.enqueue("viewer", "interactive")
+    deadline = time.monotonic() + 10
+    while "viewer" not in ran:
+        assert time.monotonic() < deadline, ran
+        time.sleep(0.01)
+    assert ran == ["bulk-0", "viewer"] or ran == ["viewer", "bulk-0"]  # one bulk thread, busy
+    release.set()
+    while len(ran) < 4:
+        assert time.monotonic() < deadline + 10, ran
+        time.sleep(0.01)
+    lanes.stop()
+    assert sorted(ran) == ["bulk-0", "bulk-1", "bulk-2", "viewer"]

@@ -130,6 +130,7 @@ def test_no_mp4_is_kept_per_customer_it_is_assembled_when_asked_for(api: Api) ->
     assert frames == hls > 0
 
     db = sqlite3.connect(next(api.data.glob("*.db")))
+    assert db.execute("SELECT count(*) FROM segments WHERE key LIKE ?", (f"%{token}%",)).fetchone() == (0,)
     with db:  # its time is up: the sweep (every 5 s) deletes it
         db.execute("UPDATE renders SET mp4_until = '2000-01-01 00:00:00.000000' WHERE token = ?", (token,))
     db.close()

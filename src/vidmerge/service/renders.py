@@ -252,6 +252,7 @@ def output(db: Database, loaded: LoadedVersion, plan: RenderPlan, record: Render
         return next(p.key for p in pictures(loaded, plan) if p.name == name)
     single_flight(db, loaded.storage, key, lambda: _assemble(loaded, plan, key), wait=PICTURE_WAIT, where="mp4",
                   alive=lambda: db.renders.get(record.id) is not None)  # fmt: skip
+    db.leases.forget(key)  # made: the object is the truth now, and no row keeps the link's token
     now = utcnow()
     if record.mp4_until is None or record.mp4_until - now < timedelta(seconds=keep / 2):
         db.renders.keep_mp4(record.id, now + timedelta(seconds=keep))

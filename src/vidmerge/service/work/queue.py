@@ -1,11 +1,11 @@
 """Queues: the embedded in-process pool (no broker) and the Celery producer.
 
-Both run the same task code (tasks.run_render). Interactive renders go before bulk ones.
+Both run the same task code (tasks.run_render). Interactive renders never wait behind bulk ones:
+each lane has its own threads here, its own Celery queue there.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import random
@@ -21,7 +21,7 @@ from vidmerge.service.runtime import Runtime, sweep_scratch
 from vidmerge.service.work import tasks
 
 log = logging.getLogger("vidmerge.queue")
-PRIORITY = {"interactive": 0, "bulk": 1}
+PRIORITY = ("interactive", "bulk")  # the lanes
 
 
 class Queue(Protocol):
@@ -34,14 +34,15 @@ class Queue(Protocol):
 
 
 class EmbeddedQueue:
-    """Worker threads in this process; retries transient errors with backoff and jitter."""
+    """Worker threads in this process, `workers` per lane (a render's thread mostly waits on the
+    segment scheduler, which shares the CPUs out): a campaign's renders, however many wait, never
+    hold the threads a viewer's render needs. Retries transient errors with backoff and jitter."""
 
     def __init__(self, rt: Runtime, workers: int, max_attempts: int = 8) -> None:
         self.rt = rt
         self.workers = max(1, workers)
         self.max_attempts = max_attempts
-        self._queue: queue.PriorityQueue[tuple[int, int, str, int]] = queue.PriorityQueue()
-        self._seq = itertools.count()
+        self._lanes: dict[str, queue.Queue[tuple[str, int]]] = {lane: queue.Queue() for lane in PRIORITY}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._waiting: set[str] = set()  # ids in the queue: the sweep does not add a second copy
@@ -54,8 +55,11 @@ class EmbeddedQueue:
             if render_id in self._waiting:
                 return  # waiting its turn, not lost (a campaign's bulk renders wait long)
             self._waiting.add(render_id)
-        self._queue.put((PRIORITY.get(priority, 1), next(self._seq), render_id, attempt))
-        METRICS.queue_depth.set(self._queue.qsize())
+        self._lanes[priority if priority in PRIORITY else "bulk"].put((render_id, attempt))
+        self._depth()
+
+    def _depth(self) -> None:
+        METRICS.queue_depth.set(sum(lane.qsize() for lane in self._lanes.values()))
 
     def prepare(self, template_id: str, version: int) -> None:
         """On a thread of its own: an upload never waits, and renders of ready versions go on."""
@@ -67,15 +71,17 @@ class EmbeddedQueue:
         self._couriers.submit(tasks.run_delivery, self.rt, delivery_id)
 
     def start(self) -> None:
-        for n in range(self.workers):
-            thread = threading.Thread(target=self._loop, name=f"vidmerge-worker-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for lane in self._lanes:
+            for n in range(self.workers):
+                thread = threading.Thread(target=self._loop, args=(lane,), name=f"vidmerge-{lane}-{n}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
         self._stopping.set()
-        for _ in self._threads:
-            self._queue.put((-1, -1, "", 0))
+        for lane in self._lanes.values():
+            for _ in range(self.workers):
+                lane.put(("", -1))
         for thread in self._threads:
             thread.join(timeout=30)
         self._couriers.shutdown(wait=False, cancel_futures=True)
@@ -84,17 +90,17 @@ class EmbeddedQueue:
         if not any(t.is_alive() for t in self._threads):
             raise Transient("no embedded worker is running", where="queue")
 
-    def _loop(self) -> None:
+    def _loop(self, lane: str) -> None:
         while not self._stopping.is_set():
-            priority, _, render_id, attempt = self._queue.get()
+            render_id, attempt = self._lanes[lane].get()
             with self._lock:
                 self._waiting.discard(render_id)
-            METRICS.queue_depth.set(self._queue.qsize())
-            if priority < 0:
+            self._depth()
+            if attempt < 0:
                 return
-            self._run(render_id, priority, attempt)
+            self._run(render_id, lane, attempt)
 
-    def _run(self, render_id: str, priority: int, attempt: int) -> None:
+    def _run(self, render_id: str, lane: str, attempt: int) -> None:
         try:
             tasks.run_render(self.rt, render_id)
         except Transient as exc:
@@ -103,7 +109,7 @@ class EmbeddedQueue:
                 return  # stays queued/rendering in the database; the requeue sweep retries later
             delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.5)
             log.warning("render %s: %s, retrying in %.1f s", render_id, type(exc).__name__, delay)
-            timer = threading.Timer(delay, self.enqueue, (render_id, _name(priority), attempt + 1))
+            timer = threading.Timer(delay, self.enqueue, (render_id, lane, attempt + 1))
             timer.daemon = True
             timer.start()
         except Exception:
@@ -115,10 +121,6 @@ def _prepare(rt: Runtime, template_id: str, version: int) -> None:
         tasks.run_prepare(rt, template_id, version)
     except Exception as exc:  # a storage or database outage: the sweep sends it again later
         log.warning("template %s v%d: preparing interrupted (%s)", template_id, version, type(exc).__name__)
-
-
-def _name(priority: int) -> str:
-    return "interactive" if priority == 0 else "bulk"
 
 
 class CeleryQueue:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from vidmerge.engine import ffmpeg
 from vidmerge.engine.pipeline import Timer
 from vidmerge.errors import FFmpegError, InvalidInput, NotFound, NotReady, Transient, VerificationError
-from vidmerge.records import utcnow
+from vidmerge.records import RenderRecord, utcnow
 from vidmerge.service import renders, webhooks
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import Runtime
@@ -32,6 +32,16 @@ def run_render(rt: Runtime, render_id: str) -> str:
     except NotFound:
         log.info("render %s is gone (erased); nothing to do", render_id)
         return "gone"
+    try:
+        return _attempt(rt, render_id, record)
+    except NotFound:  # a segment it needed was deleted: erased while it rendered, or a real loss
+        if rt.db.renders.get(render_id) is not None:
+            raise
+        log.info("render %s was erased while it rendered; stopped", render_id)
+        return "gone"
+
+
+def _attempt(rt: Runtime, render_id: str, record: RenderRecord) -> str:
     if record.status in ("done", "failed"):
         return record.status
     lease = _Lease(rt, f"render:{render_id}")
