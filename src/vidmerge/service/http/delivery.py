@@ -150,10 +150,10 @@ async def output_file(request: Request, token: str, name: str) -> Response:
     rt = request.app.state.rt
     keep = rt.settings.mp4_keep_hours * 3600
     key = await run_in_threadpool(renders.output, rt.db, loaded, person.plan, record, name, keep)
-    if request.app.state.rt.settings.media_origin:
+    if rt.settings.media_origin:
         # Big downloads go straight to the object store. HLS stays here: hls.js fetches with
         # CORS, which a bucket would need configuring for, and dynamic segments wait here.
-        url = await run_in_threadpool(request.app.state.rt.storage.presigned_url, key, PRESIGNED_SECONDS)
+        url = await run_in_threadpool(rt.storage.presigned_url, key, PRESIGNED_SECONDS)
         if url is not None:
             return RedirectResponse(url, status_code=302, headers=PRIVATE)
     return await _serve(request, key, OUTPUTS[name])
