@@ -129,6 +129,7 @@ def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None
     assert ramp in ([4], [4, 5]) and (len(ramp) == 2 or live["crowds"][0]["stalls"] > 0)
     quiet = [c["viewers"] for c in live["crowds"] if c["stalls"] == 0]
     assert live["max_viewers_without_stalls"] == max(quiet, default=0)
+    assert names["viewers, 0 stalls (of 5)"]["limit"] == 5  # the goal is the crowd asked for (16 at most)
     busy = live["crowd_during_campaign"]
     assert (busy["viewers"], busy["campaign_rows"]) == (4, 3) and busy["stalls"] >= 0
     assert live["repeat_same_urls"] is True and live["repeat_encodes"] == 0

@@ -147,6 +147,7 @@ def live_figures(
         "ttfp_samples": len(ttfps),
         "crowd": crowds[0],
         "crowds": crowds,
+        "viewers_asked": viewers,
         "max_viewers_without_stalls": max((c["viewers"] for c in crowds if c["stalls"] == 0), default=0),
         "repeat_latency": round(repeat_latency, 4),
         "repeat_same_urls": again.json()["render_id"] == first.json()["render_id"],
