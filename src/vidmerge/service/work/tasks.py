@@ -127,20 +127,24 @@ class _Lease:
 
 def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     record = renders.load(rt.db, render_id)
-    loaded, person = renders.replan(rt.db, rt.registry, record)
-    timer = Timer()
-    # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py)
-    start = record.created_at.timestamp() + (BULK_DELAY if record.priority == "bulk" else 0.0)
-    due = [(seg, rt.scheduler.submit(loaded, seg, start + seg.start)) for seg in person.plan.dynamic]
-    with timer.stage("segments"):
-        for _, future in due:
-            outcome = future.result()
-            if not outcome.rendered:  # its encodes are counted where they happen (segments.ensure)
-                METRICS.segments.labels("cached").inc()
-            lease.renew(render_id)
-    bulk = record.priority == "bulk"  # its packaging yields to viewers as its encodes did
+    bulk = record.priority == "bulk"
+    # An interactive render holds bulk work stopped from its first segment to its packaging: a
+    # viewer's segments are due all that time, also between their encodes.
     with contextlib.nullcontext() if bulk else ffmpeg.BULK.held():
-        renders.finish(rt.db, yielding(loaded, bulk=True) if bulk else loaded, person, record, timer)
+        loaded, person = renders.replan(rt.db, rt.registry, record)
+        timer = Timer()
+        # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py)
+        start = record.created_at.timestamp() + (BULK_DELAY if bulk else 0.0)
+        due = [(seg, rt.scheduler.submit(loaded, seg, start + seg.start)) for seg in person.plan.dynamic]
+        with timer.stage("segments"):
+            for _, future in due:
+                outcome = future.result()
+                if not outcome.rendered:  # its encodes are counted where they happen (segments.ensure)
+                    METRICS.segments.labels("cached").inc()
+                lease.renew(render_id)
+        # A bulk render's packaging runs at the lower priority but is not stopped: a viewer's render
+        # may wait for the same picture (equal values), which a stopped maker would hold back.
+        renders.finish(rt.db, yielding(loaded, bulk=False) if bulk else loaded, person, record, timer)
     METRICS.renders.labels("done").inc()
     METRICS.render_seconds.observe(sum(timer.stages.values()))
     log.info("render %s done in %.2f s", render_id, sum(timer.stages.values()))
