@@ -181,8 +181,8 @@ def _communicate(proc: subprocess.Popen[bytes], timeout: float, clock: Callable[
 
 
 class Bulk:
-    """The bulk ffmpegs of this process (a campaign's encodes and packaging), stopped (SIGSTOP)
-    while interactive work runs here (a viewer's segment is due) and continued after: on two
+    """The bulk ffmpegs of this process (a campaign's segment encodes), stopped (SIGSTOP) while
+    interactive work runs here (a viewer's render or segment is due) and continued after: on two
     cores, a lower CPU priority alone still leaves them a share of the CPU a viewer is waiting
     for. A bulk encode a viewer comes to wait for is `promote`d: continued, never stopped again."""
 

@@ -9,7 +9,8 @@ starts beside them. Segments due later get full-effort encodes with x264's own t
 per CPU, at a lower CPU priority; a spare encoder thread lets an urgent segment start while they
 hold every CPU (a new viewer arriving at a busy server), and they yield the CPU to it. A bulk
 render's segments (a campaign's) wait while any interactive one is encoded, and those running
-are stopped meanwhile (ffmpeg.Bulk): a lower priority alone still gives them a share of the CPU. A player
+are stopped meanwhile, and while an interactive render is in progress (ffmpeg.Bulk): a lower
+priority alone still gives them a share of the CPU. A player
 asking for a segment that is not ready moves it to the front. One entry per segment key: asking
 again only ever brings its deadline forward. Each segment still goes through `segments.ensure`,
 so across processes exactly one renders it.
