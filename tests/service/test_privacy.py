@@ -21,7 +21,7 @@ from vidmerge.plan import SegmentPlan
 from vidmerge.resolver import Spec
 from vidmerge.service import renders
 from vidmerge.service.runtime import Runtime, sweep_scratch
-from vidmerge.service.work import segments
+from vidmerge.service.work import segments, tasks
 
 pytestmark = pytest.mark.slow
 
@@ -140,6 +140,21 @@ def test_a_render_erased_while_its_segments_encode_leaves_nothing(rt: Runtime, m
     assert not any(rt.storage.exists(k) for k in keys)  # written after the erase, then removed
     assert all(rt.db.leases.get(k) is None for k in keys)
     assert _files_containing(rt.settings.data_dir, "途中 消去") == []
+
+
+def test_a_render_erased_before_its_packaging_stops_quietly(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its segments are deleted by the erasure; the worker finds one missing while packaging:
+    the render is gone, not an error, and nothing of it is left."""
+    accepted = _accept(rt, "包装前 消去", 2718, "crm-pack")
+    real = renders.finish
+
+    def erased_first(db: object, loaded: LoadedVersion, person: object, record: object, timer: Timer) -> None:
+        renders.erase(rt.db, rt.registry, rt.db.renders.get(accepted.record.id))
+        real(db, loaded, person, record, timer)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(renders, "finish", erased_first)
+    assert tasks.run_render(rt, accepted.record.id) == "gone"
+    assert _files_containing(rt.settings.data_dir / "objects", "包装前 消去") == []
 
 
 def test_a_segment_gone_from_storage_is_encoded_again_on_request(rt: Runtime) -> None:

@@ -131,6 +131,8 @@ def test_no_mp4_is_kept_per_customer_it_is_assembled_when_asked_for(api: Api) ->
 
     db = sqlite3.connect(next(api.data.glob("*.db")))
     assert db.execute("SELECT count(*) FROM segments WHERE key LIKE ?", (f"%{token}%",)).fetchone() == (0,)
+    (until,) = db.execute("SELECT mp4_until FROM renders WHERE token = ?", (token,)).fetchone()
+    assert until is not None and until > "2026"  # kept for a while after this use
     with db:  # its time is up: the sweep (every 5 s) deletes it
         db.execute("UPDATE renders SET mp4_until = '2000-01-01 00:00:00.000000' WHERE token = ?", (token,))
     db.close()

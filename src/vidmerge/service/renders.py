@@ -11,7 +11,7 @@ customer's raw data again (which is not kept).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -230,14 +230,19 @@ def finish(db: Database, loaded: LoadedVersion, person: Personalized, record: Re
 
 def _ensure_picture(db: Database, loaded: LoadedVersion, picture: Picture) -> None:
     def make() -> bool:
-        with tempfile.TemporaryDirectory(prefix="vidmerge-pic-") as tmp:
-            path = Path(tmp) / picture.name
-            make_picture(loaded, picture, path)
-            loaded.storage.put_file(picture.key, path, OUTPUTS[picture.name])
-        return True
+        return _stored(loaded, picture.key, picture.name, lambda path: make_picture(loaded, picture, path))
 
     single_flight(db, loaded.storage, picture.key, make, wait=PICTURE_WAIT, where=picture.name,
                   alive=lambda: db.renders.in_use(picture.key))  # fmt: skip
+
+
+def _stored(loaded: LoadedVersion, key: str, name: str, write: Callable[[Path], None]) -> bool:
+    """`write` a file named `name` in a temporary folder, then store it under `key`."""
+    with tempfile.TemporaryDirectory(prefix="vidmerge-out-") as tmp:
+        path = Path(tmp) / name
+        write(path)
+        loaded.storage.put_file(key, path, OUTPUTS[name])
+    return True
 
 
 def output(db: Database, loaded: LoadedVersion, plan: RenderPlan, record: RenderRecord, name: str, keep: float) -> str:
@@ -250,21 +255,18 @@ def output(db: Database, loaded: LoadedVersion, plan: RenderPlan, record: Render
         return key
     if name != MP4:
         return next(p.key for p in pictures(loaded, plan) if p.name == name)
-    single_flight(db, loaded.storage, key, lambda: _assemble(loaded, plan, key), wait=PICTURE_WAIT, where="mp4",
-                  alive=lambda: db.renders.get(record.id) is not None)  # fmt: skip
-    db.leases.forget(key)  # made: the object is the truth now, and no row keeps the link's token
+
+    def make() -> bool:
+        return _stored(loaded, key, MP4, lambda path: assemble_mp4(loaded, plan, path))
+
+    made = single_flight(db, loaded.storage, key, make, wait=PICTURE_WAIT, where="mp4",
+                         alive=lambda: db.renders.get(record.id) is not None)  # fmt: skip
+    if made.rendered:  # the object is the truth now, and no row keeps the link's token
+        db.leases.forget(key)
     now = utcnow()
     if record.mp4_until is None or record.mp4_until - now < timedelta(seconds=keep / 2):
         db.renders.keep_mp4(record.id, now + timedelta(seconds=keep))
     return key
-
-
-def _assemble(loaded: LoadedVersion, plan: RenderPlan, key: str) -> bool:
-    with tempfile.TemporaryDirectory(prefix="vidmerge-mp4-") as tmp:
-        path = Path(tmp) / MP4
-        assemble_mp4(loaded, plan, path)
-        loaded.storage.put_file(key, path, OUTPUTS[MP4])
-    return True
 
 
 def evict_mp4s(db: Database, storage: Storage) -> int:
