@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Protocol
 
@@ -37,8 +37,25 @@ class SegmentInfo:
 
 
 @dataclass(frozen=True)
+class Rendition:
+    """A lower rung of the adaptive ladder: the mezzanine's picture scaled down, encoded with its
+    settings on the same segment grid (every segment the same frames at the same timestamps)."""
+
+    name: str  # "360p": its folder under the prepared key, and its name in URLs
+    width: int
+    height: int
+    bandwidth: int  # bits per second, as the master playlist states it (prepare.py)
+    codecs: str  # RFC 6381 codecs of its segments
+    segments: tuple[SegmentInfo, ...]
+
+
+@dataclass(frozen=True)
 class Prepared:
-    """A template version's mezzanine: its encoder settings and its shared segments."""
+    """A template version's mezzanine: its encoder settings and its shared segments; and the lower
+    renditions of its ladder (none for a version prepared before there were any).
+
+    `rendition(name)` gives a rendition as a Prepared of its own (key `<key>/<name>`), so planning,
+    encoding and verifying a rendition's segments is the same code as the top one's."""
 
     key: str
     width: int
@@ -50,6 +67,25 @@ class Prepared:
     crf: int
     audio_bitrate: str
     segments: tuple[SegmentInfo, ...]
+    bandwidth: int = 0
+    codecs: str = ""
+    renditions: tuple[Rendition, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.height}p"
+
+    @property
+    def ladder(self) -> tuple[Prepared, ...]:
+        """Every rendition as a Prepared, the lowest first and this one (the top) last."""
+        return (*(self._view(r) for r in self.renditions), self)
+
+    def rendition(self, name: str) -> Prepared | None:
+        return next((p for p in self.ladder if p.name == name), None)
+
+    def _view(self, r: Rendition) -> Prepared:
+        return replace(self, key=f"{self.key}/{r.name}", width=r.width, height=r.height, segments=r.segments,
+                       bandwidth=r.bandwidth, codecs=r.codecs, renditions=())  # fmt: skip
 
     @property
     def fps(self) -> Fraction:
@@ -82,8 +118,14 @@ class Prepared:
     @classmethod
     def from_json(cls, text: str) -> Prepared:
         raw = json.loads(text)
-        raw["segments"] = tuple(SegmentInfo(**s) for s in raw["segments"])
+        raw["segments"] = _segments(raw["segments"])
+        raw["renditions"] = tuple(Rendition(**{**r, "segments": _segments(r["segments"])})
+                                  for r in raw.get("renditions", ()))  # fmt: skip
         return cls(**raw)
+
+
+def _segments(raw: list[dict[str, object]]) -> tuple[SegmentInfo, ...]:
+    return tuple(SegmentInfo(**s) for s in raw)  # type: ignore[arg-type]
 
 
 class Timed(Protocol):

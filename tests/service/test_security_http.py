@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.media import make_clip, write_bundle, zip_folder
+from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
 from support.server import Api
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,8 @@ OUTPUTS = ("page_url", "hls_url", "mp4_url", "poster_url", "gif_url")
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     tmp = tmp_path_factory.mktemp("http")
-    root = write_bundle(tmp / "bundle", clip=make_clip(tmp / "clip.mp4"))
+    manifest = {**SMALL_MANIFEST, "output": {**SMALL_MANIFEST["output"], "ladder": [90]}}  # and a 160×90 rendition
+    root = write_bundle(tmp / "bundle", manifest, clip=make_clip(tmp / "clip.mp4"))
     (tmp / "tmpdir").mkdir()
     server = Api(tmp, {"TMPDIR": str(tmp / "tmpdir")})
     server.start()
@@ -71,8 +72,10 @@ def test_erased_and_unknown_links_answer_byte_identical_404s(api: Api) -> None:
     token = _token(answer)
     base = _path(answer["page_url"])
     playlist = api.client.get(f"{base}/index.m3u8")
-    assert playlist.status_code == 200 and "seg/0.ts" in playlist.text
-    suffixes = ["", "/index.m3u8", "/seg/0.ts", "/seg/1.ts", "/seg/99.ts", "/video.mp4", "/poster.jpg", "/email.gif"]
+    assert playlist.status_code == 200 and "r/90p/index.m3u8" in playlist.text
+    assert api.client.get(f"{base}/r/90p/seg/1.ts").status_code == 200
+    suffixes = ["", "/index.m3u8", "/seg/0.ts", "/seg/1.ts", "/seg/99.ts", "/video.mp4", "/poster.jpg", "/email.gif",
+                "/r/90p/index.m3u8", "/r/90p/seg/1.ts", "/r/180p/seg/2.ts", "/r/999p/index.m3u8"]  # fmt: skip
     unknown_token = secrets.token_urlsafe(len(token) * 3 // 4)[: len(token)]
     assert api.client.delete(f"/v1/renders/{answer['render_id']}").status_code == 204
     for suffix in suffixes:

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
-from support.server import Api
+from support.media import psnr
+from support.server import Api, segment_paths, uris
 
 pytestmark = pytest.mark.slow
 
@@ -51,20 +53,87 @@ def test_webhook_answers_with_every_url_and_a_playable_playlist(api: Api) -> Non
     assert r["status"] == "queued"
     for key in ("page_url", "hls_url", "mp4_url", "poster_url", "gif_url"):
         assert r[key].startswith(api.url + "/v/")
-    playlist = api.client.get(_path(r["hls_url"]))
-    assert playlist.status_code == 200
-    assert playlist.headers["content-type"].startswith("application/vnd.apple.mpegurl")
-    names = [line for line in playlist.text.splitlines() if line and not line.startswith("#")]
-    assert len(names) == 15 and playlist.text.rstrip().endswith("#EXT-X-ENDLIST")
-    base = _path(r["hls_url"]).rsplit("/", 1)[0]
+    master = api.client.get(_path(r["hls_url"]))
+    assert master.status_code == 200
+    assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert uris(master.text) == ["r/360p/index.m3u8", "r/540p/index.m3u8", "r/720p/index.m3u8"]
+    playlist = api.client.get(_path(r["hls_url"]).replace("index.m3u8", "r/720p/index.m3u8"))
+    assert playlist.status_code == 200 and playlist.text.rstrip().endswith("#EXT-X-ENDLIST")
     frames = 0
-    for name in names:  # dynamic ones may not be rendered yet: they are rendered or awaited now
-        seg = api.client.get(f"{base}/{name}")
-        assert seg.status_code == 200, (name, seg.text[:300])
+    for path in segment_paths(api.client, _path(r["hls_url"])):  # the top rendition's
+        seg = api.client.get(path)  # dynamic ones may not be rendered yet: they are rendered or awaited now
+        assert seg.status_code == 200, (path, seg.text[:300])
         assert seg.headers["content-type"] == "video/mp2t"
         with av.open(io.BytesIO(seg.content)) as c:
             frames += sum(1 for p in c.demux(c.streams.video[0]) if p.pts is not None)
     assert frames == 900
+
+
+_STREAM_INF = re.compile(r'^#EXT-X-STREAM-INF:BANDWIDTH=(\d+),RESOLUTION=(\d+)x(\d+),CODECS="(avc1\.[0-9a-f]{6}),'
+                         r'mp4a\.40\.2",FRAME-RATE=30\.000$', re.M)  # fmt: skip
+
+
+def test_the_master_playlist_offers_the_ladder_lowest_first(api: Api) -> None:
+    """RFC 8216 4.3.4.2: each variant with its peak BANDWIDTH (no shared segment of it goes
+    over), RESOLUTION, CODECS (the profile and level its segments' SPS carries) and FRAME-RATE;
+    the lowest first, where a player that takes the first variant starts."""
+    r = _render(api, {"name": "梯子 一郎", "monthly_kwh": 402})
+    text = api.client.get(_path(r["hls_url"])).text
+    assert text.startswith("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+    variants = [(int(b), int(w), int(h), c) for b, w, h, c in _STREAM_INF.findall(text)]
+    assert [(w, h) for _, w, h, _ in variants] == [(640, 360), (960, 540), (1280, 720)]
+    bandwidths = [b for b, *_ in variants]
+    assert bandwidths == sorted(bandwidths) and len(set(bandwidths)) == 3
+    for rung, (bandwidth, width, height, codecs) in enumerate(variants):
+        paths = segment_paths(api.client, _path(r["hls_url"]), rung)
+        first = api.client.get(paths[0]).content  # shared: the first segment is static
+        with av.open(io.BytesIO(first), format="mpegts") as c:
+            stream = c.streams.video[0]
+            assert (stream.codec_context.width, stream.codec_context.height) == (width, height)
+        sps = first[first.index(b"\x00\x00\x01\x67") + 4 :][:3]
+        assert codecs == f"avc1.{sps.hex()}"
+        assert len(first) * 8 / 2.0 <= bandwidth
+
+
+def test_each_rendition_is_rendered_just_in_time_and_splices(api: Api) -> None:
+    """A viewer on the lowest rendition asks for its personalized segments: each is rendered then
+    (none of them existed: the worker makes the top one's), at that rendition's size, on the
+    same clock as its shared neighbours, every frame there; the name is drawn, scaled."""
+    r = _render(api, {"name": "低画質 花子", "monthly_kwh": 377})
+    before = {p for p in _personal_segments(api) if "360p" in p.parts}
+    pts: list[int] = []
+    for path in segment_paths(api.client, _path(r["hls_url"]), 0):
+        seg = api.client.get(path)
+        assert seg.status_code == 200, path
+        with av.open(io.BytesIO(seg.content), format="mpegts") as c:
+            stream = c.streams.video[0]
+            assert (stream.codec_context.width, stream.codec_context.height) == (640, 360)
+            pts += sorted(p.pts for p in c.demux(stream) if p.pts is not None)
+    step = 90_000 // 30
+    assert len(pts) == 900 and all(b - a == step for a, b in zip(pts, pts[1:], strict=False))
+    made = {p for p in _personal_segments(api) if "360p" in p.parts} - before
+    assert 5 <= len(made) <= 7  # made for this viewer: at least the five drawing its name and savings
+    # the greeting as the top rendition draws it, scaled: far closer to it than to the bare base
+    slot = next(s for s in api.client.get("/v1/templates/electricity-savings").json()["slots"] if s["id"] == "greeting")
+    box = tuple(round(slot["box"][k] / 2) for k in ("x", "y", "w", "h"))
+    low, top = (_frame(api.client.get(segment_paths(api.client, _path(r["hls_url"]), rung)[2]).content, box)
+                for rung in (0, -1))  # fmt: skip
+    shared = next(p for p in api.data.rglob("seg_00002.ts") if "360p" in p.parts)
+    bare = _frame(shared.read_bytes(), box)
+    top_scaled = np.asarray(Image.fromarray(top).resize((box[2], box[3]), Image.Resampling.BOX))
+    assert psnr(low, top_scaled) > psnr(low, bare) + 6, (psnr(low, top_scaled), psnr(low, bare))
+
+
+def _frame(segment: bytes, box: tuple[int, ...], n: int = 30) -> np.ndarray:
+    """Frame `n` of a segment as RGB, cut to `box` (x, y, w, h) at that segment's size, where the
+    top rendition's box is twice as large."""
+    with av.open(io.BytesIO(segment), format="mpegts") as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == n).to_ndarray(format="rgb24")
+    if frame.shape[0] == 720:
+        x, y, w, h = (2 * v for v in box)
+    else:
+        x, y, w, h = box
+    return frame[y : y + h, x : x + w]
 
 
 def test_finished_outputs_ranges_poster_gif_and_page(api: Api) -> None:
@@ -121,11 +190,9 @@ def test_no_mp4_is_kept_per_customer_it_is_assembled_when_asked_for(api: Api) ->
     assert part.status_code == 206 and part.content == mp4.content[1000:2000]
     with av.open(io.BytesIO(mp4.content)) as container:
         frames = sum(1 for p in container.demux(video=0) if p.size)
-    base = _path(r["hls_url"]).rsplit("/", 1)[0]
-    names = [n for n in api.client.get(_path(r["hls_url"])).text.splitlines() if n and not n.startswith("#")]
     hls = 0
-    for name in names:
-        with av.open(io.BytesIO(api.client.get(f"{base}/{name}").content), format="mpegts") as container:
+    for path in segment_paths(api.client, _path(r["hls_url"])):  # the top rendition's, which the MP4 is
+        with av.open(io.BytesIO(api.client.get(path).content), format="mpegts") as container:
             hls += sum(1 for p in container.demux(video=0) if p.size)
     assert frames == hls > 0
 
@@ -184,10 +251,9 @@ def test_each_request_is_its_own_render_sharing_content_underneath(api: Api) -> 
     # erasing the second customer leaves the first one's video whole
     assert api.client.delete(f"/v1/renders/{other['render_id']}").status_code == 204
     assert api.client.get(_path(other["mp4_url"])).status_code == 404
-    playlist = api.client.get(_path(first["hls_url"])).text
-    base = _path(first["hls_url"]).rsplit("/", 1)[0]
-    for name in [line for line in playlist.splitlines() if line and not line.startswith("#")]:
-        assert api.client.get(f"{base}/{name}").status_code == 200, name
+    for rung in (0, -1):
+        for path in segment_paths(api.client, _path(first["hls_url"]), rung):
+            assert api.client.get(path).status_code == 200, path
     assert api.client.get(_path(first["mp4_url"])).status_code == 200
 
 
@@ -262,6 +328,20 @@ def test_erasure_makes_every_url_answer_like_an_unknown_one(api: Api) -> None:
     erased = api.client.delete("/v1/renders", params={"external_id": "forget-me-too"})
     assert erased.json() == {"erased": 1}
     assert api.client.get(_path(r2["page_url"])).status_code == 404
+
+
+def test_erasure_deletes_the_personal_segments_of_every_rendition(api: Api) -> None:
+    """Segments a viewer had made in each rendition of the ladder go with the render."""
+    before = _personal_segments(api)
+    r = _render(api, {"name": "全段 消子", "monthly_kwh": 1234.5}, external_id="forget-every-rung")
+    for rung in (0, 1, 2):
+        for path in segment_paths(api.client, _path(r["hls_url"]), rung):
+            assert api.client.get(path).status_code == 200, path
+    api.wait_done(r["render_id"])
+    made = _personal_segments(api) - before
+    assert {p.parent.name for p in made} >= {"360p", "540p"} and len(made) >= 15  # five of each at least
+    assert api.client.delete(f"/v1/renders/{r['render_id']}").status_code == 204
+    assert [p for p in made if p.exists()] == []
 
 
 def test_health_readiness_metrics_openapi(api: Api) -> None:

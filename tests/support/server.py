@@ -25,6 +25,22 @@ DEMO = ROOT / "demo"  # `vidmerge demo demo` (make demo) writes it; the demo fix
 VIDMERGE = [sys.executable, "-m", "vidmerge"]
 
 
+def uris(playlist: str) -> list[str]:
+    """The URIs of an HLS playlist, master or media, in order."""
+    return [line for line in playlist.splitlines() if line and not line.startswith("#")]
+
+
+def segment_paths(client: httpx.Client, playlist_path: str, rung: int = -1) -> list[str]:
+    """The segment paths of a render's HLS stream: of its media playlist, or of a master
+    playlist's variant `rung` (its list order: the lowest first, the top last)."""
+    text = client.get(playlist_path).text
+    if "#EXT-X-STREAM-INF" in text:
+        playlist_path = f"{playlist_path.rsplit('/', 1)[0]}/{uris(text)[rung]}"
+        text = client.get(playlist_path).text
+    base = playlist_path.rsplit("/", 1)[0]
+    return [f"{base}/{name}" for name in uris(text)]
+
+
 def zip_bundle(folder: Path, dest: Path) -> Path:
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zf:
         for path in sorted(folder.rglob("*")):

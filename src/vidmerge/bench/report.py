@@ -199,7 +199,8 @@ def format_table(report: Mapping[str, Any]) -> str:
             ): "{p50_ms:.0f} / {p99_ms:.0f}".format(**live["webhook"]),
         }
         for c in live["crowds"]:
-            rows[f"{c['viewers']} viewers: stalls / stall s / margin s / TTFP max"] = (
+            played = f" ({', '.join(c['renditions'])})" if c.get("renditions") else ""
+            rows[f"{c['viewers']} viewers{played}: stalls / stall s / margin s / TTFP max"] = (
                 "{stalls} / {stall_seconds} / {worst_segment_margin} / {ttfp_max}".format(**c))  # fmt: skip
         if "crowd_during_campaign" in live:
             busy = live["crowd_during_campaign"]

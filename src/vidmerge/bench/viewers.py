@@ -1,7 +1,8 @@
 """Simulated viewers for `vidmerge bench`: fresh customers who open their link at once.
 
-Each viewer calls the webhook, fetches the playlist, then fetches segments in order the way a
-player with a generous buffer does, and plays at 1x from the moment the first segment arrives.
+Each viewer calls the webhook, fetches the playlist (with a ladder, its lowest rendition's, where
+the page's player starts; it does not climb), then fetches segments in order the way a player
+with a generous buffer does, and plays at 1x from the moment the first segment arrives.
 A stall is a segment arriving after the playhead reached it; its length is how late it was.
 Time to first playable (TTFP) is webhook POST -> playlist and first segment bytes in hand.
 """
@@ -26,6 +27,7 @@ class Viewer:
     stalls: int = 0
     stall_seconds: float = 0.0
     segment_waits: list[float] = field(default_factory=list)
+    rendition: str = ""  # the ladder's rendition played ("" without a ladder)
 
 
 async def watch(client: httpx.AsyncClient, template_id: str, data: dict[str, Any], *, play: bool = True) -> Viewer:
@@ -37,6 +39,10 @@ async def watch(client: httpx.AsyncClient, template_id: str, data: dict[str, Any
     viewer.render_id = answer.json()["render_id"]
     hls_url = answer.json()["hls_url"]
     playlist = (await client.get(hls_url)).text
+    if "#EXT-X-STREAM-INF" in playlist:  # a ladder: its lowest rendition, listed first, as the page's player starts
+        hls_url = _segments(playlist, hls_url.rsplit("/", 1)[0])[0][0]
+        viewer.rendition = hls_url.rsplit("/", 2)[1]
+        playlist = (await client.get(hls_url)).text
     segments = _segments(playlist, hls_url.rsplit("/", 1)[0])
     await _fetch(client, segments[0][0])
     viewer.ttfp = time.perf_counter() - t0
@@ -111,4 +117,5 @@ def summary(viewers: list[Viewer]) -> dict[str, Any]:
         "stall_seconds": round(sum(v.stall_seconds for v in viewers), 3),
         "ttfp_max": round(max(v.ttfp for v in viewers), 3),
         "worst_segment_margin": round(max((w for v in viewers for w in v.segment_waits), default=0.0), 3),
+        "renditions": sorted({v.rendition for v in viewers if v.rendition}),
     }

@@ -76,18 +76,21 @@ def colour_filter(colour: str) -> str:
 
 
 def mezzanine_args(
-    base: Path, has_audio: bool, p: Prepared, total: int, threads: int, pattern: Path, *, colour: str = ""
-) -> list[str]:
+    base: Path, has_audio: bool, p: Prepared, total: int, threads: int, pattern: Path, *, colour: str = "",
+    scaled: bool = False,
+) -> list[str]:  # fmt: skip
     """The base clip re-encoded on the segment grid (a keyframe on every boundary) and cut into
     MPEG-TS segments. Every segment has an audio track: a clip without audio gets silence, audio
     shorter than the video is padded with silence, longer audio is cut: it lasts what the video does.
-    Colours become SDR BT.709 in TV range (`colour_filter`), what every segment is tagged as."""
+    Colours become SDR BT.709 in TV range (`colour_filter`), what every segment is tagged as.
+    `scaled`: the picture is scaled to `p`'s size (a lower rendition of the ladder)."""
     cuts = ",".join(str(n) for n in range(p.gop, total, p.gop))
     audio_in = [] if has_audio else ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
+    picture = f"scale={p.width}:{p.height},{colour_filter(colour)}" if scaled else colour_filter(colour)
     return [
         "-i", str(base), *audio_in,
         "-map", "0:v:0", "-map", "0:a:0" if has_audio else "1:a:0",
-        "-r", f"{p.fps_num}/{p.fps_den}", "-frames:v", str(total), "-vf", colour_filter(colour),
+        "-r", f"{p.fps_num}/{p.fps_den}", "-frames:v", str(total), "-vf", picture,
         *video_encoder_args(p, threads),
         "-force_key_frames", f"expr:eq(mod(n,{p.gop}),0)",
         "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", "48000", "-ac", "2",
@@ -108,6 +111,7 @@ def overlay_args(
     *,
     rush: bool = False,
     raw_frames: tuple[Path, str] | None = None,
+    scale: Fraction = Fraction(1),
 ) -> list[str]:
     """Input `source` with a raw RGBA layer from stdin laid over it at `box` (x, y, w, h); audio
     copied.
@@ -118,8 +122,15 @@ def overlay_args(
     `raw_frames` (the source's pictures decoded before, and the filter giving back their tags; see
     frames.py) the base pictures are read from there, shifted the same way, and only the audio is
     taken from `source`.
+
+    `scale` below 1 (a lower rendition of the ladder): the layer, drawn at the top rendition's
+    size (so its line breaks are the same everywhere), is scaled down with the box.
     """
     x, y, w, h = box
+    picture = f"setpts={pts_expr}"
+    if scale != 1:
+        picture += f",scale={max(1, round(w * scale))}:{max(1, round(h * scale))}:flags=area"
+        x, y = round(x * scale), round(y * scale)
     rate = f"{p.fps_num}/{p.fps_den}"
     layer_in = ["-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{w}x{h}", "-framerate", rate, "-i", "pipe:0"]
     if raw_frames is None:
@@ -129,7 +140,7 @@ def overlay_args(
         raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{p.width}x{p.height}", "-framerate", rate]
         inputs = [*raw, "-i", str(path), *layer_in, "-i", str(source)]
         base, audio = f"[0:v]setpts=N+{offset_frames},{tags}[b];[b]", "2:a?"
-    graph = f"[1:v]setpts={pts_expr}[o];{base}[o]overlay=x={x}:y={y}:format=auto[v]"
+    graph = f"[1:v]{picture}[o];{base}[o]overlay=x={x}:y={y}:format=auto[v]"
     return [
         "-copyts", *inputs,
         "-filter_complex", graph, "-map", "[v]", "-map", audio, "-c:a", "copy",

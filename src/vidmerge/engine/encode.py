@@ -58,8 +58,9 @@ def _encode(loaded: LoadedVersion, seg: SegmentPlan, source: Path, out: Path) ->
 def _overlay(loaded: LoadedVersion, source: Path, layer: Layer, offset: int, frames: Frames | None) -> list[str]:
     b = layer.box
     raw = (frames.path, frames.tags) if frames is not None else None
+    scale = Fraction(loaded.prepared.height, loaded.template.media.height)  # below 1 for a lower rendition
     return argv.overlay_args(source, (b.x, b.y, b.w, b.h), layer.pts_expr(offset), offset, loaded.prepared,
-                             loaded.limits.threads, rush=loaded.rush, raw_frames=raw)  # fmt: skip
+                             loaded.limits.threads, rush=loaded.rush, raw_frames=raw, scale=scale)  # fmt: skip
 
 
 def _base_frames(loaded: LoadedVersion, index: int, source: Path) -> Frames | None:
@@ -75,15 +76,15 @@ def _base_frames(loaded: LoadedVersion, index: int, source: Path) -> Frames | No
 
 
 def warm_frames(loaded: LoadedVersion) -> None:
-    """Decode the base pictures of every segment a slot can touch: part of preparing a template
-    version on a machine (renders decode any that are missing themselves)."""
+    """Decode the base pictures of every segment a slot can touch, in every rendition: part of
+    preparing a template version on a machine (renders decode any that are missing themselves)."""
     if loaded.frames is None:
         return
-    p = loaded.prepared
-    for info in p.segments:
-        if any(p.shows(slot, info.index) for slot in loaded.template.slots):
-            with local_copy(loaded.storage, info.key) as source:
-                _base_frames(loaded, info.index, source)
+    for p in loaded.prepared.ladder:
+        for info in p.segments:
+            if any(p.shows(slot, info.index) for slot in loaded.template.slots):
+                with local_copy(loaded.storage, info.key) as source:
+                    _base_frames(replace(loaded, prepared=p), info.index, source)
 
 
 def _frame_offset(pts0: int, fps: Fraction) -> int:

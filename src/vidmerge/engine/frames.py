@@ -80,7 +80,7 @@ class FrameCache:
 
     def evict(self) -> None:
         """Remove the least recently used files until the cache fits, sparing files in use."""
-        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("*/*.yuv")]
+        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("**/*.yuv")]
         total = sum(size for _, size, _ in files)
         now = time.time()
         for mtime, size, p in sorted(files):

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from vidmerge.engine import argv, ffmpeg
-from vidmerge.plan import RenderPlan, SegmentPlan
+from vidmerge.plan import Prepared, RenderPlan, SegmentPlan
 
 
 def playlist(plan: RenderPlan, url_for: Callable[[SegmentPlan], str]) -> str:
@@ -26,6 +26,20 @@ def playlist(plan: RenderPlan, url_for: Callable[[SegmentPlan], str]) -> str:
     for seg in plan.segments:
         lines += [f"#EXTINF:{seg.end - seg.start:.6f},", url_for(seg)]
     lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def master_playlist(prepared: Prepared, url_for: Callable[[Prepared], str]) -> str:
+    """The ladder's master playlist (RFC 8216 4.3.4.2), the lowest rendition first: a player
+    that starts on the first one listed (Safari) starts on the one that renders and arrives
+    soonest."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for p in prepared.ladder:
+        lines += [
+            f"#EXT-X-STREAM-INF:BANDWIDTH={p.bandwidth},RESOLUTION={p.width}x{p.height},"
+            f'CODECS="{p.codecs}",FRAME-RATE={float(p.fps):.3f}',
+            url_for(p),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from vidmerge.engine.loaded import LoadedVersion, side_by_side
 from vidmerge.engine.package import GIF_BUDGET, concat_mp4, gif, playlist, poster
 from vidmerge.engine.verify import verify_mp4
 from vidmerge.errors import FFmpegError, VerificationError
-from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER, Drawn, RenderPlan, SegmentPlan, content_hash, make_plan
+from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER, Drawn, Prepared, RenderPlan, SegmentPlan, content_hash, make_plan
 from vidmerge.storage import local_copy
 
 
@@ -42,6 +42,16 @@ def personalize(loaded: LoadedVersion, data: Mapping[str, Any]) -> Personalized:
     drawn = drawn_values(template, resolved.context)
     plan = make_plan(template.id, template.version, loaded.prepared, template.slots, drawn)
     return Personalized(resolved.context, resolved.explanations, drawn, plan)
+
+
+def in_rendition(loaded: LoadedVersion, plan: RenderPlan, rung: Prepared) -> tuple[LoadedVersion, RenderPlan]:
+    """The render in one rendition of the ladder (`rung`, from `loaded.prepared.ladder`): the
+    version with that rendition's segments, and the plan drawing the same values over them."""
+    if rung is loaded.prepared:
+        return loaded, plan
+    drawn = {d.slot_id: d for s in plan.dynamic for d in s.draws}
+    t = loaded.template
+    return replace(loaded, prepared=rung), make_plan(t.id, t.version, rung, t.slots, drawn)
 
 
 def encode_dynamic(loaded: LoadedVersion, plan: RenderPlan, *, parallel: int = 1) -> int:

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,10 +18,10 @@ import av
 
 from vidmerge.engine import argv, ffmpeg
 from vidmerge.errors import VerificationError
-from vidmerge.plan import Prepared, SegmentInfo
+from vidmerge.plan import Prepared, Rendition, SegmentInfo
 from vidmerge.storage import Storage
 from vidmerge.template.bundle import Template
-from vidmerge.template.manifest import Output
+from vidmerge.template.manifest import AUTO_LADDER, Output
 
 Progress = Callable[[int, int], None]  # (segments encoded, segments in all)
 
@@ -60,10 +60,15 @@ def prepare(
         fps_num=fps.numerator, fps_den=fps.denominator, gop=gop_frames(out, fps),
         preset=out.preset, crf=out.crf, audio_bitrate=out.audio_bitrate, segments=(),
     )  # fmt: skip
+    lower = [replace(shell, key=f"{key}/{h}p", width=_even(shell.width * h / shell.height), height=h)
+             for h in ladder_heights(template)]  # fmt: skip
+    passes = _Passes(progress, 1 + len(lower))
     with tempfile.TemporaryDirectory(prefix="vidmerge-prep-") as tmp:
-        files = _encode_mezzanine(template, shell, Path(tmp), limits, progress)
-        segments = tuple(_store_segment(storage, key, i, f) for i, f in enumerate(files))
-    prepared = Prepared(**{**asdict(shell), "segments": segments})
+        top = _rung(template, shell, storage, Path(tmp) / "top", limits, passes)
+        renditions = tuple(
+            _rendition(template, top, _rung(template, r, storage, Path(tmp) / r.name, limits, passes)) for r in lower
+        )
+    prepared = replace(top, renditions=renditions)
     if abs(prepared.duration - template.media.duration) > 1.0 / float(fps) + 0.05:
         raise VerificationError(
             f"mezzanine lasts {prepared.duration:.3f} s, base clip {template.media.duration:.3f} s",
@@ -73,15 +78,79 @@ def prepare(
     return prepared
 
 
+def ladder_heights(template: Template) -> tuple[int, ...]:
+    """The heights of the lower renditions: the manifest's `output.ladder`, else AUTO_LADDER;
+    only those below the base clip's height."""
+    asked = template.manifest.output.ladder
+    return tuple(h for h in (AUTO_LADDER if asked is None else asked) if h < template.media.height)
+
+
+def _even(x: float) -> int:
+    return max(2, round(x / 2) * 2)
+
+
+class _Passes:
+    """Progress over every encode of the ladder, one pass after another."""
+
+    def __init__(self, progress: Progress | None, passes: int) -> None:
+        self.progress, self.passes, self.done = progress, passes, 0
+
+    def report(self) -> Progress | None:
+        if self.progress is None:
+            return None
+        progress, done, passes = self.progress, self.done, self.passes
+        self.done += 1
+        return lambda n, total: progress(done * total + n, passes * total)
+
+
+def _rung(
+    template: Template, shell: Prepared, storage: Storage, tmp: Path, limits: ffmpeg.Limits, passes: _Passes
+) -> Prepared:
+    """One rendition encoded on the grid and stored: the top (the base clip's size) or a lower one."""
+    tmp.mkdir()
+    files = _encode_mezzanine(template, shell, tmp, limits, passes.report())
+    segments = tuple(_store_segment(storage, shell.key, i, f) for i, f in enumerate(files))
+    return replace(shell, segments=segments, bandwidth=_bandwidth(files, shell), codecs=_codecs(files[0]))
+
+
+def _rendition(template: Template, top: Prepared, rung: Prepared) -> Rendition:
+    """A lower rung, checked to lie on the top's grid: the same frames at the same timestamps."""
+    if [(s.frames, s.pts0) for s in rung.segments] != [(s.frames, s.pts0) for s in top.segments]:
+        raise VerificationError(f"the {rung.name} rendition is not on the segment grid", where=template.manifest.base)
+    return Rendition(rung.name, rung.width, rung.height, rung.bandwidth, rung.codecs, rung.segments)
+
+
+# A personalized segment is encoded in a hurry when a viewer is about to reach it (argv.RUSH_X264:
+# about 17 % more bytes than the shared one), and it carries the overlay's edges: room for both.
+PERSONAL_ROOM = 1.3
+
+
+def _bandwidth(files: list[Path], p: Prepared) -> int:
+    """BANDWIDTH of RFC 8216 (the peak segment bit rate), from the shared segments, with room for
+    personalized ones."""
+    seconds = float(p.gop / p.fps)
+    return round(max(f.stat().st_size for f in files) * 8 / seconds * PERSONAL_ROOM)
+
+
+def _codecs(segment: Path) -> str:
+    """RFC 6381 codecs of a segment: avc1 with the profile, constraints and level of its
+    sequence parameter set, and AAC-LC."""
+    data = segment.read_bytes()
+    at = data.find(b"\x00\x00\x01\x67")
+    if at < 0:
+        raise VerificationError("no H.264 sequence parameter set in the first segment", where=segment.name)
+    return f"avc1.{data[at + 4 : at + 7].hex()},mp4a.40.2"
+
+
 def _encode_mezzanine(
     template: Template, p: Prepared, tmp: Path, limits: ffmpeg.Limits, progress: Progress | None
 ) -> list[Path]:
     total = round(template.media.duration * p.fps)
     media = template.media
     args = argv.mezzanine_args(template.base, media.has_audio, p, total, limits.threads, tmp / "seg_%05d.ts",
-                               colour=media.colour)  # fmt: skip
+                               colour=media.colour, scaled=p.height != media.height)  # fmt: skip
     with _watching(tmp, -(-total // p.gop), progress):
-        ffmpeg.run(args, limits=limits, what=f"prepare {template.id}")
+        ffmpeg.run(args, limits=limits, what=f"prepare {template.id} {p.name}")
     return sorted(tmp.glob("seg_*.ts"))
 
 
@@ -109,7 +178,7 @@ def _watching(folder: Path, segments: int, progress: Progress | None) -> Iterato
 
 def _store_segment(storage: Storage, key: str, index: int, path: Path) -> SegmentInfo:
     frames, pts0 = _video_frames(path)
-    seg_key = f"shared/{key}/seg_{index:05d}.ts"
+    seg_key = f"shared/{key}/seg_{index:05d}.ts"  # a lower rendition's key is "<prepared key>/<name>"
     storage.put_file(seg_key, path, "video/mp2t")
     return SegmentInfo(index=index, frames=frames, pts0=pts0, key=seg_key)
 

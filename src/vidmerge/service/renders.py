@@ -26,6 +26,7 @@ from vidmerge.engine.pipeline import (
     Picture,
     Timer,
     assemble_mp4,
+    in_rendition,
     make_picture,
     personalize,
     pictures,
@@ -203,9 +204,11 @@ def replan(db: Database, registry: Registry, record: RenderRecord) -> tuple[Load
 
 
 def keys(loaded: LoadedVersion, plan: RenderPlan) -> list[str]:
-    """The shared objects a render uses: its personalized segments and its pictures. Erasing it
-    deletes those no other render uses."""
-    return [s.key for s in plan.dynamic] + [p.key for p in pictures(loaded, plan)]
+    """The shared objects a render uses: its personalized segments in every rendition of the
+    ladder (made when a viewer asks for them) and its pictures. Erasing it deletes those no other
+    render uses."""
+    segments = [s.key for rung in loaded.prepared.ladder for s in in_rendition(loaded, plan, rung)[1].dynamic]
+    return segments + [p.key for p in pictures(loaded, plan)]
 
 
 def finish(db: Database, loaded: LoadedVersion, person: Personalized, record: RenderRecord, timer: Timer) -> None:

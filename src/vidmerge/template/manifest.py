@@ -38,6 +38,23 @@ class Output(_Model):
     poster_at: float | None = None  # None: the middle of the first slot's window
     link_expire_days: float | None = Field(None, gt=0)  # None: links never expire; else 404 after
     gif: Gif = Gif()
+    # Heights of the lower renditions of the adaptive ladder (the base clip's own size is the
+    # top one). None: 360 and 540 (and 720 for a taller clip) where below the clip's height.
+    ladder: tuple[int, ...] | None = Field(None, max_length=4)
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder(cls, heights: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if heights is None:
+            return None
+        if any(h < 90 or h > 2160 or h % 2 for h in heights):
+            raise ValueError("each height must be even, from 90 to 2160")
+        if len(set(heights)) != len(heights):
+            raise ValueError("each height once")
+        return tuple(sorted(heights))
+
+
+AUTO_LADDER = (360, 540, 720)  # the lower renditions offered where below the base clip's height
 
 
 CTA_PLACEHOLDERS = ("external_id", "template_id", "campaign_id")  # what a call to action's URL may carry

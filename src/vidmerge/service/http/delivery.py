@@ -17,10 +17,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from vidmerge.engine.loaded import LoadedVersion
-from vidmerge.engine.package import playlist
-from vidmerge.engine.pipeline import Personalized
+from vidmerge.engine.package import master_playlist, playlist
+from vidmerge.engine.pipeline import Personalized, in_rendition
 from vidmerge.errors import InvalidInput, NotFound, NotReady
-from vidmerge.plan import GIF, OUTPUTS, PLAYLIST, POSTER
+from vidmerge.plan import GIF, OUTPUTS, PLAYLIST, POSTER, RenderPlan
 from vidmerge.records import RenderRecord
 from vidmerge.service import analytics, renders
 from vidmerge.service.http.email import placeholder
@@ -33,6 +33,7 @@ router = APIRouter()
 PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "private"}
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Length, Content-Range"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+M3U8 = "application/vnd.apple.mpegurl"
 PRESIGNED_SECONDS = 600  # a redirect is asked for again at each play; the link itself stays stable
 
 
@@ -111,18 +112,51 @@ async def logo(request: Request, token: str) -> Response:
 
 @router.api_route(f"/v/{{token}}/{PLAYLIST}", methods=["GET", "HEAD"], include_in_schema=False)
 async def hls_playlist(request: Request, token: str) -> Response:
-    _, _, person = await run_in_threadpool(request.app.state.plans.get, request, token)
-    text = playlist(person.plan, lambda s: f"seg/{s.index}.ts")
-    return Response(text, media_type="application/vnd.apple.mpegurl", headers={**PRIVATE, **CORS})
+    """The ladder's master playlist; a version prepared before the ladder has one rendition, and
+    this is its media playlist."""
+    _, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    if loaded.prepared.renditions:
+        text = master_playlist(loaded.prepared, lambda p: f"r/{p.name}/{PLAYLIST}")
+    else:
+        text = playlist(person.plan, lambda s: f"seg/{s.index}.ts")
+    return Response(text, media_type=M3U8, headers={**PRIVATE, **CORS})
+
+
+@router.api_route(f"/v/{{token}}/r/{{name}}/{PLAYLIST}", methods=["GET", "HEAD"], include_in_schema=False)
+async def rendition_playlist(request: Request, token: str, name: str) -> Response:
+    _, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    _, plan = _rendition(loaded, person, name)
+    return Response(playlist(plan, lambda s: f"seg/{s.index}.ts"), media_type=M3U8, headers={**PRIVATE, **CORS})
 
 
 @router.api_route("/v/{token}/seg/{index}.ts", methods=["GET", "HEAD"], include_in_schema=False)
 async def hls_segment(request: Request, token: str, index: int) -> Response:
-    rt = request.app.state.rt
+    """A segment of the top rendition (what a version without a ladder plays)."""
     record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
-    if not 0 <= index < len(person.plan.segments):
+    return await _segment(request, record, loaded, person.plan, index)
+
+
+@router.api_route("/v/{token}/r/{name}/seg/{index}.ts", methods=["GET", "HEAD"], include_in_schema=False)
+async def rendition_segment(request: Request, token: str, name: str, index: int) -> Response:
+    record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
+    rung, plan = _rendition(loaded, person, name)
+    return await _segment(request, record, rung, plan, index)
+
+
+def _rendition(loaded: LoadedVersion, person: Personalized, name: str) -> tuple[LoadedVersion, RenderPlan]:
+    rung = loaded.prepared.rendition(name)
+    if rung is None:
         raise NotFound("not found")
-    seg = person.plan.segments[index]
+    return in_rendition(loaded, person.plan, rung)
+
+
+async def _segment(request: Request, record: RenderRecord, loaded: LoadedVersion, plan: RenderPlan,
+                   index: int) -> Response:  # fmt: skip
+    """A segment of one rendition; a personalized one not made yet is made now, just in time."""
+    rt = request.app.state.rt
+    if not 0 <= index < len(plan.segments):
+        raise NotFound("not found")
+    seg = plan.segments[index]
     if seg.dynamic and not await run_in_threadpool(rt.storage.exists, seg.key):
         # A viewer asks for it: due when a playhead started at acceptance reaches it (a bulk
         # render being watched counts as interactive). Not "now": players fetch far ahead, and

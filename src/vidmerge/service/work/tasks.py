@@ -133,8 +133,11 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     with contextlib.nullcontext() if bulk else ffmpeg.BULK.held():
         loaded, person = renders.replan(rt.db, rt.registry, record)
         timer = Timer()
-        # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py)
+        # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py);
+        # with a ladder, viewers start on its lowest rendition (rendered when they ask for it) and
+        # these (the top one's: MP4, poster, GIF, and where players climb to) come after theirs
         start = record.created_at.timestamp() + (BULK_DELAY if bulk else 0.0)
+        start += loaded.prepared.duration if loaded.prepared.renditions else 0.0
         due = [(seg, rt.scheduler.submit(loaded, seg, start + seg.start)) for seg in person.plan.dynamic]
         with timer.stage("segments"):
             for _, future in due:

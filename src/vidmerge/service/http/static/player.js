@@ -41,6 +41,7 @@
     waiting_before_start: 0,
     waits: [], // [{at: performance.now(), time: currentTime}] after start
     fragments: 0, // hls.js fragments loaded
+    heights: [], // the height of each fragment hls.js loaded, in order: the renditions of the ladder played
     errors: [], // hls.js errors, fatal or not (a 503 retry is a non-fatal one)
     fatal: null,
     session: session,
@@ -191,7 +192,8 @@
       errorRetry: { maxNumRetry: 8, retryDelayMs: 1000, maxRetryDelayMs: 4000 }, // 503 + Retry-After: 1
     };
     var hls = new window.Hls({
-      startLevel: 0, // one rendition: no bandwidth probing before the first fragment
+      startLevel: 0, // the ladder's lowest rendition: rendered and sent soonest; ABR climbs from there
+      capLevelToPlayerSize: true,
       lowLatencyMode: false,
       startFragPrefetch: true,
       maxBufferLength: 30,
@@ -200,8 +202,10 @@
       fragLoadPolicy: { default: patience },
     });
     var recovered = false;
-    hls.on(window.Hls.Events.FRAG_LOADED, function () {
+    hls.on(window.Hls.Events.FRAG_LOADED, function (_, data) {
       stats.fragments += 1;
+      var level = hls.levels[data.frag.level];
+      if (level && stats.heights.length < 200) stats.heights.push(level.height);
     });
     hls.on(window.Hls.Events.ERROR, function (_, data) {
       var code = data.response ? data.response.code : null;
