@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from vidmerge.draw.slots import TextSlot
-from vidmerge.plan import Drawn, Prepared, SegmentInfo, make_plan, visible
+from vidmerge.plan import Drawn, Prepared, Rendition, SegmentInfo, make_plan, visible
 
 GRID = 60  # frames per 2 s segment at 30 fps
 
@@ -172,3 +174,32 @@ def test_importing_pure_modules_loads_nothing_heavy(module: str, may_load: tuple
     code = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert [m for m in loaded if m not in may_load] == []
+
+
+def _laddered() -> Prepared:
+    top = _prepared()
+    low = tuple(replace(s, key=s.key.replace("prep1/", "prep1/90p/")) for s in top.segments)
+    return replace(top, bandwidth=900_000, codecs="avc1.64000d,mp4a.40.2",
+                   renditions=(Rendition("90p", 160, 90, 300_000, "avc1.64000b,mp4a.40.2", low),))  # fmt: skip
+
+
+def test_a_rendition_is_a_prepared_of_its_own_under_the_versions_key() -> None:
+    top = _laddered()
+    low = top.rendition("90p")
+    assert low is not None and top.rendition("180p") is top and top.rendition("720p") is None
+    assert [p.name for p in top.ladder] == ["90p", "180p"]  # the lowest first
+    assert (low.key, low.width, low.height, low.bandwidth, low.renditions) == ("prep1/90p", 160, 90, 300_000, ())
+    assert (low.gop, low.fps, low.crf, low.preset) == (top.gop, top.fps, top.crf, top.preset)
+    keys = [s.key for s in _plan(prepared=low).dynamic]
+    assert keys and all(k.startswith("dyn/prep1/90p/") for k in keys)
+    assert not set(keys) & {s.key for s in _plan(prepared=top).dynamic}
+
+
+def test_a_prepared_json_round_trips_and_one_written_before_the_ladder_has_one_rung() -> None:
+    top = _laddered()
+    assert Prepared.from_json(top.to_json()) == top
+    raw = json.loads(top.to_json())
+    for name in ("renditions", "bandwidth", "codecs"):
+        del raw[name]
+    old = Prepared.from_json(json.dumps(raw))
+    assert old.renditions == () and old.ladder == (old,)

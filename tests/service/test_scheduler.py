@@ -11,6 +11,7 @@ import pytest
 
 from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion
+from vidmerge.errors import NotReady
 from vidmerge.plan import SegmentPlan
 from vidmerge.service.work import queue as queue_module
 from vidmerge.service.work import scheduler as scheduler_module
@@ -196,3 +197,42 @@ def test_a_viewers_render_never_waits_for_a_thread_held_by_a_campaign(monkeypatc
         time.sleep(0.01)
     lanes.stop()
     assert sorted(ran) == ["bulk-0", "bulk-1", "bulk-2", "viewer"]
+
+
+def test_stopped_bulk_encodes_hold_no_cpu_a_viewers_later_segment_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign's encode holds the only CPU; while interactive work holds bulk work stopped, a
+    viewer's segment due later than URGENT starts all the same (else it would wait until urgent)."""
+    started: list[str] = []
+    release = threading.Event()
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        started.append(seg.key)
+        if seg.key == "campaign":
+            release.wait(10)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
+    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    campaign = sched.submit(loaded, _seg("campaign"), deadline=time.time() + scheduler_module.BULK_DELAY)
+    while "campaign" not in started:
+        time.sleep(0.01)
+    with ffmpeg.BULK.held():  # a viewer's render is in progress: the campaign's encoder is stopped
+        later = sched.submit(loaded, _seg("top"), deadline=time.time() + 20)
+        assert later.result(5).rendered
+    release.set()
+    assert campaign.result(5).rendered
+    sched.close()
+
+
+def test_closing_ends_the_wait_for_queued_segments(recorded: tuple[list[str], threading.Event]) -> None:
+    """A stopping server: whoever waits for a segment not started gets NotReady at once (its
+    render stays accepted, taken up again later); the one encoding finishes."""
+    order, release = recorded
+    sched, loaded, busy = _held(order, workers=1, key="A", deadline=10)
+    queued = sched.submit(loaded, _seg("B"), deadline=20)
+    sched.close()
+    with pytest.raises(NotReady):
+        queued.result(1)
+    release.set()
+    assert busy.result(5).rendered and order == ["A"]

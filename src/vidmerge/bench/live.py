@@ -48,7 +48,12 @@ def server(root: Path, *, workers: int = 2) -> Iterator[tuple[str, int]]:
         yield url, proc.pid
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # the figures are taken: no reason to lose them
+            print("vidmerge serve did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
+            proc.kill()
+            proc.wait()
         log.close()
 
 

@@ -233,6 +233,12 @@ class Bulk:
                     for pid in self._pids:
                         _signal(pid, signal.SIGCONT)
 
+    @property
+    def holding(self) -> bool:
+        """Whether bulk work is stopped now."""
+        with self._lock:
+            return self._holders > 0
+
     def _stopped(self) -> float:
         with self._lock:
             ongoing = time.monotonic() - self._stopped_at if self._holders else 0.0

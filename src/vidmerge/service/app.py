@@ -58,8 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             sweeper.stop()
+            rt.scheduler.close()  # renders waiting for queued segments end now; running encodes finish
             queue.stop()
-            rt.scheduler.close()
             rt.db.dispose()
 
     app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan)

@@ -10,6 +10,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from vidmerge.service.work import tasks
 
 log = logging.getLogger("vidmerge.queue")
 PRIORITY = ("interactive", "bulk")  # the lanes
+STOP_SECONDS = 20.0  # how long a stopping server waits for its renders, all in all
 
 
 class Queue(Protocol):
@@ -82,8 +84,9 @@ class EmbeddedQueue:
         for lane in self._lanes.values():
             for _ in range(self.workers):
                 lane.put(("", -1))
+        deadline = time.monotonic() + STOP_SECONDS  # for all of them: a render cut short is taken up again
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._couriers.shutdown(wait=False, cancel_futures=True)
 
     def check(self) -> None:

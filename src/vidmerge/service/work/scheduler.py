@@ -10,7 +10,8 @@ per CPU, at a lower CPU priority; a spare encoder thread lets an urgent segment 
 hold every CPU (a new viewer arriving at a busy server), and they yield the CPU to it. A bulk
 render's segments (a campaign's) wait while any interactive one is encoded, and those running
 are stopped meanwhile, and while an interactive render is in progress (ffmpeg.Bulk): a lower
-priority alone still gives them a share of the CPU. A player
+priority alone still gives them a share of the CPU; stopped, they hold no CPU, and an
+interactive segment due later starts beside them. A player
 asking for a segment that is not ready moves it to the front. One entry per segment key: asking
 again only ever brings its deadline forward. Each segment still goes through `segments.ensure`,
 so across processes exactly one renders it.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion, side_by_side
+from vidmerge.errors import NotReady
 from vidmerge.plan import SegmentPlan
 from vidmerge.records import Database
 from vidmerge.service.work import segments
@@ -92,9 +94,14 @@ class Scheduler:
             thread.start()
 
     def close(self) -> None:
-        """Stop the encoder threads once their current segment is done; queued ones are dropped."""
+        """Stop the encoder threads once their current segment is done. Queued segments are
+        dropped: whoever waits for one gets NotReady (a render stays accepted in the database, and
+        is taken up again by the next start's sweep)."""
         with self._cv:
             self._closed = True
+            for entry in self._entries.values():
+                if not entry.started and not entry.future.done():
+                    entry.future.set_exception(NotReady("the server is shutting down", where="scheduler"))
             self._cv.notify_all()
 
     def _next(self) -> _Entry | None:
@@ -121,7 +128,8 @@ class Scheduler:
         deadline = self._heap[0][0]
         if self._urgent(deadline):
             return rushed >= self.workers
-        if rushed > 0 or len(self._running) >= self.workers:
+        stopped = ffmpeg.BULK.holding  # bulk encodes stopped meanwhile hold no CPU
+        if rushed > 0 or sum(not (e.bulk and stopped) for e in self._running.values()) >= self.workers:
             return True
         return _bulk(deadline) and any(not e.bulk for e in self._running.values())  # bulk waits for interactive
 
