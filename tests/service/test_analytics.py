@@ -206,8 +206,10 @@ def test_a_played_page_reports_exactly_what_the_viewer_did(api: Api, browser: An
     page = context.new_page()
     requested: list[str] = []  # every request the page made (the CTA's destination does not resolve here)
     page.on("request", lambda request: requested.append(request.url))
-    landed: list[tuple[str, str]] = []  # (where the CTA went, from where): it fails to resolve here
-    page.on("requestfailed", lambda r: landed.append((r.url, r.redirected_from.url if r.redirected_from else "")))
+    # (where the CTA went, from where): it fails to resolve here. Not a segment the page was
+    # fetching ahead when it went (the ladder's lower renditions are made as they are asked for)
+    landed: list[tuple[str, str]] = []
+    page.on("requestfailed", lambda r: r.redirected_from and landed.append((r.url, r.redirected_from.url)))
     try:
         page.goto(r["page_url"])
         until(page, "window.vidmergeStats && window.vidmergeStats.started_at !== null", 20)

@@ -234,5 +234,7 @@ def test_closing_ends_the_wait_for_queued_segments(recorded: tuple[list[str], th
     sched.close()
     with pytest.raises(NotReady):
         queued.result(1)
+    with pytest.raises(NotReady):  # asked after closing: no encoder would ever take it
+        sched.submit(loaded, _seg("C"), deadline=5).result(1)
     release.set()
     assert busy.result(5).rendered and order == ["A"]

@@ -333,7 +333,9 @@ def test_erasure_makes_every_url_answer_like_an_unknown_one(api: Api) -> None:
 def test_erasure_deletes_the_personal_segments_of_every_rendition(api: Api) -> None:
     """Segments a viewer had made in each rendition of the ladder go with the render."""
     before = _personal_segments(api)
-    r = _render(api, {"name": "全段 消子", "monthly_kwh": 1234.5}, external_id="forget-every-rung")
+    # every drawn value its own (the deadline too): no other render uses any of its segments
+    data = {"name": "全段 消子", "monthly_kwh": 1234.5, "deadline": "2031-03-17"}
+    r = _render(api, data, external_id="forget-every-rung")
     for rung in (0, 1, 2):
         for path in segment_paths(api.client, _path(r["hls_url"]), rung):
             assert api.client.get(path).status_code == 200, path

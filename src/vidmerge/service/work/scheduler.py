@@ -71,6 +71,8 @@ class Scheduler:
 
     def submit(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float) -> Future[segments.Outcome]:
         with self._cv:
+            if self._closed:
+                return _closing()
             self._start_threads()
             entry = self._entries.get(seg.key)
             if entry is None:
@@ -101,7 +103,7 @@ class Scheduler:
             self._closed = True
             for entry in self._entries.values():
                 if not entry.started and not entry.future.done():
-                    entry.future.set_exception(NotReady("the server is shutting down", where="scheduler"))
+                    entry.future.set_exception(_closing().exception())
             self._cv.notify_all()
 
     def _next(self) -> _Entry | None:
@@ -153,6 +155,13 @@ class Scheduler:
                     self._entries.pop(entry.seg.key, None)
                     self._running.pop(id(entry), None)
                     self._cv.notify_all()
+
+
+def _closing() -> Future[segments.Outcome]:
+    """What a closed scheduler answers: NotReady (whoever waits stops waiting)."""
+    future: Future[segments.Outcome] = Future()
+    future.set_exception(NotReady("the server is shutting down", where="scheduler"))
+    return future
 
 
 def _bulk(deadline: float) -> bool:
