@@ -89,7 +89,7 @@ def test_page_is_generic_private_and_same_origin(api: Api) -> None:
 
 
 # A phone on a mobile network: 3 Mb/s down, 100 ms. The demo's 720p rendition (about 6.6 Mb/s
-# on average) cannot play on it; its 360p one can.
+# on average) cannot play on it; its 234p and 360p ones can.
 PHONE = {"offline": False, "latency": 100, "downloadThroughput": 3_000_000 / 8, "uploadThroughput": 1_000_000 / 8}
 
 
@@ -146,7 +146,7 @@ def test_playback_starts_at_once_and_never_stalls_while_segments_render(api: Api
     print(summary)
     assert stats["engine"] == "hls.js" and stats["fatal"] is None, summary
     assert stats["waiting"] == 0, summary
-    assert stats["heights"][0] == 360, summary  # the lowest rendition first
+    assert stats["heights"][0] == 234, summary  # the lowest rendition first
     if network == "phone":
         assert 720 not in stats["heights"], summary
     assert stats["started_at"] < 5000, summary

@@ -56,7 +56,7 @@ def test_webhook_answers_with_every_url_and_a_playable_playlist(api: Api) -> Non
     master = api.client.get(_path(r["hls_url"]))
     assert master.status_code == 200
     assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
-    assert uris(master.text) == ["r/360p/index.m3u8", "r/540p/index.m3u8", "r/720p/index.m3u8"]
+    assert uris(master.text) == [f"r/{h}p/index.m3u8" for h in (234, 360, 540, 720)]
     playlist = api.client.get(_path(r["hls_url"]).replace("index.m3u8", "r/720p/index.m3u8"))
     assert playlist.status_code == 200 and playlist.text.rstrip().endswith("#EXT-X-ENDLIST")
     frames = 0
@@ -81,9 +81,9 @@ def test_the_master_playlist_offers_the_ladder_lowest_first(api: Api) -> None:
     text = api.client.get(_path(r["hls_url"])).text
     assert text.startswith("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n")
     variants = [(int(b), int(w), int(h), c) for b, w, h, c in _STREAM_INF.findall(text)]
-    assert [(w, h) for _, w, h, _ in variants] == [(640, 360), (960, 540), (1280, 720)]
+    assert [(w, h) for _, w, h, _ in variants] == [(416, 234), (640, 360), (960, 540), (1280, 720)]
     bandwidths = [b for b, *_ in variants]
-    assert bandwidths == sorted(bandwidths) and len(set(bandwidths)) == 3
+    assert bandwidths == sorted(bandwidths) and len(set(bandwidths)) == 4
     for rung, (bandwidth, width, height, codecs) in enumerate(variants):
         paths = segment_paths(api.client, _path(r["hls_url"]), rung)
         first = api.client.get(paths[0]).content  # shared: the first segment is static
@@ -96,13 +96,13 @@ def test_the_master_playlist_offers_the_ladder_lowest_first(api: Api) -> None:
 
 
 def test_each_rendition_is_rendered_just_in_time_and_splices(api: Api) -> None:
-    """A viewer on the lowest rendition asks for its personalized segments: each is rendered then
-    (none of them existed: the worker makes the top one's), at that rendition's size, on the
+    """A viewer on a lower rendition (360p) asks for its personalized segments: each is rendered
+    then (none of them existed: the worker makes the top one's), at that rendition's size, on the
     same clock as its shared neighbours, every frame there; the name is drawn, scaled."""
     r = _render(api, {"name": "低画質 花子", "monthly_kwh": 377})
     before = {p for p in _personal_segments(api) if "360p" in p.parts}
     pts: list[int] = []
-    for path in segment_paths(api.client, _path(r["hls_url"]), 0):
+    for path in segment_paths(api.client, _path(r["hls_url"]), 1):
         seg = api.client.get(path)
         assert seg.status_code == 200, path
         with av.open(io.BytesIO(seg.content), format="mpegts") as c:
@@ -117,7 +117,7 @@ def test_each_rendition_is_rendered_just_in_time_and_splices(api: Api) -> None:
     slot = next(s for s in api.client.get("/v1/templates/electricity-savings").json()["slots"] if s["id"] == "greeting")
     box = tuple(round(slot["box"][k] / 2) for k in ("x", "y", "w", "h"))
     low, top = (_frame(api.client.get(segment_paths(api.client, _path(r["hls_url"]), rung)[2]).content, box)
-                for rung in (0, -1))  # fmt: skip
+                for rung in (1, -1))  # fmt: skip
     shared = next(p for p in api.data.rglob("seg_00002.ts") if "360p" in p.parts)
     bare = _frame(shared.read_bytes(), box)
     top_scaled = np.asarray(Image.fromarray(top).resize((box[2], box[3]), Image.Resampling.BOX))
@@ -336,14 +336,17 @@ def test_erasure_deletes_the_personal_segments_of_every_rendition(api: Api) -> N
     # every drawn value its own (the deadline too): no other render uses any of its segments
     data = {"name": "全段 消子", "monthly_kwh": 1234.5, "deadline": "2031-03-17"}
     r = _render(api, data, external_id="forget-every-rung")
-    for rung in (0, 1, 2):
+    for rung in (0, 1, 2, 3):
         for path in segment_paths(api.client, _path(r["hls_url"]), rung):
             assert api.client.get(path).status_code == 200, path
     api.wait_done(r["render_id"])
-    made = _personal_segments(api) - before
-    assert {p.parent.name for p in made} >= {"360p", "540p"} and len(made) >= 15  # five of each at least
+    db = sqlite3.connect(next(api.data.glob("*.db")))
+    keys = {k for (k,) in db.execute("SELECT key FROM render_segments WHERE render_id = ?", (r["render_id"],))}
+    mine = {p for p in _personal_segments(api) - before if "dyn/" + p.as_posix().split("/dyn/", 1)[1] in keys}
+    folders = {p.parent.name for p in mine}  # each lower rendition's, and the top one's (the prepared key)
+    assert len(folders) == 4 and folders > {"234p", "360p", "540p"} and len(mine) == 4 * 7  # 7 in each
     assert api.client.delete(f"/v1/renders/{r['render_id']}").status_code == 204
-    assert [p for p in made if p.exists()] == []
+    assert [p for p in mine if p.exists()] == []
 
 
 def test_health_readiness_metrics_openapi(api: Api) -> None:
