@@ -30,7 +30,7 @@ from PIL import Image
 from standardwebhooks.webhooks import Webhook
 from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
 from support.receiver import Receiver
-from support.server import Api, Worker
+from support.server import Api, Worker, uris
 from support.services import ProcessFixture, RedisServer, SeaweedS3, postgres_bindir, running
 
 from vidmerge.records import Database
@@ -53,7 +53,8 @@ _redis_db = itertools.count(1)  # database 0 is left to other modules
 def bundle_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dist-bundle")
     clip = make_clip(root / "clip" / "base.mp4", seconds=SECONDS)
-    manifest = {**SMALL_MANIFEST, "id": TEMPLATE, "title": "distributed test template"}
+    manifest = {**SMALL_MANIFEST, "id": TEMPLATE, "title": "distributed test template",
+                "output": {**SMALL_MANIFEST["output"], "ladder": [90]}}  # fmt: skip
     folder = write_bundle(root / "bundle", manifest, clip=clip)
     return zip_folder(folder, root / "bundle.zip")
 
@@ -230,18 +231,20 @@ def check_outputs(stack: Stack, r: dict[str, Any]) -> None:
     assert part.status_code == 206 and part.headers["content-range"] == f"bytes 100-1099/{total}"
     assert part.content == mp4.content[100:1100]
 
-    playlist = stack.fetch(r["hls_url"])
-    assert playlist.status_code == 200
-    assert playlist.headers["content-type"].startswith("application/vnd.apple.mpegurl")
-    names = [line for line in playlist.text.splitlines() if line and not line.startswith("#")]
-    assert len(names) == SEGMENTS and playlist.text.rstrip().endswith("#EXT-X-ENDLIST")
-    base = r["hls_url"].rsplit("/", 1)[0]
-    frames = 0
-    for name in names:
-        seg = stack.fetch(f"{base}/{name}")
-        assert seg.status_code == 200 and seg.headers["content-type"] == "video/mp2t", (name, seg.text[:300])
-        frames += video_frames(seg.content)
-    assert frames == FRAMES
+    master = stack.fetch(r["hls_url"])
+    assert master.status_code == 200
+    assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert uris(master.text) == ["r/90p/index.m3u8", "r/180p/index.m3u8"]
+    for variant in uris(master.text):  # the 90p one's personalized segments are made now, on request
+        url = f"{r['hls_url'].rsplit('/', 1)[0]}/{variant}"
+        playlist = stack.fetch(url).text
+        assert len(uris(playlist)) == SEGMENTS and playlist.rstrip().endswith("#EXT-X-ENDLIST")
+        frames = 0
+        for name in uris(playlist):
+            seg = stack.fetch(f"{url.rsplit('/', 1)[0]}/{name}")
+            assert seg.status_code == 200 and seg.headers["content-type"] == "video/mp2t", (name, seg.text[:300])
+            frames += video_frames(seg.content)
+        assert frames == FRAMES, variant
 
     poster = stack.fetch(r["poster_url"])
     assert poster.headers["content-type"] == "image/jpeg"

@@ -336,12 +336,15 @@ def test_erasure_deletes_the_personal_segments_of_every_rendition(api: Api) -> N
     # every drawn value its own (the deadline too): no other render uses any of its segments
     data = {"name": "全段 消子", "monthly_kwh": 1234.5, "deadline": "2031-03-17"}
     r = _render(api, data, external_id="forget-every-rung")
-    for rung in (0, 1, 2, 3):
+    db = sqlite3.connect(next(api.data.glob("*.db")))
+    query = "SELECT key FROM render_segments WHERE render_id = ?"
+    assert len(db.execute(query, (r["render_id"],)).fetchall()) == 7 + 2  # the webhook: the top's, poster, GIF
+    for rung in (0, 1, 2, 3):  # a viewer's first request references every rendition's
         for path in segment_paths(api.client, _path(r["hls_url"]), rung):
             assert api.client.get(path).status_code == 200, path
     api.wait_done(r["render_id"])
-    db = sqlite3.connect(next(api.data.glob("*.db")))
-    keys = {k for (k,) in db.execute("SELECT key FROM render_segments WHERE render_id = ?", (r["render_id"],))}
+    keys = {k for (k,) in db.execute(query, (r["render_id"],))}
+    assert len(keys) == 4 * 7 + 2
     mine = {p for p in _personal_segments(api) - before if "dyn/" + p.as_posix().split("/dyn/", 1)[1] in keys}
     folders = {p.parent.name for p in mine}  # each lower rendition's, and the top one's (the prepared key)
     assert len(folders) == 4 and folders > {"234p", "360p", "540p"} and len(mine) == 4 * 7  # 7 in each

@@ -120,7 +120,7 @@ def _add(
 ) -> Accepted:
     render.values_hash, render.resolved = person.plan.values_hash, frozen(person)
     try:
-        db.renders.add(render, keys(loaded, person.plan), list(claims))
+        db.renders.add(render, keys(loaded, person.plan, ladder=False), list(claims))
     except IntegrityError:  # the same request, retried at the same moment, won the race
         found = _claimed(db, claims)
         if found is None:
@@ -188,26 +188,32 @@ def load(db: Database, render_id: str) -> RenderRecord:
     return record
 
 
-def replan(db: Database, registry: Registry, record: RenderRecord) -> tuple[LoadedVersion, Personalized]:
+def replan(
+    db: Database, registry: Registry, record: RenderRecord, *, ladder: bool = True
+) -> tuple[LoadedVersion, Personalized]:
     """The plan of an accepted render, from the values frozen at accept (no data resolved again,
     no lookup run again). The render's references to its segments are brought up to date: a
     render accepted before values were frozen is frozen now, and a plan whose keys changed (a new
-    renderer version) references its new segments, so neither is deleted as unused."""
+    renderer version) references its new segments, so neither is deleted as unused. With
+    `ladder` (where a viewer may ask for them), also the segments of every rendition."""
     loaded = registry.loaded(record.template_id, record.template_version)
     if "drawn" in record.resolved:
         person = thaw(loaded, record.resolved)
     else:  # accepted before values were frozen: its data was kept; freeze it now
         person = personalize(loaded, record.resolved["data"])
         db.renders.freeze(record.id, frozen(person))
-    db.renders.reference(record.id, keys(loaded, person.plan))
+    db.renders.reference(record.id, keys(loaded, person.plan, ladder=ladder))
     return loaded, person
 
 
-def keys(loaded: LoadedVersion, plan: RenderPlan) -> list[str]:
-    """The shared objects a render uses: its personalized segments in every rendition of the
-    ladder (made when a viewer asks for them) and its pictures. Erasing it deletes those no other
-    render uses."""
-    segments = [s.key for rung in loaded.prepared.ladder for s in in_rendition(loaded, plan, rung)[1].dynamic]
+def keys(loaded: LoadedVersion, plan: RenderPlan, *, ladder: bool = True) -> list[str]:
+    """The shared objects a render uses: its personalized segments and its pictures. Erasing it
+    deletes those no other render uses. With `ladder`, also those of the lower renditions: made
+    only when a viewer asks for them, so referenced when a viewer's request first plans the
+    render (`replan`), not by the webhook (an MA tool's burst of calls writes a third as many
+    rows)."""
+    rungs = loaded.prepared.ladder if ladder else (loaded.prepared,)
+    segments = [s.key for rung in rungs for s in in_rendition(loaded, plan, rung)[1].dynamic]
     return segments + [p.key for p in pictures(loaded, plan)]
 
 

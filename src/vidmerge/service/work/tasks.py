@@ -131,7 +131,7 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     # An interactive render holds bulk work stopped from its first segment to its packaging: a
     # viewer's segments are due all that time, also between their encodes.
     with contextlib.nullcontext() if bulk else ffmpeg.BULK.held():
-        loaded, person = renders.replan(rt.db, rt.registry, record)
+        loaded, person = renders.replan(rt.db, rt.registry, record, ladder=False)  # it makes the top one's
         timer = Timer()
         # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py);
         # with a ladder, viewers start on its lowest rendition (rendered when they ask for it) and
