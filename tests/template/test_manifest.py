@@ -127,3 +127,19 @@ def test_every_problem_is_listed_at_once() -> None:
         parse_manifest(raw)
     wheres = {p.where for p in info.value.problems}
     assert wheres == {"template.yaml: id", "template.yaml: slots[greeting].end"}
+
+
+@pytest.mark.parametrize(
+    "ladder",
+    [[91], [80], [4000], [360, 360], [234, 360, 540, 720, 900], list(range(90, 10_000, 2)), "360", [[360]]],
+)
+def test_a_bad_ladder_is_named_before_any_encode(ladder: object) -> None:
+    """Odd, tiny or huge heights, repeats, more than four rungs (a long list is refused by its
+    length, not walked), a string or a nested list: one problem at `output.ladder`."""
+    err = _one_problem(_manifest(output={"ladder": ladder}))
+    assert err.problems[0].where.startswith("template.yaml: output.ladder"), err.problems
+
+
+def test_a_ladder_is_kept_lowest_first() -> None:
+    assert parse_manifest(_manifest(output={"ladder": [540, 234]})).output.ladder == (234, 540)
+    assert parse_manifest(_manifest()).output.ladder is None
