@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -126,6 +127,40 @@ def test_an_urgent_segment_starts_while_later_ones_hold_every_encoder(
     release.set()
     assert later.result(5).rendered and queued.result(5).rendered
     sched.close()
+
+
+def test_a_crowd_gets_an_urgent_encoder_per_cpu_while_later_ones_hold_every_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Viewers arriving at once while two renders' later segments hold both CPUs: their first
+    segments are encoded two at a time, not one after another on a single spare encoder."""
+    started: list[str] = []
+    release = threading.Event()
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        started.append(seg.key)
+        release.wait(10)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
+    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    futures = [sched.submit(loaded, _seg(f"later-{n}"), deadline=time.time() + 60) for n in range(2)]
+    _until(lambda: len(started) == 2)
+    futures += [sched.submit(loaded, _seg(f"viewer-{n}"), deadline=time.time() + 1) for n in range(3)]
+    _until(lambda: len(started) == 4)
+    threading.Event().wait(0.3)
+    assert sorted(started) == ["later-0", "later-1", "viewer-0", "viewer-1"]  # the third waits for a CPU
+    release.set()
+    assert all(f.result(5).rendered for f in futures)
+    sched.close()
+
+
+def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        threading.Event().wait(0.01)
 
 
 def test_bulk_segments_wait_for_interactive_ones_and_are_stopped_while_those_encode(

@@ -281,7 +281,8 @@ def test_each_segment_encode_is_counted_once_however_many_wait_for_it(api: Api) 
     for render in (first, second):
         api.wait_done(render["render_id"])
     made = _personal_segments(api) - stored
-    assert 0 < len(made) <= len(dynamic) and _encoded(api) - before == len(made)
+    # the top rendition's, and the ladder's lowest rendition's first (made for an interactive render)
+    assert 0 < len(made) <= len(dynamic) + 1 and _encoded(api) - before == len(made)
 
 
 def test_idempotency_key_is_bound_to_the_request(api: Api) -> None:
@@ -338,11 +339,14 @@ def test_erasure_deletes_the_personal_segments_of_every_rendition(api: Api) -> N
     r = _render(api, data, external_id="forget-every-rung")
     db = sqlite3.connect(next(api.data.glob("*.db")))
     query = "SELECT key FROM render_segments WHERE render_id = ?"
-    assert len(db.execute(query, (r["render_id"],)).fetchall()) == 7 + 2  # the webhook: the top's, poster, GIF
+    api.wait_done(r["render_id"])
+    # the render: the top's, poster, GIF, and the lowest rendition's first (its viewer starts there)
+    made = {p.parent.name for p in _personal_segments(api) - before}
+    assert len(db.execute(query, (r["render_id"],)).fetchall()) == 7 + 2 + 1 and "234p" in made
+    assert not made & {"360p", "540p"}
     for rung in (0, 1, 2, 3):  # a viewer's first request references every rendition's
         for path in segment_paths(api.client, _path(r["hls_url"]), rung):
             assert api.client.get(path).status_code == 200, path
-    api.wait_done(r["render_id"])
     keys = {k for (k,) in db.execute(query, (r["render_id"],))}
     assert len(keys) == 4 * 7 + 2
     mine = {p for p in _personal_segments(api) - before if "dyn/" + p.as_posix().split("/dyn/", 1)[1] in keys}
@@ -350,6 +354,15 @@ def test_erasure_deletes_the_personal_segments_of_every_rendition(api: Api) -> N
     assert len(folders) == 4 and folders > {"234p", "360p", "540p"} and len(mine) == 4 * 7  # 7 in each
     assert api.client.delete(f"/v1/renders/{r['render_id']}").status_code == 204
     assert [p for p in mine if p.exists()] == []
+
+
+def test_a_bulk_render_makes_only_the_top_rendition(api: Api) -> None:
+    """A campaign's customer opens the link some day: nothing is made for a viewer in advance."""
+    r = _render(api, {"name": "一括 送子", "monthly_kwh": 987.6}, priority="bulk")
+    api.wait_done(r["render_id"])
+    db = sqlite3.connect(next(api.data.glob("*.db")))
+    keys = [k for (k,) in db.execute("SELECT key FROM render_segments WHERE render_id = ?", (r["render_id"],))]
+    assert len(keys) == 7 + 2 and not [k for k in keys if "/234p/" in k]  # the top's, poster, GIF
 
 
 def test_health_readiness_metrics_openapi(api: Api) -> None:

@@ -6,8 +6,9 @@ is encoded on one thread with x264's quickest search, which keeps the stream hea
 (`engine.argv.RUSH_X264`): urgent segments run side by side, one per CPU, whether they are one
 viewer's next two or the first segments of a crowd that arrived at once, and nothing due later
 starts beside them. Segments due later get full-effort encodes with x264's own threading, one
-per CPU, at a lower CPU priority; a spare encoder thread lets an urgent segment start while they
-hold every CPU (a new viewer arriving at a busy server), and they yield the CPU to it. A bulk
+per CPU, at a lower CPU priority; as many spare encoder threads, for urgent work only, let urgent
+segments start one per CPU while those hold every CPU (a crowd arriving at a busy server), and
+they yield the CPU to them. A bulk
 render's segments (a campaign's) wait while any interactive one is encoded, and those running
 are stopped meanwhile, and while an interactive render is in progress (ffmpeg.Bulk): a lower
 priority alone still gives them a share of the CPU; stopped, they hold no CPU, and an
@@ -89,7 +90,7 @@ class Scheduler:
             return entry.future
 
     def _start_threads(self) -> None:
-        while len(self._threads) < self.workers + 1:  # one spare, for urgent work only
+        while len(self._threads) < 2 * self.workers:  # one spare per CPU, for urgent work only
             n = len(self._threads)
             thread = threading.Thread(target=self._loop, name=f"vidmerge-segments-{n}", daemon=True)
             self._threads.append(thread)
