@@ -70,3 +70,12 @@ def test_mp4_frame_count_and_audio_length(clip: Path, tmp_path: Path) -> None:
     ffmpeg.run(["-i", str(clip), "-c:v", "copy", "-af", "atrim=0:3", "-c:a", "aac", str(no_audio_tail)])
     with pytest.raises(VerificationError, match="audio lasts"):
         verify_mp4(no_audio_tail, frames=180, fps=Fraction(30))
+
+
+def test_a_file_that_is_not_a_segment_fails(clip: Path, tmp_path: Path) -> None:
+    """The scan reads the streams from the segment's PMT without probing: anything else is an error."""
+    ref = _segment(clip, tmp_path / "ref.ts")
+    junk = tmp_path / "junk.ts"
+    junk.write_bytes(clip.read_bytes()[:200_000])  # an MP4's bytes under a segment's name
+    with pytest.raises(VerificationError):
+        verify_segment(junk, frames=30, pts0=_pts0(ref), reference=ref)
