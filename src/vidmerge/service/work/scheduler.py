@@ -8,13 +8,12 @@ viewer's next two or the first segments of a crowd that arrived at once, and not
 starts beside them. Segments due later get full-effort encodes with x264's own threading, one
 per CPU, at a lower CPU priority; as many spare encoder threads, for urgent work only, let urgent
 segments start one per CPU while those hold every CPU (a crowd arriving at a busy server), and
-they yield the CPU to them. A bulk
-render's segments (a campaign's) wait while any interactive one is encoded, and those running
-are stopped meanwhile, and while an interactive render is in progress (ffmpeg.Bulk): a lower
-priority alone still gives them a share of the CPU; stopped, they hold no CPU, and an
-interactive segment due later starts beside them. A player
-asking for a segment that is not ready moves it to the front. One entry per segment key: asking
-again only ever brings its deadline forward. Each segment still goes through `segments.ensure`,
+they yield the CPU to them. A bulk render's segments (a campaign's) wait while any interactive
+one is encoded, and those running are stopped meanwhile, and while an interactive render is in
+progress (ffmpeg.Bulk): a lower priority alone still gives them a share of the CPU; stopped,
+they hold no CPU, and an interactive segment due later starts beside them. A player asking for
+a segment that is not ready moves it to the front. One entry per segment key: asking again only
+ever brings its deadline forward. Each segment still goes through `segments.ensure`,
 so across processes exactly one renders it.
 """
 

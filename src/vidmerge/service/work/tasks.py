@@ -135,8 +135,9 @@ def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
         loaded, person = renders.replan(rt.db, rt.registry, record, ladder=False)  # it makes the top one's
         timer = Timer()
         # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py);
-        # with a ladder, viewers start on its lowest rendition (rendered when they ask for it) and
-        # these (the top one's: MP4, poster, GIF, and where players climb to) come after theirs
+        # with a ladder, viewers start on its lowest rendition (rendered when they ask for it, its
+        # first personalized segment at once: `_start_lowest`) and these (the top one's: MP4,
+        # poster, GIF, and where players climb to) come after theirs
         start = record.created_at.timestamp() + (BULK_DELAY if bulk else 0.0)
         if loaded.prepared.renditions:
             start += loaded.prepared.duration
