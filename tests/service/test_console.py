@@ -134,7 +134,8 @@ def run_campaign(page: Any, api: Api, tmp_path: Path) -> None:
     page.wait_for_url(f"{api.url}/console/campaigns/*")
     assert page.text_content("#p-total") == "20"
     page.click("#start")
-    until(page, "document.getElementById('progress').dataset.status === 'done'", 600)
+    # the page reloads itself: between two loads the element is not there yet
+    until(page, "document.getElementById('progress')?.dataset.status === 'done'", 600)
     assert (page.text_content("#p-done"), page.text_content("#p-status")) == ("20", "完了")
     shot(page, "7-campaign-done")
     with page.expect_download() as download:
