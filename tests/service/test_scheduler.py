@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,6 +23,11 @@ from vidmerge.service.work.segments import Outcome
 
 def _seg(key: str) -> SegmentPlan:
     return SegmentPlan(index=1, start=2.0, end=4.0, frames=60, pts0=0, key=key)
+
+
+def _loaded(width: int = 416, height: int = 234) -> LoadedVersion:
+    """A version whose segments are `width` x `height` (all the scheduler reads of one)."""
+    return LoadedVersion(None, SimpleNamespace(width=width, height=height), None)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -45,7 +51,7 @@ def _held(
 ) -> tuple[Scheduler, LoadedVersion, Future[Outcome]]:
     """A scheduler whose first encode (segment `key`) is held by the `recorded` fixture."""
     sched = Scheduler(db=None, workers=workers, wait=1.0)  # type: ignore[arg-type]
-    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    loaded = _loaded()
     first = sched.submit(loaded, _seg(key), deadline=deadline)
     while not order:
         threading.Event().wait(0.01)
@@ -90,7 +96,7 @@ def test_urgent_segments_are_rushed_on_one_thread_later_ones_are_not(monkeypatch
 
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
     sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
-    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    loaded = _loaded()
     assert sched.submit(loaded, _seg("soon"), deadline=time.time() + 1).result(5).rendered
     assert sched.submit(loaded, _seg("later"), deadline=time.time() + 60).result(5).rendered
     assert seen == {"soon": (True, 1, 0), "later": (False, 0, scheduler_module.LATER_NICE)}
@@ -144,7 +150,7 @@ def test_a_crowd_gets_an_urgent_encoder_per_cpu_while_later_ones_hold_every_cpu(
 
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
     sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
-    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    loaded = _loaded()
     futures = [sched.submit(loaded, _seg(f"later-{n}"), deadline=time.time() + 60) for n in range(2)]
     _until(lambda: len(started) == 2)
     futures += [sched.submit(loaded, _seg(f"viewer-{n}"), deadline=time.time() + 1) for n in range(3)]
@@ -182,7 +188,7 @@ def test_bulk_segments_wait_for_interactive_ones_and_are_stopped_while_those_enc
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
     monkeypatch.setattr(ffmpeg.BULK, "promote", promoted.append)
     sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
-    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    loaded = _loaded()
     viewer = sched.submit(loaded, _seg("viewer"), deadline=time.time() + 20)  # interactive, not urgent
     while "viewer" not in seen:
         time.sleep(0.01)
@@ -248,7 +254,7 @@ def test_stopped_bulk_encodes_hold_no_cpu_a_viewers_later_segment_starts(monkeyp
 
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
     sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
-    loaded = LoadedVersion(None, None, None)  # type: ignore[arg-type]
+    loaded = _loaded()
     campaign = sched.submit(loaded, _seg("campaign"), deadline=time.time() + scheduler_module.BULK_DELAY)
     while "campaign" not in started:
         time.sleep(0.01)
@@ -273,3 +279,38 @@ def test_closing_ends_the_wait_for_queued_segments(recorded: tuple[list[str], th
         sched.submit(loaded, _seg("C"), deadline=5).result(1)
     release.set()
     assert busy.result(5).rendered and order == ["A"]
+
+
+def test_a_segment_is_priced_by_its_size_and_the_work_due_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a viewer's request would wait: unknown until a rushed encode of its size was timed;
+    then that encode's time (a larger rendition's is dearer), plus the segments due before it,
+    shared among the encoders."""
+    release = threading.Event()
+    release.set()
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        time.sleep(0.2 if loaded.prepared.height < 400 else 0.8)
+        release.wait(10)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
+    small, big = _loaded(416, 234), _loaded(832, 468)
+    assert sched.eta(small, _seg("x"), time.time() + 5) is None
+    assert sched.submit(small, _seg("s"), deadline=time.time() + 1).result(5).rendered  # rushed, timed
+    cheap = sched.eta(small, _seg("x"), time.time() + 5)
+    assert cheap is not None and 0.2 <= cheap < 5 and sched.eta(big, _seg("y"), time.time() + 5) is None
+    assert sched.submit(big, _seg("b"), deadline=time.time() + 1).result(5).rendered
+    dear = sched.eta(big, _seg("y"), time.time() + 5)
+    assert dear is not None and dear >= 0.8 and sched.eta(small, _seg("x"), time.time() + 5) == cheap
+    release.clear()  # the next encode holds the only encoder; two more queue behind it
+    sched.submit(small, _seg("held"), deadline=time.time() + 1)
+    _until(lambda: sched.eta(small, _seg("held"), 0) == 0.0)  # running, and past its price
+    now = time.time()
+    queued = [sched.submit(small, _seg("q1"), deadline=now + 2), sched.submit(big, _seg("q2"), deadline=now + 2)]
+    first, last = sched.eta(small, _seg("x"), now + 1.5), sched.eta(small, _seg("x"), now + 5)
+    assert first == pytest.approx(cheap) and last == pytest.approx(2 * cheap + dear)
+    release.set()
+    for future in queued:
+        assert future.result(5).rendered
+    sched.close()

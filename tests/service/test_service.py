@@ -3,6 +3,7 @@ local storage, SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -18,6 +19,8 @@ import pytest
 from PIL import Image
 from support.media import psnr
 from support.server import Api, segment_paths, uris
+
+from vidmerge.bench import viewers
 
 pytestmark = pytest.mark.slow
 
@@ -122,6 +125,40 @@ def test_each_rendition_is_rendered_just_in_time_and_splices(api: Api) -> None:
     bare = _frame(shared.read_bytes(), box)
     top_scaled = np.asarray(Image.fromarray(top).resize((box[2], box[3]), Image.Resampling.BOX))
     assert psnr(low, top_scaled) > psnr(low, bare) + 6, (psnr(low, top_scaled), psnr(low, bare))
+
+
+def test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused(api: Api) -> None:
+    """A 540p personalized segment, which only its viewer's request makes, is made when it can
+    be ready before the viewer's playhead reaches it (segment 1 starts 2 s after the viewer's
+    first request). A viewer whose playhead already reached it (it started 2.5 s ago) is refused
+    it: 429 naming the rendition, nothing made; hls.js switches down on it. The lowest
+    rendition's is never refused, and is made now."""
+    early = _render(api, {"name": "間に合う 花子", "monthly_kwh": 412})
+    middle = segment_paths(api.client, _path(early["hls_url"]), 2)
+    assert [api.client.get(path).status_code for path in middle[:2]] == [200, 200]  # timed: 540p is priced
+
+    late = _render(api, {"name": "間に合わ 太郎", "monthly_kwh": 411})
+    lowest, middle = (segment_paths(api.client, _path(late["hls_url"]), rung) for rung in (0, 2))
+    before = {p for p in _personal_segments(api) if "540p" in p.parts}
+    assert api.client.get(lowest[0]).status_code == 200  # playing starts
+    time.sleep(2.5)
+    refused = api.client.get(middle[1])
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] and refused.json()["problems"][0]["where"] == "rendition"
+    assert "540p" in refused.json()["detail"] and "segment 1" in refused.json()["detail"]
+    assert {p for p in _personal_segments(api) if "540p" in p.parts} == before
+    assert api.client.get(lowest[1]).status_code == 200
+    assert re.search(r'^vidmerge_segments_total\{source="refused"\} [1-9]', api.client.get("/metrics").text, re.M)
+
+
+def test_the_benchs_viewer_climbs_the_ladder(api: Api) -> None:
+    """`vidmerge bench`'s simulated viewer starts on the lowest rendition and climbs one at a
+    time while it holds seconds ahead of its playhead, to the top."""
+    [viewer] = asyncio.run(
+        viewers.crowd(api.url, "electricity-savings", lambda i: {"name": "登る 一郎", "monthly_kwh": 420}, 1)
+    )
+    assert viewer.renditions == {"234p", "360p", "540p", "720p"} and viewer.refused >= 0
+    assert len(viewer.segment_waits) == 14
 
 
 def _frame(segment: bytes, box: tuple[int, ...], n: int = 30) -> np.ndarray:

@@ -199,7 +199,7 @@ def format_table(report: Mapping[str, Any]) -> str:
             ): "{p50_ms:.0f} / {p99_ms:.0f}".format(**live["webhook"]),
         }
         for c in live["crowds"]:
-            played = f" ({', '.join(c['renditions'])})" if c.get("renditions") else ""
+            played = f" ({', '.join(c['renditions'])}; {c['refused']} refused)" if c.get("renditions") else ""
             rows[f"{c['viewers']} viewers{played}: stalls / stall s / margin s / TTFP max"] = (
                 "{stalls} / {stall_seconds} / {worst_segment_margin} / {ttfp_max}".format(**c))  # fmt: skip
         if "crowd_during_campaign" in live:

@@ -1,8 +1,12 @@
 """Simulated viewers for `vidmerge bench`: fresh customers who open their link at once.
 
 Each viewer calls the webhook, fetches the playlist (with a ladder, its lowest rendition's, where
-the page's player starts; it does not climb), then fetches segments in order the way a player
-with a generous buffer does, and plays at 1x from the moment the first segment arrives.
+the page's player starts), then fetches segments in order the way a player with a generous buffer
+does, and plays at 1x from the moment the first segment arrives. With a ladder it climbs as a
+player on a fast network does: one rendition up for the next segment while it holds CLIMB_BUFFER
+seconds ahead of the playhead; a refused segment (429: not ready in time) is asked for one
+rendition down, and the refused rendition is not climbed to for PENALTY seconds (hls.js's
+errorPenaltyExpireMs in the page's player).
 A stall is a segment arriving after the playhead reached it; its length is how late it was.
 Time to first playable (TTFP) is webhook POST -> playlist and first segment bytes in hand.
 """
@@ -18,6 +22,9 @@ from typing import Any
 
 import httpx
 
+CLIMB_BUFFER = 4.0  # seconds of video ahead of the playhead before asking for a higher rendition
+PENALTY = 8.0  # seconds a refused rendition is not climbed to again
+
 
 @dataclass
 class Viewer:
@@ -27,7 +34,8 @@ class Viewer:
     stalls: int = 0
     stall_seconds: float = 0.0
     segment_waits: list[float] = field(default_factory=list)
-    rendition: str = ""  # the ladder's rendition played ("" without a ladder)
+    renditions: set[str] = field(default_factory=set)  # the ladder's renditions played (none without one)
+    refused: int = 0  # segments refused as not ready in time (asked for again lower)
 
 
 async def watch(client: httpx.AsyncClient, template_id: str, data: dict[str, Any], *, play: bool = True) -> Viewer:
@@ -39,15 +47,16 @@ async def watch(client: httpx.AsyncClient, template_id: str, data: dict[str, Any
     viewer.render_id = answer.json()["render_id"]
     hls_url = answer.json()["hls_url"]
     playlist = (await client.get(hls_url)).text
+    rungs = [hls_url]
     if "#EXT-X-STREAM-INF" in playlist:  # a ladder: its lowest rendition, listed first, as the page's player starts
-        hls_url = _segments(playlist, hls_url.rsplit("/", 1)[0])[0][0]
-        viewer.rendition = hls_url.rsplit("/", 2)[1]
-        playlist = (await client.get(hls_url)).text
-    segments = _segments(playlist, hls_url.rsplit("/", 1)[0])
+        rungs = [url for url, _ in _segments(playlist, hls_url.rsplit("/", 1)[0])]
+        playlist = (await client.get(rungs[0])).text
+    segments = _segments(playlist, rungs[0].rsplit("/", 1)[0])
     await _fetch(client, segments[0][0])
     viewer.ttfp = time.perf_counter() - t0
     if play:
-        await _play(client, segments, viewer)
+        ladder = [segments] + [_segments((await client.get(u)).text, u.rsplit("/", 1)[0]) for u in rungs[1:]]
+        await _play(client, ladder, viewer)
     return viewer
 
 
@@ -62,21 +71,37 @@ def _segments(playlist: str, base: str) -> list[tuple[str, float]]:
     return out
 
 
-async def _fetch(client: httpx.AsyncClient, url: str) -> None:
+async def _fetch(client: httpx.AsyncClient, url: str) -> bool:
+    """The segment's bytes: True once in hand, False when refused (429: a lower rendition's)."""
     for _ in range(30):  # the server answers 503 + Retry-After while a segment is still rendering
         response = await client.get(url)
+        if response.status_code == 429:
+            return False
         if response.status_code != 503:
             response.raise_for_status()
-            return
+            return True
         await asyncio.sleep(float(response.headers.get("retry-after", "1")))
     raise RuntimeError(f"segment never became ready: {url}")
 
 
-async def _play(client: httpx.AsyncClient, segments: list[tuple[str, float]], viewer: Viewer) -> None:
+async def _play(client: httpx.AsyncClient, ladder: list[list[tuple[str, float]]], viewer: Viewer) -> None:
+    """Fetch the segments after the first in order, climbing the ladder (lowest first)."""
     start = time.perf_counter()
-    playhead_due = segments[0][1]  # media time at which the next segment is needed
-    for url, duration in segments[1:]:
-        await _fetch(client, url)
+    rung, barred = 0, [0.0] * len(ladder)  # per rendition: refused, not climbed to before then
+    playhead_due = ladder[0][0][1]  # media time at which the next segment is needed
+    if len(ladder) > 1:
+        viewer.renditions.add(ladder[0][0][0].rsplit("/", 3)[1])
+    for index in range(1, len(ladder[0])):
+        ahead = playhead_due - (time.perf_counter() - start - viewer.stall_seconds)
+        if rung + 1 < len(ladder) and ahead >= CLIMB_BUFFER and time.perf_counter() >= barred[rung + 1]:
+            rung += 1
+        while not await _fetch(client, ladder[rung][index][0]):  # the lowest is never refused
+            viewer.refused += 1
+            barred[rung] = time.perf_counter() + PENALTY
+            rung -= 1
+        url, duration = ladder[rung][index]
+        if len(ladder) > 1:
+            viewer.renditions.add(url.rsplit("/", 3)[1])
         arrived = time.perf_counter() - start - viewer.stall_seconds
         late = arrived - playhead_due
         viewer.segment_waits.append(round(late, 3))
@@ -117,5 +142,6 @@ def summary(viewers: list[Viewer]) -> dict[str, Any]:
         "stall_seconds": round(sum(v.stall_seconds for v in viewers), 3),
         "ttfp_max": round(max(v.ttfp for v in viewers), 3),
         "worst_segment_margin": round(max((w for v in viewers for w in v.segment_waits), default=0.0), 3),
-        "renditions": sorted({v.rendition for v in viewers if v.rendition}),
+        "renditions": sorted({r for v in viewers for r in v.renditions}, key=lambda r: int(r.rstrip("p"))),
+        "refused": sum(v.refused for v in viewers),
     }

@@ -21,7 +21,8 @@ class Metrics:
         )  # fmt: skip
         self.segments = Counter(
             "vidmerge_segments", "Dynamic segments: rendered (once per encode), cached (a render found it made), "
-            "just_in_time (a viewer waited for it)", ["source"], registry=r,
+            "just_in_time (a viewer waited for it), refused (a rendition's that could not be ready in time)",
+            ["source"], registry=r,
         )  # fmt: skip
         self.queue_depth = Gauge("vidmerge_queue_depth", "Renders waiting in the embedded queue", registry=r)
         self.cache_hits = Counter("vidmerge_cache_hits", "Requests answered from cache", ["kind"], registry=r)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import OrderedDict
 
 from fastapi import APIRouter, Request
@@ -19,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.package import master_playlist, playlist
 from vidmerge.engine.pipeline import Personalized, in_rendition
-from vidmerge.errors import InvalidInput, NotFound, NotReady
+from vidmerge.errors import InvalidInput, NotFound, NotReady, TooMany
 from vidmerge.plan import GIF, OUTPUTS, PLAYLIST, POSTER, RenderPlan
 from vidmerge.records import RenderRecord
 from vidmerge.service import analytics, renders
@@ -35,13 +36,16 @@ CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Co
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 M3U8 = "application/vnd.apple.mpegurl"
 PRESIGNED_SECONDS = 600  # a redirect is asked for again at each play; the link itself stays stable
+IN_TIME_MARGIN = 0.5  # seconds a segment must be ready before its viewer's playhead reaches it
 
 
 class Plans:
-    """A small per-process cache: token -> (record, loaded, personalized plan)."""
+    """A small per-process cache: token -> (record, loaded, personalized plan), and when its
+    viewer started playing."""
 
     def __init__(self, size: int = 256) -> None:
         self._items: OrderedDict[str, tuple[RenderRecord, LoadedVersion, Personalized]] = OrderedDict()
+        self._starts: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
         self.size = size
 
@@ -68,6 +72,21 @@ class Plans:
     def forget(self, token: str) -> None:
         with self._lock:
             self._items.pop(token, None)
+            self._starts.pop(token, None)
+
+    def started(self, token: str, index: int, length: float) -> float:
+        """When the token's viewer started playing, as this process saw it: its first segment
+        request; a new viewing starts at a request for the first segment, or once the whole
+        video could have played since."""
+        now = time.time()
+        with self._lock:
+            began = self._starts.get(token)
+            if began is None or index == 0 or now - began > length:
+                began = self._starts[token] = now
+            self._starts.move_to_end(token)
+            while len(self._starts) > self.size:
+                self._starts.popitem(last=False)
+        return began
 
 
 @router.api_route("/v/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
@@ -133,14 +152,19 @@ async def rendition_playlist(request: Request, token: str, name: str) -> Respons
 async def hls_segment(request: Request, token: str, index: int) -> Response:
     """A segment of the top rendition (what a version without a ladder plays)."""
     record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
-    return await _segment(request, record, loaded, person.plan, index)
+    return await _segment(request, record, loaded, person.plan, index, lowest=True)
 
 
 @router.api_route("/v/{token}/r/{name}/seg/{index}.ts", methods=["GET", "HEAD"], include_in_schema=False)
 async def rendition_segment(request: Request, token: str, name: str, index: int) -> Response:
     record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
     rung, plan = _rendition(loaded, person, name)
-    return await _segment(request, record, rung, plan, index)
+    lowest = rung.prepared.key == loaded.prepared.ladder[0].key
+    return await _segment(request, record, rung, plan, index, lowest=lowest)
+
+
+def _late(eta: float | None, due: float) -> bool:
+    return eta is not None and time.time() + eta + IN_TIME_MARGIN > due
 
 
 def _rendition(loaded: LoadedVersion, person: Personalized, name: str) -> tuple[LoadedVersion, RenderPlan]:
@@ -151,17 +175,25 @@ def _rendition(loaded: LoadedVersion, person: Personalized, name: str) -> tuple[
 
 
 async def _segment(request: Request, record: RenderRecord, loaded: LoadedVersion, plan: RenderPlan,
-                   index: int) -> Response:  # fmt: skip
-    """A segment of one rendition; a personalized one not made yet is made now, just in time."""
+                   index: int, *, lowest: bool) -> Response:  # fmt: skip
+    """A segment of one rendition; a personalized one not made yet is made now, just in time.
+    One of a rendition above the lowest that cannot be ready before its viewer reaches it is
+    refused (429): the player takes a lower rendition's, which is cheaper (hls.js switches
+    down on a 4xx), rather than stall."""
     rt = request.app.state.rt
     if not 0 <= index < len(plan.segments):
         raise NotFound("not found")
     seg = plan.segments[index]
+    began = request.app.state.plans.started(record.token, index, loaded.prepared.duration)
     if seg.dynamic and not await run_in_threadpool(rt.storage.exists, seg.key):
-        # A viewer asks for it: due when a playhead started at acceptance reaches it (a bulk
-        # render being watched counts as interactive). Not "now": players fetch far ahead, and
-        # a prefetch must not push in front of another viewer's next segment.
-        due = record.created_at.timestamp() + seg.start
+        # Due when the viewer's playhead reaches it (a bulk render being watched counts as
+        # interactive). Not "now": players fetch far ahead, and a prefetch must not push in
+        # front of another viewer's next segment.
+        due = began + seg.start
+        if not lowest and _late(rt.scheduler.eta(loaded, seg, due), due):
+            METRICS.segments.labels("refused").inc()
+            raise TooMany(f"rendition {loaded.prepared.name} cannot have segment {index} ready in time; "
+                          "a lower rendition can", where="rendition")  # fmt: skip
         pending = asyncio.wrap_future(rt.scheduler.submit(loaded, seg, due))
         try:
             await asyncio.wait_for(asyncio.shield(pending), rt.settings.segment_wait_seconds)

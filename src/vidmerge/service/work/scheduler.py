@@ -49,6 +49,7 @@ class _Entry:
     rush: bool = False  # urgent when it started: one thread, quickest x264 search
     bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
     thread: int = 0  # the encoder thread, once started
+    began: float = 0.0  # time.time() when it started
 
 
 def yielding(loaded: LoadedVersion, *, bulk: bool) -> LoadedVersion:
@@ -68,6 +69,7 @@ class Scheduler:
         self._threads: list[threading.Thread] = []
         self._running: dict[int, _Entry] = {}  # id(entry) -> entry, while encoding
         self._closed = False
+        self._prices: dict[tuple[int, int], float] = {}  # (width, height) -> rushed seconds per frame (EWMA)
 
     def submit(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float) -> Future[segments.Outcome]:
         with self._cv:
@@ -117,7 +119,7 @@ class Scheduler:
                     return None
                 deadline, _, entry = heapq.heappop(self._heap)
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
-                    entry.started, entry.thread = True, threading.get_ident()
+                    entry.started, entry.thread, entry.began = True, threading.get_ident(), time.time()
                     entry.rush, entry.bulk = self._urgent(deadline), _bulk(deadline)
                     self._running[id(entry)] = entry
                     return entry
@@ -135,6 +137,39 @@ class Scheduler:
             return True
         return _bulk(deadline) and any(not e.bulk for e in self._running.values())  # bulk waits for interactive
 
+    def eta(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float) -> float | None:
+        """Seconds until `seg` would be ready if asked for now, due at `deadline`: the rushed
+        encodes running and the segments due before it, shared among the CPUs, then its own.
+        Each is priced at what rushed encodes of its size took here, so a low rendition's
+        segment is cheap. None while no segment of its size was timed."""
+        with self._cv:
+            if _size(loaded) not in self._prices:
+                return None
+            now = time.time()
+            entry = self._entries.get(seg.key)
+            if entry is not None and entry.started:
+                return self._left(entry, now)
+            ahead = sum(self._left(e, now) for e in self._running.values() if e.rush)
+            ahead += sum(self._cost(e.loaded, e.seg) for e in self._entries.values()
+                         if not e.started and e.deadline <= deadline and e is not entry)  # fmt: skip
+            return ahead / self.workers + self._cost(loaded, seg)
+
+    def _cost(self, loaded: LoadedVersion, seg: SegmentPlan) -> float:
+        return self._prices.get(_size(loaded), 0.0) * seg.frames
+
+    def _left(self, entry: _Entry, now: float) -> float:
+        return max(0.0, self._cost(entry.loaded, entry.seg) - (now - entry.began))
+
+    def _learn(self, entry: _Entry, outcome: segments.Outcome) -> None:
+        """A rushed encode made here prices the next ones of its size (wall seconds per frame,
+        what a viewer waits)."""
+        if not (entry.rush and outcome.rendered):
+            return
+        price = (time.time() - entry.began) / entry.seg.frames
+        with self._cv:
+            old = self._prices.get(size := _size(entry.loaded))
+            self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
+
     @staticmethod
     def _urgent(deadline: float) -> bool:
         return deadline - time.time() < URGENT
@@ -147,7 +182,9 @@ class Scheduler:
                 loaded = yielding(entry.loaded, bulk=entry.bulk)
             try:
                 with contextlib.nullcontext() if entry.bulk else ffmpeg.BULK.held():
-                    entry.future.set_result(segments.ensure(self.db, loaded, entry.seg, wait=self.wait))
+                    outcome = segments.ensure(self.db, loaded, entry.seg, wait=self.wait)
+                self._learn(entry, outcome)
+                entry.future.set_result(outcome)
             except BaseException as exc:  # handed to whoever waits on the future
                 entry.future.set_exception(exc)
             finally:
@@ -162,6 +199,10 @@ def _closing() -> Future[segments.Outcome]:
     future: Future[segments.Outcome] = Future()
     future.set_exception(NotReady("the server is shutting down", where="scheduler"))
     return future
+
+
+def _size(loaded: LoadedVersion) -> tuple[int, int]:
+    return loaded.prepared.width, loaded.prepared.height
 
 
 def _bulk(deadline: float) -> bool:

@@ -200,6 +200,7 @@
       maxMaxBufferLength: 60,
       backBufferLength: 30,
       fragLoadPolicy: { default: patience },
+      errorPenaltyExpireMs: 8000, // a rendition refused (429: not ready in time) may be climbed to again
     });
     var recovered = false;
     hls.on(window.Hls.Events.FRAG_LOADED, function (_, data) {
