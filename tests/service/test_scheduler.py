@@ -281,36 +281,41 @@ def test_closing_ends_the_wait_for_queued_segments(recorded: tuple[list[str], th
     assert busy.result(5).rendered and order == ["A"]
 
 
-def test_a_segment_is_priced_by_its_size_and_the_work_due_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a viewer's request would wait: unknown until a rushed encode of its size was timed;
-    then that encode's time (a larger rendition's is dearer), plus the segments due before it,
-    shared among the encoders."""
+def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Priced at what a rushed encode of its size took here, or of another size by its pixels
+    (admitted while none was timed), a segment asked for is admitted when it can be ready by
+    its deadline without making a segment queued after it late."""
     release = threading.Event()
     release.set()
 
     def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
-        time.sleep(0.2 if loaded.prepared.height < 400 else 0.8)
+        time.sleep(0.2)
         release.wait(10)
         return Outcome(rendered=True, waited=0.0)
 
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
     sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
     small, big = _loaded(416, 234), _loaded(832, 468)
-    assert sched.eta(small, _seg("x"), time.time() + 5) is None
-    assert sched.submit(small, _seg("s"), deadline=time.time() + 1).result(5).rendered  # rushed, timed
-    cheap = sched.eta(small, _seg("x"), time.time() + 5)
-    assert cheap is not None and 0.2 <= cheap < 5 and sched.eta(big, _seg("y"), time.time() + 5) is None
-    assert sched.submit(big, _seg("b"), deadline=time.time() + 1).result(5).rendered
-    dear = sched.eta(big, _seg("y"), time.time() + 5)
-    assert dear is not None and dear >= 0.8 and sched.eta(small, _seg("x"), time.time() + 5) == cheap
-    release.clear()  # the next encode holds the only encoder; two more queue behind it
+    assert sched.admits(small, _seg("x"), time.time() + 0.01, 0.0)  # nothing timed yet
+    started = time.time()
+    assert sched.submit(small, _seg("timed"), deadline=time.time() + 1).result(5).rendered  # rushed
+    cost = time.time() - started  # at most what it was priced at
+    assert not sched.admits(small, _seg("x"), time.time() + 0.1, 0.0)  # it takes 0.2 s at least
+    assert sched.admits(small, _seg("x"), time.time() + cost + 0.5, 0.0)
+    assert not sched.admits(small, _seg("x"), time.time() + cost + 0.5, 1.0)  # nor 1 s before
+    assert sched.admits(big, _seg("y"), time.time() + 5 * cost, 0.0)  # not timed: four times the pixels
+    assert not sched.admits(big, _seg("y"), time.time() + 2 * cost, 0.0)
+
+    release.clear()  # the next encode holds the only encoder; q waits behind it
     sched.submit(small, _seg("held"), deadline=time.time() + 1)
-    _until(lambda: sched.eta(small, _seg("held"), 0) == 0.0)  # running, and past its price
+    _until(lambda: sched.admits(small, _seg("held"), time.time() + 0.05, 0.0))  # running, past its price
     now = time.time()
-    queued = [sched.submit(small, _seg("q1"), deadline=now + 2), sched.submit(big, _seg("q2"), deadline=now + 2)]
-    first, last = sched.eta(small, _seg("x"), now + 1.5), sched.eta(small, _seg("x"), now + 5)
-    assert first == pytest.approx(cheap) and last == pytest.approx(2 * cheap + dear)
+    queued = sched.submit(small, _seg("q"), deadline=now + 1.5 * cost)  # ready in time, alone
+    assert not sched.admits(small, _seg("first"), now + 1.2 * cost, 0.0)  # in time itself, but q would not be
+    assert sched.admits(small, _seg("after"), now + 3 * cost, 0.0)
+    assert not sched.admits(small, _seg("after"), now + 1.6 * cost, 0.0)  # itself late behind q
     release.set()
-    for future in queued:
-        assert future.result(5).rendered
+    assert queued.result(5).rendered
     sched.close()

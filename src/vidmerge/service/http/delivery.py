@@ -163,10 +163,6 @@ async def rendition_segment(request: Request, token: str, name: str, index: int)
     return await _segment(request, record, rung, plan, index, lowest=lowest)
 
 
-def _late(eta: float | None, due: float) -> bool:
-    return eta is not None and time.time() + eta + IN_TIME_MARGIN > due
-
-
 def _rendition(loaded: LoadedVersion, person: Personalized, name: str) -> tuple[LoadedVersion, RenderPlan]:
     rung = loaded.prepared.rendition(name)
     if rung is None:
@@ -177,9 +173,9 @@ def _rendition(loaded: LoadedVersion, person: Personalized, name: str) -> tuple[
 async def _segment(request: Request, record: RenderRecord, loaded: LoadedVersion, plan: RenderPlan,
                    index: int, *, lowest: bool) -> Response:  # fmt: skip
     """A segment of one rendition; a personalized one not made yet is made now, just in time.
-    One of a rendition above the lowest that cannot be ready before its viewer reaches it is
-    refused (429): the player takes a lower rendition's, which is cheaper (hls.js switches
-    down on a 4xx), rather than stall."""
+    One of a rendition above the lowest that cannot be ready before its viewer reaches it, or
+    only by making other viewers' segments late, is refused (429): the player takes a lower
+    rendition's, which is cheaper (hls.js switches down on a 4xx), rather than stall."""
     rt = request.app.state.rt
     if not 0 <= index < len(plan.segments):
         raise NotFound("not found")
@@ -190,7 +186,7 @@ async def _segment(request: Request, record: RenderRecord, loaded: LoadedVersion
         # interactive). Not "now": players fetch far ahead, and a prefetch must not push in
         # front of another viewer's next segment.
         due = began + seg.start
-        if not lowest and _late(rt.scheduler.eta(loaded, seg, due), due):
+        if not lowest and not rt.scheduler.admits(loaded, seg, due, IN_TIME_MARGIN):
             METRICS.segments.labels("refused").inc()
             raise TooMany(f"rendition {loaded.prepared.name} cannot have segment {index} ready in time; "
                           "a lower rendition can", where="rendition")  # fmt: skip

@@ -14,7 +14,10 @@ progress (ffmpeg.Bulk): a lower priority alone still gives them a share of the C
 they hold no CPU, and an interactive segment due later starts beside them. A player asking for
 a segment that is not ready moves it to the front. One entry per segment key: asking again only
 ever brings its deadline forward. Each segment still goes through `segments.ensure`,
-so across processes exactly one renders it.
+so across processes exactly one renders it. `admits` says whether a viewer's request can be met
+in time without making other viewers' segments late, each segment priced at what rushed encodes
+of its size took here (a low rendition's is cheap): delivery refuses a higher rendition's
+segment it does not admit.
 """
 
 from __future__ import annotations
@@ -137,25 +140,39 @@ class Scheduler:
             return True
         return _bulk(deadline) and any(not e.bulk for e in self._running.values())  # bulk waits for interactive
 
-    def eta(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float) -> float | None:
-        """Seconds until `seg` would be ready if asked for now, due at `deadline`: the rushed
-        encodes running and the segments due before it, shared among the CPUs, then its own.
-        Each is priced at what rushed encodes of its size took here, so a low rendition's
-        segment is cheap. None while no segment of its size was timed."""
+    def admits(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float, margin: float) -> bool:
+        """Whether `seg`, asked for now and due at `deadline`, can be ready `margin` seconds
+        before it without making a segment due after it late that would not have been: the
+        interactive segments waiting are laid out earliest deadline first on the CPUs (free
+        once their rushed encodes are done), with and without it. Each is priced at what
+        rushed encodes of its size took here (a low rendition's segment is cheap), or of the
+        nearest size timed, by its pixels; admitted while nothing was timed."""
         with self._cv:
-            if _size(loaded) not in self._prices:
-                return None
+            if not self._prices:
+                return True
             now = time.time()
             entry = self._entries.get(seg.key)
             if entry is not None and entry.started:
-                return self._left(entry, now)
-            ahead = sum(self._left(e, now) for e in self._running.values() if e.rush)
-            ahead += sum(self._cost(e.loaded, e.seg) for e in self._entries.values()
-                         if not e.started and e.deadline <= deadline and e is not entry)  # fmt: skip
-            return ahead / self.workers + self._cost(loaded, seg)
+                return now + self._left(entry, now) + margin <= deadline
+            waiting = [(e.deadline, n, self._cost(e.loaded, e.seg)) for n, e in enumerate(self._entries.values())
+                       if not e.started and not _bulk(e.deadline) and e is not entry]  # fmt: skip
+            if entry is not None:
+                deadline = min(deadline, entry.deadline)
+            free = sorted(now + self._left(e, now) for e in self._running.values() if e.rush)
+            free = (free + [now] * self.workers)[: max(self.workers, len(free))]
+            before = _finishes(free, waiting)
+            after = _finishes(free, [*waiting, (deadline, -1, self._cost(loaded, seg))])
+        late = {n for n, (due, done) in before.items() if done + margin > due}
+        return all(done + margin <= due or n in late for n, (due, done) in after.items())
 
     def _cost(self, loaded: LoadedVersion, seg: SegmentPlan) -> float:
-        return self._prices.get(_size(loaded), 0.0) * seg.frames
+        size = _size(loaded)
+        price = self._prices.get(size)
+        if price is None:  # a size not timed yet: the nearest one timed, by pixels
+            pixels = size[0] * size[1]
+            near = min(self._prices, key=lambda s: abs(s[0] * s[1] - pixels), default=None)
+            price = self._prices[near] * pixels / (near[0] * near[1]) if near else 0.0
+        return price * seg.frames
 
     def _left(self, entry: _Entry, now: float) -> float:
         return max(0.0, self._cost(entry.loaded, entry.seg) - (now - entry.began))
@@ -199,6 +216,19 @@ def _closing() -> Future[segments.Outcome]:
     future: Future[segments.Outcome] = Future()
     future.set_exception(NotReady("the server is shutting down", where="scheduler"))
     return future
+
+
+def _finishes(free: list[float], jobs: list[tuple[float, int, float]]) -> dict[int, tuple[float, float]]:
+    """Job -> (deadline, when done) of (deadline, job, cost) jobs taken earliest deadline first,
+    each on the CPU free first (`free`: when each CPU is)."""
+    free = list(free)
+    heapq.heapify(free)
+    out = {}
+    for deadline, job, cost in sorted(jobs):
+        done = heapq.heappop(free) + cost
+        heapq.heappush(free, done)
+        out[job] = (deadline, done)
+    return out
 
 
 def _size(loaded: LoadedVersion) -> tuple[int, int]:
