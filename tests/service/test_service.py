@@ -101,8 +101,11 @@ def test_the_master_playlist_offers_the_ladder_lowest_first(api: Api) -> None:
 def test_each_rendition_is_rendered_just_in_time_and_splices(api: Api) -> None:
     """A viewer on a lower rendition (360p) asks for its personalized segments: each is rendered
     then (none of them existed: the worker makes the top one's), at that rendition's size, on the
-    same clock as its shared neighbours, every frame there; the name is drawn, scaled."""
+    same clock as its shared neighbours, every frame there; the name is drawn, scaled. (The
+    viewer comes once the render is done: a higher rendition's segment a busy server cannot make
+    in time is refused, test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused.)"""
     r = _render(api, {"name": "低画質 花子", "monthly_kwh": 377})
+    api.wait_done(r["render_id"])
     before = {p for p in _personal_segments(api) if "360p" in p.parts}
     pts: list[int] = []
     for path in segment_paths(api.client, _path(r["hls_url"]), 1):
@@ -129,18 +132,15 @@ def test_each_rendition_is_rendered_just_in_time_and_splices(api: Api) -> None:
 
 def test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused(api: Api) -> None:
     """A 540p personalized segment, which only its viewer's request makes, is made when it can
-    be ready before the viewer's playhead reaches it (segment 1 starts 2 s after the viewer's
-    first request). A viewer whose playhead already reached it (it started 2.5 s ago) is refused
-    it: 429 naming the rendition, nothing made; hls.js switches down on it. The lowest
-    rendition's is never refused, and is made now."""
-    early = _render(api, {"name": "間に合う 花子", "monthly_kwh": 412})
-    middle = segment_paths(api.client, _path(early["hls_url"]), 2)
-    assert [api.client.get(path).status_code for path in middle[:2]] == [200, 200]  # timed: 540p is priced
-
-    late = _render(api, {"name": "間に合わ 太郎", "monthly_kwh": 411})
-    lowest, middle = (segment_paths(api.client, _path(late["hls_url"]), rung) for rung in (0, 2))
-    before = {p for p in _personal_segments(api) if "540p" in p.parts}
+    be ready before the viewer's playhead reaches it (segment 6 starts 12 s after the viewer's
+    first request). A viewer whose playhead already reached segment 1 (it started 2.5 s ago;
+    segment 1 starts at 2 s) is refused it: 429 naming the rendition, nothing made; hls.js
+    switches down on it. The lowest rendition's is never refused, and is made now."""
+    r = _render(api, {"name": "間に合わ 太郎", "monthly_kwh": 411})
+    lowest, middle = (segment_paths(api.client, _path(r["hls_url"]), rung) for rung in (0, 2))
     assert api.client.get(lowest[0]).status_code == 200  # playing starts
+    assert api.client.get(middle[6]).status_code == 200
+    before = {p for p in _personal_segments(api) if "540p" in p.parts}
     time.sleep(2.5)
     refused = api.client.get(middle[1])
     assert refused.status_code == 429, refused.text

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ class Viewer:
     segment_waits: list[float] = field(default_factory=list)
     renditions: set[str] = field(default_factory=set)  # the ladder's renditions played (none without one)
     refused: int = 0  # segments refused as not ready in time (asked for again lower)
+    stalled: list[str] = field(default_factory=list)  # "<index>@<rendition>" of each stall
 
 
 async def watch(client: httpx.AsyncClient, template_id: str, data: dict[str, Any], *, play: bool = True) -> Viewer:
@@ -108,6 +110,7 @@ async def _play(client: httpx.AsyncClient, ladder: list[list[tuple[str, float]]]
         if late > 0:
             viewer.stalls += 1
             viewer.stall_seconds += late
+            viewer.stalled.append(f"{index}@{url.rsplit('/', 3)[1] if len(ladder) > 1 else 'top'}")
         playhead_due += duration
 
 
@@ -144,4 +147,5 @@ def summary(viewers: list[Viewer]) -> dict[str, Any]:
         "worst_segment_margin": round(max((w for v in viewers for w in v.segment_waits), default=0.0), 3),
         "renditions": sorted({r for v in viewers for r in v.renditions}, key=lambda r: int(r.rstrip("p"))),
         "refused": sum(v.refused for v in viewers),
+        "stalled_segments": dict(sorted(Counter(s for v in viewers for s in v.stalled).items())),
     }
