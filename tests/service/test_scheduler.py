@@ -296,7 +296,7 @@ def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_ti
         return Outcome(rendered=True, waited=0.0)
 
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
-    sched = Scheduler(db=None, workers=1, wait=1.0)  # type: ignore[arg-type]
+    sched = Scheduler(db=None, workers=1, wait=1.0, contention=1.0)  # type: ignore[arg-type]
     small, big = _loaded(416, 234), _loaded(832, 468)
     assert sched.admits(small, _seg("x"), time.time() + 0.01, 0.0)  # nothing timed yet
     started = time.time()

@@ -40,6 +40,7 @@ from vidmerge.service.work import segments
 BULK_DELAY = 3600.0  # seconds added to a bulk render's deadlines: interactive ones go first
 URGENT = 3.0  # seconds: a segment due sooner than this is rushed, and nothing due later runs beside it
 LATER_NICE = 10  # CPU priority of encodes not urgent when they started
+CONTENTION = 2.0  # a crowd's rushed encodes took about twice their price, side by side (docs/bench.md)
 
 
 @dataclass
@@ -49,7 +50,8 @@ class _Entry:
     deadline: float
     future: Future[segments.Outcome] = field(default_factory=Future)
     started: bool = False
-    rush: bool = False  # urgent when it started: one thread, quickest x264 search
+    viewer: bool = False  # a viewer asked for it: rushed whenever it starts (priced, and cheap)
+    rush: bool = False  # urgent or a viewer's when it started: one thread, quickest x264 search
     bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
     thread: int = 0  # the encoder thread, once started
     began: float = 0.0  # time.time() when it started
@@ -63,8 +65,8 @@ def yielding(loaded: LoadedVersion, *, bulk: bool) -> LoadedVersion:
 
 
 class Scheduler:
-    def __init__(self, db: Database, *, workers: int, wait: float) -> None:
-        self.db, self.workers, self.wait = db, max(1, workers), wait
+    def __init__(self, db: Database, *, workers: int, wait: float, contention: float = CONTENTION) -> None:
+        self.db, self.workers, self.wait, self.contention = db, max(1, workers), wait, contention
         self._heap: list[tuple[float, int, _Entry]] = []
         self._entries: dict[str, _Entry] = {}
         self._seq = itertools.count()
@@ -74,20 +76,24 @@ class Scheduler:
         self._closed = False
         self._prices: dict[tuple[int, int], float] = {}  # (width, height) -> rushed seconds per frame (EWMA)
 
-    def submit(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float) -> Future[segments.Outcome]:
+    def submit(
+        self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float, *, viewer: bool = False
+    ) -> Future[segments.Outcome]:
         with self._cv:
             if self._closed:
                 return _closing()
             self._start_threads()
             entry = self._entries.get(seg.key)
             if entry is None:
-                entry = self._entries[seg.key] = _Entry(loaded, seg, deadline)
+                entry = self._entries[seg.key] = _Entry(loaded, seg, deadline, viewer=viewer)
             elif entry.started and entry.bulk and not _bulk(deadline):  # a viewer waits for it now
                 entry.bulk = False
                 ffmpeg.BULK.promote(entry.thread)
                 return entry.future
             elif entry.started or deadline >= entry.deadline:
+                entry.viewer = entry.viewer or (viewer and not entry.started)
                 return entry.future
+            entry.viewer = entry.viewer or viewer
             entry.deadline = deadline
             heapq.heappush(self._heap, (deadline, next(self._seq), entry))
             self._cv.notify()
@@ -123,17 +129,18 @@ class Scheduler:
                 deadline, _, entry = heapq.heappop(self._heap)
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
                     entry.started, entry.thread, entry.began = True, threading.get_ident(), time.time()
-                    entry.rush, entry.bulk = self._urgent(deadline), _bulk(deadline)
+                    entry.rush, entry.bulk = self._urgent(deadline) or entry.viewer, _bulk(deadline)
                     self._running[id(entry)] = entry
                     return entry
 
     def _hold_back(self) -> bool:
-        """Urgent segments take up to one encoder per CPU, even when segments due later hold
-        every CPU (those run at a lower priority and yield). A segment due later starts only on a
-        free CPU with no urgent encode running: its x264 threads would slow the urgent one."""
+        """Urgent segments, and those a viewer asked for, take up to one encoder per CPU, even
+        when segments due later hold every CPU (those run at a lower priority and yield). A
+        segment due later starts only on a free CPU with no urgent encode running: its x264
+        threads would slow the urgent one."""
         rushed = sum(e.rush for e in self._running.values())
-        deadline = self._heap[0][0]
-        if self._urgent(deadline):
+        deadline, _, head = self._heap[0]
+        if self._urgent(deadline) or head.viewer:
             return rushed >= self.workers
         stopped = ffmpeg.BULK.holding  # bulk encodes stopped meanwhile hold no CPU
         if rushed > 0 or sum(not (e.bulk and stopped) for e in self._running.values()) >= self.workers:
@@ -146,7 +153,8 @@ class Scheduler:
         interactive segments waiting are laid out earliest deadline first on the CPUs (free
         once their rushed encodes are done), with and without it. Each is priced at what
         rushed encodes of its size took here (a low rendition's segment is cheap), or of the
-        nearest size timed, by its pixels; admitted while nothing was timed."""
+        nearest size timed, by its pixels, times `contention` (encodes side by side with the
+        server's own work take longer than one alone); admitted while nothing was timed."""
         with self._cv:
             if not self._prices:
                 return True
@@ -172,7 +180,7 @@ class Scheduler:
             pixels = size[0] * size[1]
             near = min(self._prices, key=lambda s: abs(s[0] * s[1] - pixels), default=None)
             price = self._prices[near] * pixels / (near[0] * near[1]) if near else 0.0
-        return price * seg.frames
+        return price * seg.frames * self.contention
 
     def _left(self, entry: _Entry, now: float) -> float:
         return max(0.0, self._cost(entry.loaded, entry.seg) - (now - entry.began))
