@@ -153,15 +153,16 @@ async def rendition_playlist(request: Request, token: str, name: str) -> Respons
 async def hls_segment(request: Request, token: str, index: int) -> Response:
     """A segment of the top rendition (what a version without a ladder plays)."""
     record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
-    return await _segment(request, record, loaded, person.plan, index)
+    return await _segment(request, record, loaded, person.plan, index, lowest=True)
 
 
 @router.api_route("/v/{token}/r/{name}/seg/{index}.ts", methods=["GET", "HEAD"], include_in_schema=False)
 async def rendition_segment(request: Request, token: str, name: str, index: int) -> Response:
     record, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
     rung, plan = _rendition(loaded, person, name)
-    floor = in_rendition(loaded, person.plan, loaded.prepared.ladder[0])
-    return await _segment(request, record, rung, plan, index, floor=floor)
+    bottom = loaded.prepared.ladder[0]
+    floor = in_rendition(loaded, person.plan, bottom) if index == 0 else None  # a viewing starts
+    return await _segment(request, record, rung, plan, index, lowest=rung.prepared.key == bottom.key, floor=floor)
 
 
 def _submit_floor(rt: Runtime, floor: tuple[LoadedVersion, RenderPlan], began: float) -> None:
@@ -178,12 +179,12 @@ def _rendition(loaded: LoadedVersion, person: Personalized, name: str) -> tuple[
     return in_rendition(loaded, person.plan, rung)
 
 
-async def _segment(request: Request, record: RenderRecord, loaded: LoadedVersion, plan: RenderPlan, index: int,
-                   floor: tuple[LoadedVersion, RenderPlan] | None = None) -> Response:  # fmt: skip
+async def _segment(request: Request, record: RenderRecord, loaded: LoadedVersion, plan: RenderPlan, index: int, *,
+                   lowest: bool, floor: tuple[LoadedVersion, RenderPlan] | None = None) -> Response:  # fmt: skip
     """A segment of one rendition; a personalized one not made yet is made now, just in time.
-    With a ladder (`floor`: its lowest rendition), a viewing starts at segment 0: the lowest
-    rendition's personalized segments are submitted then, each due when the playhead reaches
-    it, so that every viewer's fallback is made in time and counted before any climb. A
+    A viewing starts at segment 0: the lowest rendition's personalized segments (`floor`) are
+    submitted then, each due when the playhead reaches it, so that every viewer's fallback is
+    made in time and counted before any climb. A
     segment of a rendition above the lowest that cannot be ready before its viewer reaches it,
     or only by making other viewers' segments late, is refused (429): the player takes a lower
     rendition's, which is cheaper (hls.js switches down on a 4xx), rather than stall."""
@@ -192,14 +193,13 @@ async def _segment(request: Request, record: RenderRecord, loaded: LoadedVersion
         raise NotFound("not found")
     seg = plan.segments[index]
     began = request.app.state.plans.started(record.token, index, loaded.prepared.duration)
-    if floor is not None and index == 0:
+    if floor is not None:
         await run_in_threadpool(_submit_floor, rt, floor, began)
     if seg.dynamic and not await run_in_threadpool(rt.storage.exists, seg.key):
         # Due when the viewer's playhead reaches it (a bulk render being watched counts as
         # interactive). Not "now": players fetch far ahead, and a prefetch must not push in
         # front of another viewer's next segment.
         due = began + seg.start
-        lowest = floor is None or floor[0].prepared.key == loaded.prepared.key
         if not lowest and not rt.scheduler.admits(loaded, seg, due, IN_TIME_MARGIN):
             METRICS.segments.labels("refused").inc()
             raise TooMany(f"rendition {loaded.prepared.name} cannot have segment {index} ready in time; "

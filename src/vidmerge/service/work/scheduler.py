@@ -52,6 +52,7 @@ class _Entry:
     started: bool = False
     viewer: bool = False  # a viewer asked for it: rushed whenever it starts (priced, and cheap)
     rush: bool = False  # urgent or a viewer's when it started: one thread, quickest x264 search
+    shared: bool = False  # another rushed encode ran beside it (its time is not its price)
     bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
     thread: int = 0  # the encoder thread, once started
     began: float = 0.0  # time.time() when it started
@@ -130,6 +131,10 @@ class Scheduler:
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
                     entry.started, entry.thread, entry.began = True, threading.get_ident(), time.time()
                     entry.rush, entry.bulk = self._urgent(deadline) or entry.viewer, _bulk(deadline)
+                    beside = [e for e in self._running.values() if e.rush]
+                    if entry.rush and beside:
+                        for e in (entry, *beside):
+                            e.shared = True
                     self._running[id(entry)] = entry
                     return entry
 
@@ -187,13 +192,15 @@ class Scheduler:
 
     def _learn(self, entry: _Entry, outcome: segments.Outcome) -> None:
         """A rushed encode made here prices the next ones of its size (wall seconds per frame,
-        what a viewer waits)."""
+        what a viewer waits): one that ran alone, or the first of its size (`contention`
+        stands for encodes side by side)."""
         if not (entry.rush and outcome.rendered):
             return
         price = (time.time() - entry.began) / entry.seg.frames
         with self._cv:
             old = self._prices.get(size := _size(entry.loaded))
-            self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
+            if old is None or not entry.shared:
+                self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
 
     @staticmethod
     def _urgent(deadline: float) -> bool:
