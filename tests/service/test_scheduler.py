@@ -319,3 +319,21 @@ def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_ti
     release.set()
     assert queued.result(5).rendered
     sched.close()
+
+
+def test_a_segment_a_viewer_asked_for_is_rushed_whenever_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A viewer's segment due later is still rushed (one thread, quickest search: what the
+    admission prices it at); a render's own segment due later gets the full-effort encode."""
+    seen: dict[str, bool] = {}
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        seen[seg.key] = loaded.rush
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
+    loaded = _loaded()
+    assert sched.submit(loaded, _seg("asked"), deadline=time.time() + 60, viewer=True).result(5).rendered
+    assert sched.submit(loaded, _seg("own"), deadline=time.time() + 60).result(5).rendered
+    assert seen == {"asked": True, "own": False}
+    sched.close()
