@@ -153,11 +153,12 @@ def test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused(api
 
 def test_the_benchs_viewer_climbs_the_ladder(api: Api) -> None:
     """`vidmerge bench`'s simulated viewer starts on the lowest rendition and climbs one at a
-    time while it holds seconds ahead of its playhead, to the top."""
+    time while it holds seconds ahead of its playhead, to the top (segments 3 to 5 are shared:
+    never refused)."""
     [viewer] = asyncio.run(
         viewers.crowd(api.url, "electricity-savings", lambda i: {"name": "登る 一郎", "monthly_kwh": 420}, 1)
     )
-    assert viewer.renditions == {"234p", "360p", "540p", "720p"} and viewer.refused >= 0
+    assert viewer.renditions == {"234p", "360p", "540p", "720p"}
     assert len(viewer.segment_waits) == 14
 
 

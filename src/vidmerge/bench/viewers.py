@@ -35,7 +35,7 @@ class Viewer:
     stalls: int = 0
     stall_seconds: float = 0.0
     segment_waits: list[float] = field(default_factory=list)
-    renditions: set[str] = field(default_factory=set)  # the ladder's renditions played (none without one)
+    renditions: set[str] = field(default_factory=set)  # the ladder's renditions played ("top" without one)
     refused: int = 0  # segments refused as not ready in time (asked for again lower)
     stalled: list[str] = field(default_factory=list)  # "<index>@<rendition>" of each stall
 
@@ -91,8 +91,7 @@ async def _play(client: httpx.AsyncClient, ladder: list[list[tuple[str, float]]]
     start = time.perf_counter()
     rung, barred = 0, [0.0] * len(ladder)  # per rendition: refused, not climbed to before then
     playhead_due = ladder[0][0][1]  # media time at which the next segment is needed
-    if len(ladder) > 1:
-        viewer.renditions.add(ladder[0][0][0].rsplit("/", 3)[1])
+    viewer.renditions.add(_rendition(ladder[0][0][0], ladder))
     for index in range(1, len(ladder[0])):
         ahead = playhead_due - (time.perf_counter() - start - viewer.stall_seconds)
         if rung + 1 < len(ladder) and ahead >= CLIMB_BUFFER and time.perf_counter() >= barred[rung + 1]:
@@ -102,16 +101,20 @@ async def _play(client: httpx.AsyncClient, ladder: list[list[tuple[str, float]]]
             barred[rung] = time.perf_counter() + PENALTY
             rung -= 1
         url, duration = ladder[rung][index]
-        if len(ladder) > 1:
-            viewer.renditions.add(url.rsplit("/", 3)[1])
+        viewer.renditions.add(_rendition(url, ladder))
         arrived = time.perf_counter() - start - viewer.stall_seconds
         late = arrived - playhead_due
         viewer.segment_waits.append(round(late, 3))
         if late > 0:
             viewer.stalls += 1
             viewer.stall_seconds += late
-            viewer.stalled.append(f"{index}@{url.rsplit('/', 3)[1] if len(ladder) > 1 else 'top'}")
+            viewer.stalled.append(f"{index}@{_rendition(url, ladder)}")
         playhead_due += duration
+
+
+def _rendition(url: str, ladder: list[list[tuple[str, float]]]) -> str:
+    """The rendition of a segment's URL (.../r/<rendition>/seg/<n>.ts); "top" without a ladder."""
+    return url.rsplit("/", 3)[1] if len(ladder) > 1 else "top"
 
 
 async def crowd(base_url: str, template_id: str, make_data: Callable[[int], dict[str, Any]], n: int) -> list[Viewer]:
@@ -145,7 +148,7 @@ def summary(viewers: list[Viewer]) -> dict[str, Any]:
         "stall_seconds": round(sum(v.stall_seconds for v in viewers), 3),
         "ttfp_max": round(max(v.ttfp for v in viewers), 3),
         "worst_segment_margin": round(max((w for v in viewers for w in v.segment_waits), default=0.0), 3),
-        "renditions": sorted({r for v in viewers for r in v.renditions}, key=lambda r: int(r.rstrip("p"))),
+        "renditions": sorted({r for v in viewers for r in v.renditions} - {"top"}, key=lambda r: int(r.rstrip("p"))),
         "refused": sum(v.refused for v in viewers),
         "stalled_segments": dict(sorted(Counter(s for v in viewers for s in v.stalled).items())),
     }
