@@ -151,6 +151,19 @@ def test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused(api
     assert re.search(r'^vidmerge_segments_total\{source="refused"\} [1-9]', api.client.get("/metrics").text, re.M)
 
 
+def test_a_viewing_starts_by_making_its_lowest_renditions_personalized_segments(api: Api) -> None:
+    """A viewer's first segment request submits every personalized segment of the lowest
+    rendition (the fallback a refused climb lands on), not only the one asked for."""
+    r = _render(api, {"name": "床 次郎", "monthly_kwh": 433})
+    api.wait_done(r["render_id"])  # the render made only the lowest's first one
+    before = {p for p in _personal_segments(api) if "234p" in p.parts}
+    assert api.client.get(segment_paths(api.client, _path(r["hls_url"]), 0)[0]).status_code == 200
+    deadline = time.monotonic() + 60
+    while len({p for p in _personal_segments(api) if "234p" in p.parts} - before) < 6:
+        assert time.monotonic() < deadline, "the lowest rendition's segments were not made"
+        time.sleep(0.25)
+
+
 def test_the_benchs_viewer_climbs_the_ladder(api: Api) -> None:
     """`vidmerge bench`'s simulated viewer starts on the lowest rendition and climbs one at a
     time while it holds seconds ahead of its playhead, to the top (segments 3 to 5 are shared:
