@@ -154,7 +154,7 @@ def test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused(api
 def test_a_viewing_starts_by_making_its_lowest_renditions_personalized_segments(api: Api) -> None:
     """A viewer's first segment request submits every personalized segment of the lowest
     rendition (the fallback a refused climb lands on), not only the one asked for."""
-    r = _render(api, {"name": "床 次郎", "monthly_kwh": 433})
+    r = _render(api, {"name": "床 次郎", "monthly_kwh": 433.5, "deadline": "2032-04-18"})  # every segment its own
     api.wait_done(r["render_id"])  # the render made only the lowest's first one
     before = {p for p in _personal_segments(api) if "234p" in p.parts}
     assert api.client.get(segment_paths(api.client, _path(r["hls_url"]), 0)[0]).status_code == 200
