@@ -38,26 +38,34 @@ def test_an_ffmpeg_past_its_cpu_time_is_stopped() -> None:
 
 
 def test_an_encoder_shares_our_autogroup_so_its_nice_ranks_it_below_the_server(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """With sched_autogroup on, a process in a session of its own is weighed against the server
     as a whole whatever its nice value: each encoder stays in our session (in a process group of
-    its own, which a timeout kills as one), so `nice` ranks it below the API's threads."""
-    seen: list[tuple[str, str, int]] = []
+    its own, which a timeout kills as one), so `nice` ranks it below the API's threads; a
+    server's limits give every encoder a nice above the server's own."""
+    seen: list[tuple[str, str, int, int]] = []
     popen = subprocess.Popen
 
     def watching(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
         proc = popen(*args, **kwargs)  # type: ignore[call-overload]
         if any("testsrc2" in str(a) for a in args[0]):  # type: ignore[union-attr]
             with open(f"/proc/{proc.pid}/autogroup") as f:
-                seen.append((f.read(), str(os.getsid(proc.pid)), os.getpgid(proc.pid) - proc.pid))
+                group = f.read()
+            for _ in range(1000):  # coreutils' nice, until it execs ffmpeg
+                if Path(f"/proc/{proc.pid}/comm").read_text().strip() != "nice":
+                    break
+                time.sleep(0.005)
+            nice = os.getpriority(os.PRIO_PROCESS, proc.pid) - os.getpriority(os.PRIO_PROCESS, 0)
+            seen.append((group, str(os.getsid(proc.pid)), os.getpgid(proc.pid) - proc.pid, nice))
         return proc
 
     monkeypatch.setattr(subprocess, "Popen", watching)
-    ffmpeg.run(_encode("320x180", 1), limits=ffmpeg.Limits(nice=10))
+    ffmpeg.run(_encode("320x180", 1), limits=ffmpeg.Limits.of(Settings(data_dir=tmp_path)))
     with open("/proc/self/autogroup") as f:
         mine = f.read()  # empty when we sit in the kernel's default autogroup, as some CI runners do
-    assert seen == [(mine, str(os.getsid(0)), 0)]
+    assert seen == [(mine, str(os.getsid(0)), 0, ffmpeg.ENCODER_NICE)]
+    assert ffmpeg.ENCODER_NICE > 0
 
 
 def _state(pid: int) -> str:

@@ -323,8 +323,8 @@ def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_ti
 
 def test_a_segment_a_viewer_asked_for_is_rushed_whenever_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     """A viewer's segment due later is still rushed (one thread, quickest search: what the
-    admission prices it at), at the lower CPU priority until it is due soon; a render's own
-    segment due later gets the full-effort encode."""
+    admission prices it at) at the version's own CPU priority; a render's own segment due later
+    gets the full-effort encode, at the lower priority."""
     seen: dict[str, tuple[bool, int]] = {}
 
     def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
@@ -338,5 +338,5 @@ def test_a_segment_a_viewer_asked_for_is_rushed_whenever_it_starts(monkeypatch: 
     assert sched.submit(loaded, _seg("asked soon"), deadline=time.time() + 1, viewer=True).result(5).rendered
     assert sched.submit(loaded, _seg("own"), deadline=time.time() + 60).result(5).rendered
     later = scheduler_module.LATER_NICE
-    assert seen == {"asked": (True, later), "asked soon": (True, 0), "own": (False, later)}
+    assert seen == {"asked": (True, 0), "asked soon": (True, 0), "own": (False, later)}
     sched.close()

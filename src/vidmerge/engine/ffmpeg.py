@@ -88,6 +88,9 @@ def _ask(exe: str, flag: str) -> str:
     return done.stdout.decode("utf-8", "replace")
 
 
+ENCODER_NICE = 3  # a webhook's or a segment request's few milliseconds go before any encode (docs/bench.md)
+
+
 @dataclass(frozen=True)
 class Limits:
     timeout: float = 300.0
@@ -99,7 +102,8 @@ class Limits:
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
-        return cls(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads,
+        """A server's or a worker's: every encode ranks below the API's threads."""
+        return cls(timeout=settings.ffmpeg_timeout, threads=settings.ffmpeg_threads, nice=ENCODER_NICE,
                    memory_mb=settings.ffmpeg_memory_mb, cpu_seconds=settings.ffmpeg_cpu_seconds)  # fmt: skip
 
 

@@ -8,13 +8,12 @@ viewer's next two or the first segments of a crowd that arrived at once, and not
 starts beside them. Segments due later get full-effort encodes with x264's own threading, one
 per CPU, at a lower CPU priority; as many spare encoder threads, for urgent work only, let urgent
 segments start one per CPU while those hold every CPU (a crowd arriving at a busy server), and
-they yield the CPU to them. A segment a viewer asked for is rushed whenever it starts (what
-the admission below prices it at), at the lower priority while it is not due soon: a viewing's
-lowest rendition, asked for at its start, yields to the next customers' first segments. A bulk
-render's segments (a campaign's) wait while any interactive one is encoded, and those running
-are stopped meanwhile, and while an interactive render is in progress (ffmpeg.Bulk): a lower
-priority alone still gives them a share of the CPU; stopped, they hold no CPU, and an
-interactive segment due later starts beside them. A player asking for
+they yield the CPU to them. Every encode ranks below the API's threads (ffmpeg.ENCODER_NICE): a
+webhook, a playlist or a segment request is answered first. A bulk render's segments (a
+campaign's) wait while any interactive one is encoded, and those running are stopped meanwhile,
+and while an interactive render is in progress (ffmpeg.Bulk): a lower priority alone still
+gives them a share of the CPU; stopped, they hold no CPU, and an interactive segment due later
+starts beside them. A player asking for
 a segment that is not ready moves it to the front. One entry per segment key: asking again only
 ever brings its deadline forward. Each segment still goes through `segments.ensure`,
 so across processes exactly one renders it. `admits` says whether a viewer's request can be met
@@ -42,7 +41,7 @@ from vidmerge.service.work import segments
 
 BULK_DELAY = 3600.0  # seconds added to a bulk render's deadlines: interactive ones go first
 URGENT = 3.0  # seconds: a segment due sooner than this is rushed, and nothing due later runs beside it
-LATER_NICE = 10  # CPU priority of encodes not urgent when they started
+LATER_NICE = 13  # CPU priority of encodes not urgent when they started (rushed ones: ffmpeg.ENCODER_NICE)
 CONTENTION = 2.0  # a crowd's rushed encodes took about twice their price, side by side (docs/bench.md)
 
 
@@ -54,7 +53,6 @@ class _Entry:
     future: Future[segments.Outcome] = field(default_factory=Future)
     started: bool = False
     viewer: bool = False  # a viewer asked for it: rushed whenever it starts (priced, and cheap)
-    urgent: bool = False  # due soon when it started: full CPU priority
     rush: bool = False  # urgent or a viewer's when it started: one thread, quickest x264 search
     shared: bool = False  # another rushed encode ran beside it (its time is not its price)
     bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
@@ -134,8 +132,7 @@ class Scheduler:
                 deadline, _, entry = heapq.heappop(self._heap)
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
                     entry.started, entry.thread, entry.began = True, threading.get_ident(), time.time()
-                    entry.urgent, entry.bulk = self._urgent(deadline), _bulk(deadline)
-                    entry.rush = entry.urgent or entry.viewer
+                    entry.rush, entry.bulk = self._urgent(deadline) or entry.viewer, _bulk(deadline)
                     beside = [e for e in self._running.values() if e.rush]
                     if entry.rush and beside:
                         for e in (entry, *beside):
@@ -213,9 +210,10 @@ class Scheduler:
 
     def _loop(self) -> None:
         while (entry := self._next()) is not None:
-            loaded = replace(side_by_side(entry.loaded), rush=True) if entry.rush else entry.loaded
-            if not entry.urgent:
-                loaded = yielding(loaded, bulk=entry.bulk)
+            if entry.rush:
+                loaded = replace(side_by_side(entry.loaded), rush=True)
+            else:
+                loaded = yielding(entry.loaded, bulk=entry.bulk)
             try:
                 with contextlib.nullcontext() if entry.bulk else ffmpeg.BULK.held():
                     outcome = segments.ensure(self.db, loaded, entry.seg, wait=self.wait)
