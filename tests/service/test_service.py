@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from support.media import psnr
-from support.server import Api, segment_paths, uris
+from support.server import Api, get_segment, segment_paths, uris
 
 from vidmerge.bench import viewers
 
@@ -103,13 +103,15 @@ def test_each_rendition_is_rendered_just_in_time_and_splices(api: Api) -> None:
     then (none of them existed: the worker makes the top one's), at that rendition's size, on the
     same clock as its shared neighbours, every frame there; the name is drawn, scaled. (The
     viewer comes once the render is done: a higher rendition's segment a busy server cannot make
-    in time is refused, test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused.)"""
+    in time is refused, test_a_higher_renditions_segment_that_cannot_be_ready_in_time_is_refused:
+    this viewer comes back to it, as a player does.)"""
     r = _render(api, {"name": "低画質 花子", "monthly_kwh": 377})
     api.wait_done(r["render_id"])
     before = {p for p in _personal_segments(api) if "360p" in p.parts}
     pts: list[int] = []
-    for path in segment_paths(api.client, _path(r["hls_url"]), 1):
-        seg = api.client.get(path)
+    paths = segment_paths(api.client, _path(r["hls_url"]), 1)
+    for path in paths:
+        seg = get_segment(api.client, path, paths[0])
         assert seg.status_code == 200, path
         with av.open(io.BytesIO(seg.content), format="mpegts") as c:
             stream = c.streams.video[0]
@@ -396,8 +398,9 @@ def test_erasure_deletes_the_personal_segments_of_every_rendition(api: Api) -> N
     assert len(db.execute(query, (r["render_id"],)).fetchall()) == 7 + 2 + 1 and "234p" in made
     assert not made & {"360p", "540p"}
     for rung in (0, 1, 2, 3):  # a viewer's first request references every rendition's
-        for path in segment_paths(api.client, _path(r["hls_url"]), rung):
-            assert api.client.get(path).status_code == 200, path
+        paths = segment_paths(api.client, _path(r["hls_url"]), rung)
+        for path in paths:
+            assert get_segment(api.client, path, paths[0]).status_code == 200, path
     keys = {k for (k,) in db.execute(query, (r["render_id"],))}
     assert len(keys) == 4 * 7 + 2
     mine = {p for p in _personal_segments(api) - before if "dyn/" + p.as_posix().split("/dyn/", 1)[1] in keys}

@@ -41,6 +41,20 @@ def segment_paths(client: httpx.Client, playlist_path: str, rung: int = -1) -> l
     return [f"{base}/{name}" for name in uris(text)]
 
 
+def get_segment(client: httpx.Client, path: str, first: str, tries: int = 30) -> httpx.Response:
+    """A segment as a player gets it: one refused as not ready in time (429: the server is busy
+    with earlier viewers' segments) is asked for again a second later, in a new viewing (its
+    rendition's `first` segment asked for first: the playhead back at the start)."""
+    answer = client.get(path)
+    for _ in range(tries):
+        if answer.status_code != 429:
+            break
+        time.sleep(1.0)
+        client.get(first)
+        answer = client.get(path)
+    return answer
+
+
 def zip_bundle(folder: Path, dest: Path) -> Path:
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zf:
         for path in sorted(folder.rglob("*")):
