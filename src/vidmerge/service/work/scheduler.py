@@ -13,13 +13,12 @@ webhook, a playlist or a segment request is answered first. A bulk render's segm
 campaign's) wait while any interactive one is encoded, and those running are stopped meanwhile,
 and while an interactive render is in progress (ffmpeg.Bulk): a lower priority alone still
 gives them a share of the CPU; stopped, they hold no CPU, and an interactive segment due later
-starts beside them. A player asking for
-a segment that is not ready moves it to the front. One entry per segment key: asking again only
-ever brings its deadline forward. Each segment still goes through `segments.ensure`,
-so across processes exactly one renders it. `admits` says whether a viewer's request can be met
-in time without making other viewers' segments late, each segment priced at what rushed encodes
-of its size took here (a low rendition's is cheap): delivery refuses a higher rendition's
-segment it does not admit.
+starts beside them. A player asking for a segment that is not ready moves it to the front. One
+entry per segment key: asking again only ever brings its deadline forward. Each segment still
+goes through `segments.ensure`, so across processes exactly one renders it. `admits` says
+whether a viewer's request can be met in time without making other viewers' segments late,
+each segment priced at what rushed encodes of its size took here (a low rendition's is cheap):
+delivery refuses a higher rendition's segment it does not admit.
 """
 
 from __future__ import annotations
