@@ -349,7 +349,7 @@ def test_threads_are_capped_and_passed_through(tmp_path: Path) -> None:
         limits=ffmpeg.Limits(threads=1),
     )
     settings = Settings(data_dir=tmp_path / "data", ffmpeg_threads=3, ffmpeg_timeout=42)
-    assert open_runtime(settings).limits == ffmpeg.Limits(timeout=42, threads=3)
+    assert open_runtime(settings).limits == ffmpeg.Limits(timeout=42, threads=3, nice=ffmpeg.ENCODER_NICE)
 
 
 def test_no_ffmpeg_is_left_behind_after_an_error(tmp_path: Path) -> None:

@@ -194,13 +194,14 @@ class Scheduler:
     def _learn(self, entry: _Entry, outcome: segments.Outcome) -> None:
         """A rushed encode made here prices the next ones of its size (wall seconds per frame,
         what a viewer waits): one that ran alone, or the first of its size (`contention`
-        stands for encodes side by side)."""
+        stands for encodes side by side); one that ran beside others only lowers it (alone it
+        would have been quicker still: a first price taken in a crowd comes down)."""
         if not (entry.rush and outcome.rendered):
             return
         price = (time.time() - entry.began) / entry.seg.frames
         with self._cv:
             old = self._prices.get(size := _size(entry.loaded))
-            if old is None or not entry.shared:
+            if old is None or not entry.shared or price < old:
                 self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
 
     @staticmethod
