@@ -52,8 +52,8 @@ def test_an_encoder_shares_our_autogroup_so_its_nice_ranks_it_below_the_server(
         if any("testsrc2" in str(a) for a in args[0]):  # type: ignore[union-attr]
             with open(f"/proc/{proc.pid}/autogroup") as f:
                 group = f.read()
-            for _ in range(1000):  # coreutils' nice, until it execs ffmpeg
-                if Path(f"/proc/{proc.pid}/comm").read_text().strip() != "nice":
+            for _ in range(1000):  # the fork, then coreutils' nice, until it execs ffmpeg
+                if Path(f"/proc/{proc.pid}/comm").read_text().startswith("ffmpeg"):  # not python, not nice
                     break
                 time.sleep(0.005)
             nice = os.getpriority(os.PRIO_PROCESS, proc.pid) - os.getpriority(os.PRIO_PROCESS, 0)
