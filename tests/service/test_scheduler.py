@@ -342,18 +342,18 @@ def test_a_segment_a_viewer_asked_for_is_rushed_whenever_it_starts(monkeypatch: 
     sched.close()
 
 
-def test_an_encode_beside_others_only_lowers_its_sizes_price() -> None:
-    """The first encode of a size prices it, even in a crowd; a later one that ran beside others
-    (slower than alone) may lower the price, never raise it."""
-    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
+def test_an_encode_beside_others_counts_its_time_over_the_contention() -> None:
+    """An encode alone prices its size at its time; one that ran beside others took about
+    `contention` times the price (what the admission assumes), and counts as its time divided by
+    it: a size first timed in a crowd is not priced twice too high."""
+    sched = Scheduler(db=None, workers=2, wait=1.0, contention=2.0)  # type: ignore[arg-type]
     loaded, seg = _loaded(), _seg("a")
 
-    def learn(seconds: float) -> float:
-        entry = scheduler_module._Entry(loaded, seg, 0.0, rush=True, shared=True, began=time.time() - seconds)
+    def learn(seconds: float, *, shared: bool) -> float:
+        entry = scheduler_module._Entry(loaded, seg, 0.0, rush=True, shared=shared, began=time.time() - seconds)
         sched._learn(entry, Outcome(rendered=True, waited=0.0))
         return sched._prices[(416, 234)] * seg.frames
 
-    first = learn(1.0)
-    assert first == pytest.approx(1.0, abs=0.05)
-    assert learn(3.0) == first  # slower beside others: not its price
-    assert learn(0.2) < first * 0.9  # quicker: the crowd's first price comes down
+    assert learn(1.0, shared=True) == pytest.approx(0.5, abs=0.05)  # the first, in a crowd
+    assert learn(0.5, shared=False) == pytest.approx(0.5, abs=0.05)  # alone: as priced
+    assert learn(3.0, shared=True) == pytest.approx(0.8 * 0.5 + 0.2 * 1.5, abs=0.05)  # slower: it rises

@@ -53,7 +53,7 @@ class _Entry:
     started: bool = False
     viewer: bool = False  # a viewer asked for it: rushed whenever it starts (priced, and cheap)
     rush: bool = False  # urgent or a viewer's when it started: one thread, quickest x264 search
-    shared: bool = False  # another rushed encode ran beside it (its time is not its price)
+    shared: bool = False  # another rushed encode ran beside it (its time is about `contention` prices)
     bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
     thread: int = 0  # the encoder thread, once started
     began: float = 0.0  # time.time() when it started
@@ -192,17 +192,16 @@ class Scheduler:
         return max(0.0, self._cost(entry.loaded, entry.seg) - (now - entry.began))
 
     def _learn(self, entry: _Entry, outcome: segments.Outcome) -> None:
-        """A rushed encode made here prices the next ones of its size (wall seconds per frame,
-        what a viewer waits): one that ran alone, or the first of its size (`contention`
-        stands for encodes side by side); one that ran beside others only lowers it (alone it
-        would have been quicker still: a first price taken in a crowd comes down)."""
+        """A rushed encode made here prices the next ones of its size: wall seconds per frame
+        (what a viewer waits) of an encode alone. One that ran beside others took about
+        `contention` times that (what `_cost` assumes of it), and counts as its time divided by
+        it: a first price taken in a crowd is not twice too high, refusing the size for ever."""
         if not (entry.rush and outcome.rendered):
             return
-        price = (time.time() - entry.began) / entry.seg.frames
+        price = (time.time() - entry.began) / entry.seg.frames / (self.contention if entry.shared else 1.0)
         with self._cv:
             old = self._prices.get(size := _size(entry.loaded))
-            if old is None or not entry.shared or price < old:
-                self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
+            self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
 
     @staticmethod
     def _urgent(deadline: float) -> bool:
