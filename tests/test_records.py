@@ -287,6 +287,18 @@ def test_updated_at_moves_on_change(db: Database) -> None:
     assert db.renders.to_requeue(datetime.now(UTC) - timedelta(minutes=1)) == []
 
 
+def test_a_status_change_is_one_update_counting_starts(db: Database) -> None:
+    add_template(db)
+    render = add_render(db, updated_at=datetime.now(UTC) - timedelta(hours=1))
+    assert db.renders.set_status(render.id, "rendering") and db.renders.set_status(render.id, "rendering")
+    assert db.renders.to_requeue(datetime.now(UTC) - timedelta(minutes=1)) == []  # updated_at moved: not stale
+    reason = "FFmpegError at segment 2"
+    assert db.renders.set_status(render.id, "failed", error=reason)
+    record = db.renders.get(render.id)
+    assert record is not None and (record.status, record.error, record.attempts) == ("failed", reason, 2)
+    assert db.renders.set_status("no-such-render", "rendering") is False
+
+
 # -- segments -----------------------------------------------------------------------------------
 
 

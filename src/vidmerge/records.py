@@ -563,18 +563,15 @@ class Renders(_Gateway):
         with self.db.session() as session:
             return list(session.scalars(query))
 
-    def set_status(self, render_id: str, status: str, *, error: str | None = None) -> RenderRecord | None:
-        """A new status (and error); a start counts an attempt. None when the render is gone."""
-        with self.db.session() as session:
-            record = session.get(RenderRecord, render_id)
-            if record is None:
-                return None
-            record.status = status
-            record.error = error
-            if status == "rendering":
-                record.attempts += 1
-            record.updated_at = utcnow()
-            return record
+    def set_status(self, render_id: str, status: str, *, error: str | None = None) -> bool:
+        """A new status (and error); a start counts an attempt. False when the render is gone.
+        One UPDATE (no load of the record first: it runs on every render's start)."""
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+        if status == "rendering":
+            values["attempts"] = RenderRecord.attempts + 1
+        with self.db.engine.begin() as connection:
+            changed = connection.execute(update(RenderRecord).where(RenderRecord.id == render_id).values(values))
+            return changed.rowcount > 0
 
     def mark_done(self, render_id: str, timings: dict[str, Any]) -> bool:
         """Done, with its timings; False when the render was erased meanwhile."""

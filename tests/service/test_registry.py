@@ -67,3 +67,23 @@ def test_gif_settings_that_cannot_fit_an_email_are_warned_of_at_upload(tmp_path:
         runtime.db.dispose()
     assert found[1] == []
     assert len(found[2]) == 1 and found[2][0].startswith("output.gif: 6 s of this clip at 800 px and 15 fps is a ")
+
+
+def test_a_prepared_version_is_kept_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first render of a version just prepared here (and every webhook waiting behind it)
+    does not load it again: bundle, plan and probe of the base clip."""
+    bundle = write_bundle(tmp_path / "v1", SMALL_MANIFEST, clip=make_clip(tmp_path / "clip.mp4", seconds=8))
+    runtime = open_runtime(Settings(data_dir=tmp_path / "data", frame_cache_mb=0))
+    try:
+        record, _ = runtime.registry.upload(zip_folder(bundle, tmp_path / "v1.zip"))
+        runtime.registry.prepare(record.id, record.version)
+
+        def load_again(template_id: str, version: int) -> None:
+            raise AssertionError(f"{template_id} v{version} loaded again")
+
+        monkeypatch.setattr(runtime.registry, "_load", load_again)
+        loaded = runtime.registry.loaded(record.id, record.version)
+        assert (loaded.template.id, loaded.template.version) == (record.id, record.version)
+    finally:
+        runtime.scheduler.close()
+        runtime.db.dispose()

@@ -58,7 +58,8 @@ class Registry:
 
     def prepare(self, template_id: str, version: int, progress: Progress | None = None) -> TemplateRecord:
         """Prepare a stored version (on a worker: never in the API process with a broker), then
-        record it `ready`. Idempotent: a prepared version is found, not encoded again."""
+        record it `ready` and keep it loaded. Idempotent: a prepared version is found, not
+        encoded again."""
         root = self.cache_dir / template_id / str(version)
         shutil.rmtree(root, ignore_errors=True)  # what this process may hold of an older upload
         self._fetch(template_id, version, root)
@@ -68,7 +69,10 @@ class Registry:
         warm_frames(loaded)
         with tempfile.TemporaryDirectory(prefix="vidmerge-gif-") as tmp:
             warnings = gif_warnings(loaded, Path(tmp))
-        return self._save(template, status="ready", prepared=prepared, warnings=warnings)
+        record = self._save(template, status="ready", prepared=prepared, warnings=warnings)
+        with self._lock:  # kept: the first render of it here (every caller meanwhile) does not load it again
+            self._loaded[(template_id, version)] = loaded
+        return record
 
     def fail(self, template_id: str, version: int, reason: str) -> None:
         self.db.templates.save(template_id, version, status="failed", error=reason)

@@ -288,7 +288,7 @@ def evict_mp4s(db: Database, storage: Storage) -> int:
     return len(expired)
 
 
-def set_status(db: Database, render_id: str, status: str, *, error: str | None = None) -> RenderRecord | None:
+def set_status(db: Database, render_id: str, status: str, *, error: str | None = None) -> bool:
     return db.renders.set_status(render_id, status, error=error)
 
 
