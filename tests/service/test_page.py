@@ -93,15 +93,20 @@ def test_page_is_generic_private_and_same_origin(api: Api) -> None:
 PHONE = {"offline": False, "latency": 100, "downloadThroughput": 3_000_000 / 8, "uploadThroughput": 1_000_000 / 8}
 
 
-@pytest.mark.parametrize("network", ["unthrottled", "phone"])
+@pytest.mark.parametrize("network", ["unthrottled", "phone", "refused"])
 def test_playback_starts_at_once_and_never_stalls_while_segments_render(api: Api, browser: Any, network: str) -> None:
     """Opened the moment the webhook answers, the ladder's lowest rendition plays at once and
     without a `waiting` event for 10 s, its personalized segments made just in time; on a phone's
-    bandwidth the player stays below what it cannot fetch in time."""
+    bandwidth the player stays below what it cannot fetch in time; and where every rendition
+    above the lowest is refused (429, as a server too busy to make them in time answers), the
+    player stays on the lowest without a stall."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
     page = context.new_page()
     if network == "phone":
         context.new_cdp_session(page).send("Network.emulateNetworkConditions", PHONE)
+    refused: list[str] = []
+    if network == "refused":
+        page.route(re.compile(r"/r/(?!234p/)[^/]+/seg/\d+\.ts$"), lambda route: _refuse(route, refused))
     requests: list[str] = []
     fetches: dict[str, float] = {}  # segment name -> seconds from request to last byte
     page.on("request", lambda request: requests.append(request.url))
@@ -149,11 +154,18 @@ def test_playback_starts_at_once_and_never_stalls_while_segments_render(api: Api
     assert stats["heights"][0] == 234, summary  # the lowest rendition first
     if network == "phone":
         assert 720 not in stats["heights"], summary
+    if network == "refused":  # it tried to climb, was refused, and played the lowest throughout
+        assert refused and set(stats["heights"]) == {234}, (refused, summary)
     assert stats["started_at"] < 5000, summary
     origin = api.url
     foreign = [u for u in requests if not u.startswith((origin + "/", "blob:", "data:"))]
     assert not foreign, foreign
     assert f"{origin}/static/hls.min.js" in requests and any(u.endswith("/index.m3u8") for u in requests)
+
+
+def _refuse(route: Any, refused: list[str]) -> None:
+    refused.append(route.request.url.split("/r/", 1)[1])
+    route.fulfill(status=429, content_type="application/problem+json", body='{"title": "Too Many Requests"}')
 
 
 def _time_segment(request: Any, fetches: dict[str, float]) -> None:

@@ -321,6 +321,32 @@ def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_ti
     sched.close()
 
 
+def test_a_segment_that_would_run_alone_is_priced_without_contention(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Side by side, encodes take `contention` times their price; a segment asked for on an idle
+    server runs alone, at its price (a size first timed in a crowd is not refused for ever)."""
+    release = threading.Event()
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        time.sleep(0.2)
+        release.wait(10)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    sched = Scheduler(db=None, workers=2, wait=1.0, contention=2.0)  # type: ignore[arg-type]
+    small = _loaded(416, 234)
+    release.set()
+    assert sched.submit(small, _seg("timed"), deadline=time.time() + 1).result(5).rendered
+    cost = sched._prices[(416, 234)] * _seg("x").frames  # its price: 0.2 s at least
+    assert sched.admits(small, _seg("x"), time.time() + 1.5 * cost, 0.0)  # alone: its price
+    release.clear()
+    sched.submit(small, _seg("beside"), deadline=time.time() + 60)  # the other encoder busy
+    _until(lambda: bool(sched._running))
+    assert not sched.admits(small, _seg("x"), time.time() + 1.5 * cost, 0.0)  # side by side: twice it
+    assert sched.admits(small, _seg("x"), time.time() + 2.5 * cost, 0.0)
+    release.set()
+    sched.close()
+
+
 def test_a_segment_a_viewer_asked_for_is_rushed_whenever_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     """A viewer's segment due later is still rushed (one thread, quickest search: what the
     admission prices it at) at the version's own CPU priority; a render's own segment due later
@@ -342,18 +368,18 @@ def test_a_segment_a_viewer_asked_for_is_rushed_whenever_it_starts(monkeypatch: 
     sched.close()
 
 
-def test_an_encode_beside_others_counts_its_time_over_the_contention() -> None:
-    """An encode alone prices its size at its time; one that ran beside others took about
-    `contention` times the price (what the admission assumes), and counts as its time divided by
-    it: a size first timed in a crowd is not priced twice too high."""
-    sched = Scheduler(db=None, workers=2, wait=1.0, contention=2.0)  # type: ignore[arg-type]
+def test_an_encode_beside_others_only_lowers_its_sizes_price() -> None:
+    """The first encode of a size prices it, even in a crowd; a later one that ran beside others
+    (slower than alone) may lower the price, never raise it."""
+    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
     loaded, seg = _loaded(), _seg("a")
 
-    def learn(seconds: float, *, shared: bool) -> float:
-        entry = scheduler_module._Entry(loaded, seg, 0.0, rush=True, shared=shared, began=time.time() - seconds)
+    def learn(seconds: float) -> float:
+        entry = scheduler_module._Entry(loaded, seg, 0.0, rush=True, shared=True, began=time.time() - seconds)
         sched._learn(entry, Outcome(rendered=True, waited=0.0))
         return sched._prices[(416, 234)] * seg.frames
 
-    assert learn(1.0, shared=True) == pytest.approx(0.5, abs=0.05)  # the first, in a crowd
-    assert learn(0.5, shared=False) == pytest.approx(0.5, abs=0.05)  # alone: as priced
-    assert learn(3.0, shared=True) == pytest.approx(0.8 * 0.5 + 0.2 * 1.5, abs=0.05)  # slower: it rises
+    first = learn(1.0)
+    assert first == pytest.approx(1.0, abs=0.05)
+    assert learn(3.0) == first  # slower beside others: not its price
+    assert learn(0.2) < first * 0.9  # quicker: the crowd's first price comes down

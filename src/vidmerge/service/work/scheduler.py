@@ -53,7 +53,7 @@ class _Entry:
     started: bool = False
     viewer: bool = False  # a viewer asked for it: rushed whenever it starts (priced, and cheap)
     rush: bool = False  # urgent or a viewer's when it started: one thread, quickest x264 search
-    shared: bool = False  # another rushed encode ran beside it (its time is about `contention` prices)
+    shared: bool = False  # another rushed encode ran beside it (its time is not its price)
     bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
     thread: int = 0  # the encoder thread, once started
     began: float = 0.0  # time.time() when it started
@@ -160,7 +160,8 @@ class Scheduler:
         once their rushed encodes are done), with and without it. Each is priced at what
         rushed encodes of its size took here (a low rendition's segment is cheap), or of the
         nearest size timed, by its pixels, times `contention` (encodes side by side with the
-        server's own work take longer than one alone); admitted while nothing was timed."""
+        server's own work take longer than one alone), but for one that would run alone (no
+        encode running or waiting here); admitted while nothing was timed."""
         with self._cv:
             if not self._prices:
                 return True
@@ -175,33 +176,35 @@ class Scheduler:
             free = sorted(now + self._left(e, now) for e in self._running.values() if e.rush)
             free = (free + [now] * self.workers)[: max(self.workers, len(free))]
             before = _finishes(free, waiting)
-            after = _finishes(free, [*waiting, (deadline, -1, self._cost(loaded, seg))])
+            alone = not waiting and not self._running
+            after = _finishes(free, [*waiting, (deadline, -1, self._cost(loaded, seg, alone=alone))])
         late = {n for n, (due, done) in before.items() if done + margin > due}
         return all(done + margin <= due or n in late for n, (due, done) in after.items())
 
-    def _cost(self, loaded: LoadedVersion, seg: SegmentPlan) -> float:
+    def _cost(self, loaded: LoadedVersion, seg: SegmentPlan, *, alone: bool = False) -> float:
         size = _size(loaded)
         price = self._prices.get(size)
         if price is None:  # a size not timed yet: the nearest one timed, by pixels
             pixels = size[0] * size[1]
             near = min(self._prices, key=lambda s: abs(s[0] * s[1] - pixels), default=None)
             price = self._prices[near] * pixels / (near[0] * near[1]) if near else 0.0
-        return price * seg.frames * self.contention
+        return price * seg.frames * (1.0 if alone else self.contention)
 
     def _left(self, entry: _Entry, now: float) -> float:
         return max(0.0, self._cost(entry.loaded, entry.seg) - (now - entry.began))
 
     def _learn(self, entry: _Entry, outcome: segments.Outcome) -> None:
-        """A rushed encode made here prices the next ones of its size: wall seconds per frame
-        (what a viewer waits) of an encode alone. One that ran beside others took about
-        `contention` times that (what `_cost` assumes of it), and counts as its time divided by
-        it: a first price taken in a crowd is not twice too high, refusing the size for ever."""
+        """A rushed encode made here prices the next ones of its size (wall seconds per frame,
+        what a viewer waits): one that ran alone, or the first of its size (`contention`
+        stands for encodes side by side); one that ran beside others only lowers it (alone it
+        would have been quicker still: a first price taken in a crowd comes down)."""
         if not (entry.rush and outcome.rendered):
             return
-        price = (time.time() - entry.began) / entry.seg.frames / (self.contention if entry.shared else 1.0)
+        price = (time.time() - entry.began) / entry.seg.frames
         with self._cv:
             old = self._prices.get(size := _size(entry.loaded))
-            self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
+            if old is None or not entry.shared or price < old:
+                self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
 
     @staticmethod
     def _urgent(deadline: float) -> bool:
