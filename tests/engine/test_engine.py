@@ -35,8 +35,10 @@ from support.server import DEMO
 from vidmerge.bench.demo import DEMO_TEMPLATE, write_demo
 from vidmerge.config import Settings
 from vidmerge.draw.layers import segment_layer
+from vidmerge.engine import package
 from vidmerge.engine.argv import LEAD_FRAMES
 from vidmerge.engine.encode import encode_segment
+from vidmerge.engine.ffmpeg import Limits
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import encode_dynamic, package_outputs, personalize
 from vidmerge.engine.prepare import prepare
@@ -450,6 +452,19 @@ def test_gif_has_several_frames(demo: Demo, who: str) -> None:
 def test_gif_is_under_one_megabyte(demo: Demo, who: str) -> None:
     size = (demo.out(who) / "email.gif").stat().st_size
     assert size < 1_000_000, f"the email GIF is {size} bytes"
+
+
+def test_a_gif_starts_at_the_try_its_clip_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """800 px, 15 fps, 6 s of a grainy clip fits no try: all three are made once; told to
+    start at the last (what the clip needed before), one is."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=8)
+    made: list[str] = []
+    run = package.ffmpeg.run
+    monkeypatch.setattr(package.ffmpeg, "run", lambda *a, **k: made.append(k["what"]) or run(*a, **k))
+    size, used = package.gif(clip, 0, 180, 800, 15, tmp_path / "a.gif", Limits())
+    assert size > package.GIF_BUDGET and (used, made) == (2, ["gif"] * 3)
+    made.clear()
+    assert package.gif(clip, 0, 180, 800, 15, tmp_path / "b.gif", Limits(), start=used)[1] == 2 and made == ["gif"]
 
 
 def test_a_splice_that_fails_verification_ships_a_full_render_instead(small_job: LoadedVersion, tmp_path: Path) -> None:

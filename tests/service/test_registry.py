@@ -12,6 +12,7 @@ from support.server import DEMO
 
 from vidmerge.bench.demo import write_demo
 from vidmerge.config import Settings
+from vidmerge.engine.pipeline import _GIF_TRY, _gif_key
 from vidmerge.plan import Prepared, SegmentInfo
 from vidmerge.service.registry import start_warnings
 from vidmerge.service.runtime import open_runtime
@@ -55,16 +56,18 @@ def test_gif_settings_that_cannot_fit_an_email_are_warned_of_at_upload(tmp_path:
     clip = make_clip(tmp_path / "clip.mp4", seconds=8)
     runtime = open_runtime(Settings(data_dir=tmp_path / "data", frame_cache_mb=0))
     try:
-        found = {}
+        found, tries = {}, {}
         for version, gif in ((1, {}), (2, {"width": 800, "fps": 15, "duration": 6})):
             manifest = {**SMALL_MANIFEST, "version": version,
                         "output": {**SMALL_MANIFEST["output"], "gif": gif}}  # fmt: skip
             bundle = write_bundle(tmp_path / f"v{version}", manifest, clip=clip)
             record, _ = runtime.registry.upload(zip_folder(bundle, tmp_path / f"v{version}.zip"))
             found[version] = runtime.registry.prepare(record.id, record.version).manifest["warnings"]
+            tries[version] = _GIF_TRY[_gif_key(runtime.registry.loaded(record.id, record.version))]
     finally:
         runtime.scheduler.close()
         runtime.db.dispose()
+    assert tries[1] < 2 and tries[2] == 2  # where this process's renders of each start their GIF
     assert found[1] == []
     assert len(found[2]) == 1 and found[2][0].startswith("output.gif: 6 s of this clip at 800 px and 15 fps is a ")
 

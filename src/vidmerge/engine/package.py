@@ -79,17 +79,19 @@ GIF_BUDGET = 1_000_000  # bytes: what email clients and inboxes take without com
 
 
 def gif(source: Path | Sequence[Path], first: int, frames: int, width: int, fps: int, dest: Path,
-        limits: ffmpeg.Limits) -> int:  # fmt: skip
+        limits: ffmpeg.Limits, start: int = 0) -> tuple[int, int]:  # fmt: skip
     """An animated GIF for email: `frames` frames from the source's frame `first` on (a clip, or
     MPEG-TS segments read as one), denoised, small palette, under GIF_BUDGET if it can be.
-    Returns its size.
+    Returns its size and the try (of argv.GIF_TRIES) that made it.
 
     Film grain is what makes GIFs large, so frames are denoised first; a GIF still over the
     budget is made again at three quarters of the width and fewer colours, then at half the
-    frame rate. What is still over after that ships as it is (the upload warned of it).
+    frame rate. What is still over after that ships as it is (the upload warned of it). A
+    caller that knows the first tries will not fit (the same clip's GIF did not) `start`s later.
     """
     tmp = dest.with_name(dest.name + ".part.gif")
-    for scale, colours, rate in argv.GIF_TRIES:
+    for attempt in range(min(start, len(argv.GIF_TRIES) - 1), len(argv.GIF_TRIES)):
+        scale, colours, rate = argv.GIF_TRIES[attempt]
         w = max(64, round(width * scale / 2) * 2)
         clip, chunks = _source(source)
         args = argv.gif_args(clip, first, frames, w, max(1, round(fps * rate)), colours, tmp)
@@ -98,4 +100,4 @@ def gif(source: Path | Sequence[Path], first: int, frames: int, width: int, fps:
             break
     size = tmp.stat().st_size
     tmp.replace(dest)
-    return size
+    return size, attempt

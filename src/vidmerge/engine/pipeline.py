@@ -148,7 +148,17 @@ def make_picture(loaded: LoadedVersion, picture: Picture, dest: Path, clip: Path
             poster(source, first, dest, loaded.limits)
         else:
             _, _, width, fps = gif_window(loaded)
-            gif(source, first, picture.frames, width, fps, dest, loaded.limits)
+            _, _GIF_TRY[_gif_key(loaded)] = gif(source, first, picture.frames, width, fps, dest, loaded.limits,
+                                                start=_GIF_TRY.get(_gif_key(loaded), 0))  # fmt: skip
+
+
+# The GIF try that fitted the budget last, per clip and GIF settings, in this process: the
+# overlays change a GIF's size little, so the next render's starts there (never made twice).
+_GIF_TRY: dict[tuple[object, ...], int] = {}
+
+
+def _gif_key(loaded: LoadedVersion) -> tuple[object, ...]:
+    return loaded.prepared.key, gif_window(loaded)
 
 
 @dataclass(frozen=True)
@@ -201,7 +211,7 @@ def gif_warnings(loaded: LoadedVersion, scratch: Path) -> list[str]:
     template whose GIF settings cannot fit GIF_BUDGET even at the smallest try is told so."""
     start, duration, width, fps = gif_window(loaded)
     rate = loaded.prepared.fps
-    size = gif(
+    size, _GIF_TRY[_gif_key(loaded)] = gif(
         loaded.template.base, int(start * rate), round(duration * rate), width, fps, scratch / GIF, loaded.limits
     )
     if size <= GIF_BUDGET:
