@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,8 +27,10 @@ def _seg(key: str) -> SegmentPlan:
 
 
 def _loaded(width: int = 416, height: int = 234) -> LoadedVersion:
-    """A version whose segments are `width` x `height` (all the scheduler reads of one)."""
-    return LoadedVersion(None, SimpleNamespace(width=width, height=height), None)  # type: ignore[arg-type]
+    """A version whose segments are `width` x `height` (all the scheduler reads of one, but for
+    its id and version)."""
+    version = SimpleNamespace(id="t", version=1)
+    return LoadedVersion(version, SimpleNamespace(width=width, height=height), None)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -383,3 +386,23 @@ def test_an_encode_beside_others_only_lowers_its_sizes_price() -> None:
     assert first == pytest.approx(1.0, abs=0.05)
     assert learn(3.0) == first  # slower beside others: not its price
     assert learn(0.2) < first * 0.9  # quicker: the crowd's first price comes down
+
+
+def test_a_segment_drawing_a_picture_per_frame_is_priced_above_its_sizes_others() -> None:
+    """A count-up draws a picture for every frame: its segment takes several times what the
+    version's others take at that size, and is priced so, in every rendition (the pictures are
+    drawn at the version's size whatever the rendition's)."""
+    sched = Scheduler(db=None, workers=1, wait=1.0, contention=1.0)  # type: ignore[arg-type]
+    small, big = _loaded(416, 234), _loaded(832, 468)
+    plain, counting = _seg("a"), replace(_seg("b"), index=6)
+
+    def learn(seg: SegmentPlan, seconds: float) -> None:
+        entry = scheduler_module._Entry(small, seg, 0.0, rush=True, began=time.time() - seconds)
+        sched._learn(entry, Outcome(rendered=True, waited=0.0))
+
+    learn(plain, 0.2)
+    learn(counting, 0.6)
+    for loaded in (small, big):
+        assert sched._cost(loaded, counting) == pytest.approx(3 * sched._cost(loaded, plain), rel=0.1)
+    due = time.time() + 1.5 * sched._cost(small, plain)
+    assert sched.admits(small, _seg("c"), due, 0.0) and not sched.admits(small, replace(counting, key="d"), due, 0.0)

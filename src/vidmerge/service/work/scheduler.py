@@ -30,6 +30,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion, side_by_side
@@ -77,6 +78,7 @@ class Scheduler:
         self._running: dict[int, _Entry] = {}  # id(entry) -> entry, while encoding
         self._closed = False
         self._prices: dict[tuple[int, int], float] = {}  # (width, height) -> rushed seconds per frame (EWMA)
+        self._factors: dict[tuple[str, int, int], float] = {}  # a version's segment -> its time over its size's price
 
     def submit(
         self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float, *, viewer: bool = False
@@ -188,23 +190,24 @@ class Scheduler:
             pixels = size[0] * size[1]
             near = min(self._prices, key=lambda s: abs(s[0] * s[1] - pixels), default=None)
             price = self._prices[near] * pixels / (near[0] * near[1]) if near else 0.0
-        return price * seg.frames * (1.0 if alone else self.contention)
+        factor = self._factors.get(_layout(loaded, seg), 1.0)  # e.g. a count-up: a picture per frame to draw
+        return price * factor * seg.frames * (1.0 if alone else self.contention)
 
     def _left(self, entry: _Entry, now: float) -> float:
         return max(0.0, self._cost(entry.loaded, entry.seg) - (now - entry.began))
 
     def _learn(self, entry: _Entry, outcome: segments.Outcome) -> None:
         """A rushed encode made here prices the next ones of its size (wall seconds per frame,
-        what a viewer waits): one that ran alone, or the first of its size (`contention`
-        stands for encodes side by side); one that ran beside others only lowers it (alone it
-        would have been quicker still: a first price taken in a crowd comes down)."""
+        what a viewer waits), and its segment of the version against its size's price (in
+        every size: its pictures are drawn at the version's size whatever the rendition's)."""
         if not (entry.rush and outcome.rendered):
             return
         price = (time.time() - entry.began) / entry.seg.frames
         with self._cv:
-            old = self._prices.get(size := _size(entry.loaded))
-            if old is None or not entry.shared or price < old:
-                self._prices[size] = price if old is None else 0.8 * old + 0.2 * price
+            size = _size(entry.loaded)
+            if (old := self._prices.get(size)) is not None:
+                _average(self._factors, _layout(entry.loaded, entry.seg), price / old, entry.shared)
+            _average(self._prices, size, price, entry.shared)
 
     @staticmethod
     def _urgent(deadline: float) -> bool:
@@ -252,6 +255,20 @@ def _finishes(free: list[float], jobs: list[tuple[float, int, float]]) -> dict[i
 
 def _size(loaded: LoadedVersion) -> tuple[int, int]:
     return loaded.prepared.width, loaded.prepared.height
+
+
+def _layout(loaded: LoadedVersion, seg: SegmentPlan) -> tuple[str, int, int]:
+    """A segment of a version, in any rendition: what its encodes draw and overlay."""
+    return loaded.template.id, loaded.template.version, seg.index
+
+
+def _average(values: dict[Any, float], key: Any, value: float, shared: bool) -> None:
+    """A moving average of what encodes took: the first sets it, even one that ran beside others
+    (`contention` stands for encodes side by side); later ones that ran alone move it, and ones
+    that ran beside others only lower it (alone they would have been quicker still)."""
+    old = values.get(key)
+    if old is None or not shared or value < old:
+        values[key] = value if old is None else 0.8 * old + 0.2 * value
 
 
 def _bulk(deadline: float) -> bool:
