@@ -284,21 +284,26 @@ def test_closing_ends_the_wait_for_queued_segments(recorded: tuple[list[str], th
     assert busy.result(5).rendered and order == ["A"]
 
 
-def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_time(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Priced at what a rushed encode of its size took here, or of another size by its pixels
-    (admitted while none was timed), a segment asked for is admitted when it can be ready by
-    its deadline without making a segment queued after it late."""
-    release = threading.Event()
-    release.set()
+@pytest.fixture
+def release(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """segments.ensure replaced by an encode of 0.2 s at least, held while the event is clear
+    (set at first)."""
+    event = threading.Event()
+    event.set()
 
     def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
         time.sleep(0.2)
-        release.wait(10)
+        event.wait(10)
         return Outcome(rendered=True, waited=0.0)
 
     monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    return event
+
+
+def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_time(release: threading.Event) -> None:
+    """Priced at what a rushed encode of its size took here, or of another size by its pixels
+    (admitted while none was timed), a segment asked for is admitted when it can be ready by
+    its deadline without making a segment queued after it late."""
     sched = Scheduler(db=None, workers=1, wait=1.0, contention=1.0)  # type: ignore[arg-type]
     small, big = _loaded(416, 234), _loaded(832, 468)
     assert sched.admits(small, _seg("x"), time.time() + 0.01, 0.0)  # nothing timed yet
@@ -324,20 +329,11 @@ def test_a_segment_is_admitted_when_it_and_those_due_after_it_can_be_ready_in_ti
     sched.close()
 
 
-def test_a_segment_that_would_run_alone_is_priced_without_contention(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_segment_that_would_run_alone_is_priced_without_contention(release: threading.Event) -> None:
     """Side by side, encodes take `contention` times their price; a segment asked for on an idle
     server runs alone, at its price (a size first timed in a crowd is not refused for ever)."""
-    release = threading.Event()
-
-    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
-        time.sleep(0.2)
-        release.wait(10)
-        return Outcome(rendered=True, waited=0.0)
-
-    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
     sched = Scheduler(db=None, workers=2, wait=1.0, contention=2.0)  # type: ignore[arg-type]
     small = _loaded(416, 234)
-    release.set()
     assert sched.submit(small, _seg("timed"), deadline=time.time() + 1).result(5).rendered
     cost = sched._prices[(416, 234)] * _seg("x").frames  # its price: 0.2 s at least
     assert sched.admits(small, _seg("x"), time.time() + 1.5 * cost, 0.0)  # alone: its price
