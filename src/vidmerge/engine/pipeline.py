@@ -148,12 +148,14 @@ def make_picture(loaded: LoadedVersion, picture: Picture, dest: Path, clip: Path
             poster(source, first, dest, loaded.limits)
         else:
             _, _, width, fps = gif_window(loaded)
-            _, _GIF_TRY[_gif_key(loaded)] = gif(source, first, picture.frames, width, fps, dest, loaded.limits,
-                                                start=_GIF_TRY.get(_gif_key(loaded), 0))  # fmt: skip
+            key = _gif_key(loaded)
+            _, _GIF_TRY[key] = gif(source, first, picture.frames, width, fps, dest, loaded.limits,
+                                   start=_GIF_TRY.get(key, 0))  # fmt: skip
 
 
-# The GIF try that fitted the budget last, per clip and GIF settings, in this process: the
-# overlays change a GIF's size little, so the next render's starts there (never made twice).
+# The try (of argv.GIF_TRIES) that made this process's last GIF of a clip with these GIF
+# settings: the overlays change a GIF's size little, so the next render's starts there (a GIF
+# over the budget is not made twice for every customer).
 _GIF_TRY: dict[tuple[object, ...], int] = {}
 
 
