@@ -55,6 +55,8 @@ class Settings:
     metrics_public: bool = True  # False: /metrics needs an API key too (when keys are set)
     workers: int = 4  # embedded render threads (they mostly wait on the segment scheduler)
     segment_parallel: int = 0  # segment encoders at once in a server process; 0: one per CPU
+    bulk_stop_seconds: float = 30.0  # the longest bulk encodes stay stopped while interactive work goes on
+    watchdog_seconds: float = 60.0  # no encode starting or ending this long while segments wait: recover
     ffmpeg: str = ""  # the ffmpeg binary; "": the static build shipped with vidmerge (imageio-ffmpeg)
     ffmpeg_threads: int = 0  # 0: let x264 choose
     ffmpeg_timeout: float = 300.0
@@ -133,6 +135,8 @@ class Settings:
             metrics_public=_flag(get("VIDMERGE_METRICS_PUBLIC", "true")),
             workers=int(get("VIDMERGE_WORKERS", d.workers)),
             segment_parallel=max(0, int(get("VIDMERGE_SEGMENT_PARALLEL", d.segment_parallel))),
+            bulk_stop_seconds=float(get("VIDMERGE_BULK_STOP_SECONDS", d.bulk_stop_seconds)),
+            watchdog_seconds=float(get("VIDMERGE_WATCHDOG_SECONDS", d.watchdog_seconds)),
             ffmpeg=get("VIDMERGE_FFMPEG", d.ffmpeg),
             ffmpeg_threads=int(get("VIDMERGE_FFMPEG_THREADS", d.ffmpeg_threads)),
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),

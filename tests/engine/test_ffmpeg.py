@@ -135,6 +135,42 @@ def test_a_bulk_ffmpeg_a_viewer_waits_for_is_promoted_and_runs_on() -> None:
     assert results == [b""]
 
 
+def test_a_bulk_ffmpeg_stopped_too_long_is_continued_for_good() -> None:
+    """A stream of interactive work never stops a campaign's encode for ever: one stopped longer
+    than `bound`'s seconds in a row is continued (at its lower priority) and not stopped again,
+    by this hold or the next."""
+    results: list[object] = []
+    thread = _bulk_run(results, 2, ffmpeg.Limits(nice=10, bulk=True))
+    pid = _started_bulk()
+    with ffmpeg.BULK.held():
+        time.sleep(0.3)
+        assert _state(pid) == "T" and ffmpeg.BULK.bound(5.0) == []  # not stopped long enough yet
+        assert ffmpeg.BULK.bound(0.2) == [thread.ident]
+        time.sleep(0.3)
+        assert _state(pid) != "T"
+    with ffmpeg.BULK.held():
+        time.sleep(0.3)
+        assert _state(pid) != "T"
+    thread.join(30)
+    assert results == [b""]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_pictures_are_drawn_at_the_encodes_cpu_priority_and_the_server_keeps_its_own() -> None:
+    """The feeder thread draws the overlay's pictures (a count-up: one per frame): at the
+    encode's nice, so the API's threads go first; the process's other threads keep theirs."""
+    seen: list[int] = []
+
+    def pictures() -> Iterator[bytes]:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        yield bytes(16 * 16 * 4)
+
+    layer = ["-f", "rawvideo", "-pix_fmt", "rgba", "-s", "16x16", "-i", "pipe:0", "-f", "null", "-"]
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    ffmpeg.run(layer, limits=ffmpeg.Limits(nice=7), stdin_chunks=pictures())
+    assert seen == [min(19, mine + 7)] and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
 def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDMERGE_FFMPEG_MEMORY_MB", "512")
     monkeypatch.setenv("VIDMERGE_FFMPEG_CPU_SECONDS", "30")

@@ -16,6 +16,7 @@ from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.errors import NotReady
 from vidmerge.plan import SegmentPlan
+from vidmerge.service.metrics import METRICS
 from vidmerge.service.work import queue as queue_module
 from vidmerge.service.work import scheduler as scheduler_module
 from vidmerge.service.work.scheduler import Scheduler
@@ -402,3 +403,109 @@ def test_a_segment_drawing_a_picture_per_frame_is_priced_above_its_sizes_others(
         assert sched._cost(loaded, counting) == pytest.approx(3 * sched._cost(loaded, plain), rel=0.1)
     due = time.time() + 1.5 * sched._cost(small, plain)
     assert sched.admits(small, _seg("c"), due, 0.0) and not sched.admits(small, replace(counting, key="d"), due, 0.0)
+
+
+def _bulk_encodes_are_real(monkeypatch: pytest.MonkeyPatch, seconds: int = 1) -> None:
+    """segments.ensure: a bulk segment is a real ffmpeg of `seconds` wall time (`-re`), which
+    `ffmpeg.BULK` stops and continues; any other is done at once."""
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        if loaded.limits.bulk:
+            source = f"testsrc=size=64x36:rate=10:duration={seconds}"
+            ffmpeg.run(["-re", "-f", "lavfi", "-i", source, "-f", "null", "-"], limits=loaded.limits)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+
+
+def test_bulk_encodes_never_take_the_threads_interactive_work_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24's wedge: a campaign encoding, then something holds bulk work stopped (an
+    interactive render's packaging) while viewers' segments and a render's later ones arrive.
+    Bulk encodes take one thread per CPU at most and none starts while bulk work is stopped, so
+    every interactive segment is encoded while the hold lasts; the campaign finishes after."""
+    _bulk_encodes_are_real(monkeypatch)
+    sched = Scheduler(db=None, workers=2, wait=1.0)  # type: ignore[arg-type]
+    loaded = _loaded()
+    far = time.time() + scheduler_module.BULK_DELAY
+    campaign = [sched.submit(loaded, _seg(f"campaign-{n}"), deadline=far + n) for n in range(6)]
+    _until(lambda: len(ffmpeg.BULK._pids) == 2)
+    with ffmpeg.BULK.held():
+        time.sleep(0.5)  # today's code started two more bulk encodes here, stopped at once: 4 of 4 threads
+        now = time.time()
+        viewers = [sched.submit(loaded, _seg(f"viewer-{n}"), deadline=now + 1 + n, viewer=True) for n in range(2)]
+        later = [sched.submit(loaded, _seg(f"top-{n}"), deadline=now + 40 + n) for n in range(2)]
+        assert all(f.result(20).rendered for f in (*viewers, *later))
+        assert len(ffmpeg.BULK._pids) <= 2
+    assert all(f.result(60).rendered for f in campaign)
+    sched.close()
+
+
+def test_bulk_work_is_stopped_while_interactive_segments_wait_but_never_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scheduler holds bulk work while an interactive segment is queued or encoding (no
+    thread waits inside that hold). However long that lasts, a campaign goes on: its encode
+    stopped `stop_limit` seconds is continued for good, and its next segment, having waited as
+    long, starts never to be stopped."""
+    _bulk_encodes_are_real(monkeypatch, seconds=2)
+    release = threading.Event()
+    real = scheduler_module.segments.ensure
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        if seg.key == "viewer":
+            release.wait(30)
+        return real(db, loaded, seg, wait=wait)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    sched = Scheduler(db=None, workers=1, wait=1.0, stop_limit=1.5)  # type: ignore[arg-type]
+    loaded = _loaded()
+    far = time.time() + scheduler_module.BULK_DELAY
+    first = sched.submit(loaded, _seg("campaign-1"), deadline=far)
+    _until(lambda: len(ffmpeg.BULK._pids) == 1)
+    pid = next(iter(ffmpeg.BULK._pids))
+    viewer = sched.submit(loaded, _seg("viewer"), deadline=time.time() + 1, viewer=True)
+    _until(lambda: ffmpeg.BULK.holding)
+    _until(lambda: _state(pid) == "T")
+    second = sched.submit(loaded, _seg("campaign-2"), deadline=far + 1)
+    assert first.result(20).rendered and second.result(20).rendered  # while the viewer's encode goes on
+    assert ffmpeg.BULK.holding and not viewer.done()
+    release.set()
+    assert viewer.result(5).rendered
+    _until(lambda: ffmpeg.BULK._holders == 0)
+    sched.close()
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_the_watchdog_says_so_and_sets_a_stuck_encode_aside(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An encode that never ends holds the only CPU while a viewer's segment waits: after
+    `watchdog` seconds without progress the server logs it, counts it in /metrics and sets the
+    stuck encode aside, so the waiting segment is encoded."""
+    stuck = threading.Event()
+
+    def ensure(db: Any, loaded: LoadedVersion, seg: SegmentPlan, *, wait: float) -> Outcome:
+        if seg.key == "stuck":
+            stuck.wait(30)
+        return Outcome(rendered=True, waited=0.0)
+
+    monkeypatch.setattr(scheduler_module.segments, "ensure", ensure)
+    stalls = METRICS.encoder_stalls._value.get()
+    sched = Scheduler(db=None, workers=1, wait=1.0, watchdog=1.0)  # type: ignore[arg-type]
+    loaded = _loaded()
+    first = sched.submit(loaded, _seg("stuck"), deadline=time.time() + 1, viewer=True)
+    _until(lambda: bool(sched._running))
+    waiting = sched.submit(loaded, _seg("waiting"), deadline=time.time() + 2, viewer=True)
+    assert waiting.result(15).rendered and not first.done()
+    assert METRICS.encoder_stalls._value.get() == stalls + 1
+    assert any("no encode started or ended" in r.getMessage() for r in caplog.records)
+    stuck.set()
+    assert first.result(5).rendered
+    sched.close()

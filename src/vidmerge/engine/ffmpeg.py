@@ -16,6 +16,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -152,7 +153,7 @@ def run(
     )
     _limit(proc.pid, limits)
     failed: list[BaseException] = []  # what the pictures' iterator raised, if it did
-    feeder = _start_feeder(proc, stdin_chunks, failed) if stdin_chunks is not None else None
+    feeder = _start_feeder(proc, stdin_chunks, failed, limits.nice) if stdin_chunks is not None else None
     clock = BULK.add(proc.pid) if limits.bulk else time.monotonic
     try:
         out, err = _communicate(proc, limits.timeout, clock)
@@ -184,28 +185,54 @@ def _communicate(proc: subprocess.Popen[bytes], timeout: float, clock: Callable[
                 raise
 
 
+@dataclass
+class _Stoppable:
+    """A bulk ffmpeg: the thread that started it, and the time it spent stopped."""
+
+    thread: int
+    started: float
+    stopped_since: float | None = None
+    stopped_total: float = 0.0
+
+    def stop(self, pid: int, now: float) -> None:
+        if self.stopped_since is None:
+            self.stopped_since = now
+            _signal(pid, signal.SIGSTOP)
+
+    def cont(self, pid: int, now: float) -> None:
+        if self.stopped_since is not None:
+            self.stopped_total += now - self.stopped_since
+            self.stopped_since = None
+            _signal(pid, signal.SIGCONT)
+
+    def running(self, now: float) -> float:
+        """Seconds it has run (its timeout's clock): not those it was stopped."""
+        stopped = self.stopped_total + (now - self.stopped_since if self.stopped_since is not None else 0.0)
+        return now - self.started - stopped
+
+
 class Bulk:
     """The bulk ffmpegs of this process (a campaign's segment encodes), stopped (SIGSTOP) while
-    interactive work runs here (a viewer's render or segment is due) and continued after: on two
-    cores, a lower CPU priority alone still leaves them a share of the CPU a viewer is waiting
-    for. A bulk encode a viewer comes to wait for is `promote`d: continued, never stopped again."""
+    interactive work is held here (a viewer's render or segment is due) and continued after: on
+    two cores, a lower CPU priority alone still leaves them a share of the CPU a viewer is waiting
+    for. A bulk encode a viewer comes to wait for is `promote`d: continued, never stopped again;
+    so is one `bound` finds stopped too long (a campaign never waits on a stream of webhooks for
+    ever: it runs on at its lower priority)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pids: dict[int, int] = {}  # pid -> thread that started it
+        self._pids: dict[int, _Stoppable] = {}
         self._holders = 0
-        self._stopped_at = 0.0
-        self._stopped_total = 0.0  # seconds bulk work has been stopped, all in all
 
     def add(self, pid: int) -> Callable[[], float]:
-        """Register a bulk ffmpeg (stopped at once if interactive work runs); its clock, which
-        does not run while bulk work is stopped."""
+        """Register a bulk ffmpeg (stopped at once while bulk work is); its clock, which does not
+        run while it is stopped."""
         with self._lock:
-            self._pids[pid] = threading.get_ident()
+            now = time.monotonic()
+            encode = self._pids[pid] = _Stoppable(threading.get_ident(), now)
             if self._holders:
-                _signal(pid, signal.SIGSTOP)
-            started, stopped_before = time.monotonic(), self._stopped_total
-        return lambda: time.monotonic() - started - (self._stopped() - stopped_before)
+                encode.stop(pid, now)
+        return lambda: encode.running(time.monotonic())
 
     def discard(self, pid: int) -> None:
         with self._lock:
@@ -214,39 +241,50 @@ class Bulk:
     def promote(self, thread: int) -> None:
         """The bulk ffmpegs started by `thread` become interactive: continued, not stopped again."""
         with self._lock:
-            for pid in [p for p, t in self._pids.items() if t == thread]:
-                del self._pids[pid]
-                _signal(pid, signal.SIGCONT)
+            for pid in [p for p, e in self._pids.items() if e.thread == thread]:
+                self._pids.pop(pid).cont(pid, time.monotonic())
+
+    def bound(self, seconds: float) -> list[int]:
+        """Bulk ffmpegs stopped for more than `seconds` in a row are continued and never stopped
+        again; the threads that started them."""
+        with self._lock:
+            now = time.monotonic()
+            long = [p for p, e in self._pids.items() if e.stopped_since is not None and now - e.stopped_since > seconds]
+            for pid in long:
+                self._pids[pid].cont(pid, now)
+            return [self._pids.pop(pid).thread for pid in long]
+
+    def hold(self) -> None:
+        """Every bulk ffmpeg of this process is stopped until each `hold` has its `unhold`."""
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                now = time.monotonic()
+                for pid, encode in self._pids.items():
+                    encode.stop(pid, now)
+
+    def unhold(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                now = time.monotonic()
+                for pid, encode in self._pids.items():
+                    encode.cont(pid, now)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """While this runs (and any other holder), every bulk ffmpeg of this process is stopped."""
-        with self._lock:
-            self._holders += 1
-            if self._holders == 1:
-                self._stopped_at = time.monotonic()
-                for pid in self._pids:
-                    _signal(pid, signal.SIGSTOP)
+        self.hold()
         try:
             yield
         finally:
-            with self._lock:
-                self._holders -= 1
-                if self._holders == 0:
-                    self._stopped_total += time.monotonic() - self._stopped_at
-                    for pid in self._pids:
-                        _signal(pid, signal.SIGCONT)
+            self.unhold()
 
     @property
     def holding(self) -> bool:
-        """Whether bulk work is stopped now."""
+        """Whether bulk work is stopped now (but for encodes continued for good)."""
         with self._lock:
             return self._holders > 0
-
-    def _stopped(self) -> float:
-        with self._lock:
-            ongoing = time.monotonic() - self._stopped_at if self._holders else 0.0
-            return self._stopped_total + ongoing
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -271,9 +309,12 @@ def _limit(pid: int, limits: Limits) -> None:
 
 
 def _start_feeder(
-    proc: subprocess.Popen[bytes], chunks: Iterable[bytes], failed: list[BaseException]
+    proc: subprocess.Popen[bytes], chunks: Iterable[bytes], failed: list[BaseException], nice: int = 0
 ) -> threading.Thread:
     """Write chunks to stdin on a thread, so stderr and stdout keep draining meanwhile.
+
+    The chunks are drawn on that thread (a count-up is a picture per frame): at the encode's CPU
+    priority (`nice`, for this thread alone on Linux), so that the API's threads go first.
 
     The pipe is taken away from `proc` so that `communicate` does not close it early. When the
     iterator raises, ffmpeg is killed (it would otherwise finish without the missing pictures)
@@ -283,6 +324,7 @@ def _start_feeder(
     assert pipe is not None
 
     def feed() -> None:
+        _lower_this_thread(nice)
         try:
             for chunk in chunks:
                 try:
@@ -300,6 +342,15 @@ def _start_feeder(
     thread = threading.Thread(target=feed, daemon=True)
     thread.start()
     return thread
+
+
+def _lower_this_thread(nice: int) -> None:
+    """Linux gives each thread its own nice value (setpriority on its thread id); elsewhere that
+    call would reach the whole process or another one, so nothing is done there."""
+    if nice > 0 and sys.platform == "linux":
+        me = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + nice))
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -24,6 +24,14 @@ class Metrics:
             "just_in_time (a viewer waited for it), refused (a rendition's that could not be ready in time)",
             ["source"], registry=r,
         )  # fmt: skip
+        self.encoder_idle = Gauge(
+            "vidmerge_encoder_idle_seconds", "Seconds since a segment encode started or ended, while segments wait",
+            registry=r,
+        )  # fmt: skip
+        self.encoder_stalls = Counter(
+            "vidmerge_encoder_stalls", "Times the watchdog found no encode progressing while segments waited "
+            "(and recovered: bulk work continued, the running encodes set aside)", registry=r,
+        )  # fmt: skip
         self.queue_depth = Gauge("vidmerge_queue_depth", "Renders waiting in the embedded queue", registry=r)
         self.cache_hits = Counter("vidmerge_cache_hits", "Requests answered from cache", ["kind"], registry=r)
         self.views = Counter("vidmerge_views", "Page sessions that played the video", registry=r)

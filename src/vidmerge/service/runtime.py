@@ -109,5 +109,6 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     archive = ArchiveLimits(max_bytes=settings.max_bundle_bytes)
     registry = Registry(db, storage, settings.data_dir / "bundles", limits, archive, open_frame_cache(settings))
     encoders = settings.segment_parallel or os.cpu_count() or 2
-    scheduler = Scheduler(db, workers=encoders, wait=settings.segment_wait_seconds * 3)
+    scheduler = Scheduler(db, workers=encoders, wait=settings.segment_wait_seconds * 3,
+                          stop_limit=settings.bulk_stop_seconds, watchdog=settings.watchdog_seconds)  # fmt: skip
     return Runtime(settings, db, storage, registry, scheduler)

@@ -10,22 +10,35 @@ per CPU, at a lower CPU priority; as many spare encoder threads, for urgent work
 segments start one per CPU while those hold every CPU (a crowd arriving at a busy server), and
 they yield the CPU to them. Every encode ranks below the API's threads (ffmpeg.ENCODER_NICE): a
 webhook, a playlist or a segment request is answered first. A bulk render's segments (a
-campaign's) wait while any interactive one is encoded, and those running are stopped meanwhile,
-and while an interactive render is in progress (ffmpeg.Bulk): a lower priority alone still
-gives them a share of the CPU; stopped, they hold no CPU, and an interactive segment due later
-starts beside them. A player asking for a segment that is not ready moves it to the front. One
-entry per segment key: asking again only ever brings its deadline forward. Each segment still
-goes through `segments.ensure`, so across processes exactly one renders it. `admits` says
-whether a viewer's request can be met in time without making other viewers' segments late,
-each segment priced at what rushed encodes of its size took here (a low rendition's is cheap):
-delivery refuses a higher rendition's segment it does not admit.
+campaign's) wait while any interactive one is queued or encoded here, and those running are
+stopped meanwhile (ffmpeg.Bulk): a lower priority alone still gives them a share of the CPU;
+stopped, they hold no CPU, and an interactive segment due later starts beside them. A player
+asking for a segment that is not ready moves it to the front. One entry per segment key: asking
+again only ever brings its deadline forward. Each segment still goes through `segments.ensure`,
+so across processes exactly one renders it. `admits` says whether a viewer's request can be met
+in time without making other viewers' segments late, each segment priced at what rushed encodes
+of its size took here (a low rendition's is cheap): delivery refuses a higher rendition's
+segment it does not admit.
+
+The rule that keeps mixed work moving (issue 24: a campaign's stopped encodes once held every
+thread while the renders that stopped them waited for a thread): no thread waits while holding
+bulk work stopped (the scheduler holds `ffmpeg.BULK` while an interactive segment is queued or
+encoding, and nothing waits on that), and no thread is lost to a stopped encode: bulk encodes
+take at most one of the three encoder threads per CPU and none starts while bulk work is
+stopped, so interactive work always finds a thread. Bulk work is never stopped for good: an
+encode stopped `stop_limit` seconds in a row is continued and never stopped again, and a bulk
+segment that waited `stop_limit` seconds without any bulk encode starting starts as such an
+encode (at its low priority). A watchdog checks all of it: when no encode has started or ended
+for `watchdog` seconds while segments wait, it says so (log, `vidmerge_encoder_stalls_total`),
+continues bulk work and sets the running encodes aside (they no longer count against the CPUs;
+threads are added for them).
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -37,12 +50,17 @@ from vidmerge.engine.loaded import LoadedVersion, side_by_side
 from vidmerge.errors import NotReady
 from vidmerge.plan import SegmentPlan
 from vidmerge.records import Database
+from vidmerge.service.metrics import METRICS
 from vidmerge.service.work import segments
+
+log = logging.getLogger("vidmerge.scheduler")
 
 BULK_DELAY = 3600.0  # seconds added to a bulk render's deadlines: interactive ones go first
 URGENT = 3.0  # seconds: a segment due sooner than this is rushed, and nothing due later runs beside it
 LATER_NICE = 13  # CPU priority of encodes not urgent when they started (rushed ones: ffmpeg.ENCODER_NICE)
 CONTENTION = 2.0  # a crowd's rushed encodes took about twice their price, side by side (docs/bench.md)
+STOP_LIMIT = 30.0  # seconds bulk work stays stopped at most, however long interactive work goes on
+WATCHDOG = 60.0  # seconds without an encode starting or ending, with segments waiting: a wedge
 
 
 @dataclass
@@ -56,6 +74,9 @@ class _Entry:
     rush: bool = False  # urgent or a viewer's when it started: one thread, quickest x264 search
     shared: bool = False  # another rushed encode ran beside it (its time is not its price)
     bulk: bool = False  # a bulk render's, when it started: stopped while interactive work runs
+    freed: bool = False  # a bulk encode never stopped: it waited or was stopped `stop_limit` seconds
+    aside: bool = False  # the watchdog found it making no progress: it no longer counts as running
+    queued: float = field(default_factory=time.monotonic)
     thread: int = 0  # the encoder thread, once started
     began: float = 0.0  # time.time() when it started
 
@@ -68,8 +89,12 @@ def yielding(loaded: LoadedVersion, *, bulk: bool) -> LoadedVersion:
 
 
 class Scheduler:
-    def __init__(self, db: Database, *, workers: int, wait: float, contention: float = CONTENTION) -> None:
+    def __init__(
+        self, db: Database, *, workers: int, wait: float, contention: float = CONTENTION,
+        stop_limit: float = STOP_LIMIT, watchdog: float = WATCHDOG,
+    ) -> None:  # fmt: skip
         self.db, self.workers, self.wait, self.contention = db, max(1, workers), wait, contention
+        self.stop_limit, self.watchdog = stop_limit, watchdog
         self._heap: list[tuple[float, int, _Entry]] = []
         self._entries: dict[str, _Entry] = {}
         self._seq = itertools.count()
@@ -77,6 +102,9 @@ class Scheduler:
         self._threads: list[threading.Thread] = []
         self._running: dict[int, _Entry] = {}  # id(entry) -> entry, while encoding
         self._closed = False
+        self._holding = False  # ffmpeg.BULK held: an interactive segment is queued or encoding
+        self._progress = time.monotonic()  # when an encode last started or ended
+        self._bulk_began = time.monotonic()  # when a bulk encode last started
         self._prices: dict[tuple[int, int], float] = {}  # (width, height) -> rushed seconds per frame (EWMA)
         self._factors: dict[tuple[str, int, int], float] = {}  # a version's segment -> its time over its size's price
 
@@ -93,6 +121,7 @@ class Scheduler:
             elif entry.started and entry.bulk and not _bulk(deadline):  # a viewer waits for it now
                 entry.bulk = False
                 ffmpeg.BULK.promote(entry.thread)
+                self._hold()
                 return entry.future
             elif entry.started or deadline >= entry.deadline:
                 entry.viewer = entry.viewer or (viewer and not entry.started)
@@ -100,11 +129,28 @@ class Scheduler:
             entry.viewer = entry.viewer or viewer
             entry.deadline = deadline
             heapq.heappush(self._heap, (deadline, next(self._seq), entry))
+            self._hold()
             self._cv.notify()
             return entry.future
 
+    def _hold(self) -> None:
+        """Bulk work stopped while an interactive segment is queued or encoding, continued after."""
+        entries = [] if self._closed else self._entries.values()
+        interactive = any(not (e.bulk if e.started else _bulk(e.deadline)) for e in entries)
+        if interactive != self._holding:
+            self._holding = interactive
+            if interactive:
+                ffmpeg.BULK.hold()
+            else:
+                ffmpeg.BULK.unhold()
+
     def _start_threads(self) -> None:
-        while len(self._threads) < 2 * self.workers:  # one spare per CPU, for urgent work only
+        """Three per CPU: one for work due later, one spare for urgent work, one for bulk work
+        (which may be stopped); one more for each encode set aside by the watchdog."""
+        if not self._threads:
+            threading.Thread(target=self._watch, name="vidmerge-segments-watchdog", daemon=True).start()
+        aside = sum(e.aside for e in self._running.values())
+        while len(self._threads) < min(3 * self.workers + aside, 6 * self.workers):
             n = len(self._threads)
             thread = threading.Thread(target=self._loop, name=f"vidmerge-segments-{n}", daemon=True)
             self._threads.append(thread)
@@ -119,6 +165,7 @@ class Scheduler:
             for entry in self._entries.values():
                 if not entry.started and not entry.future.done():
                     entry.future.set_exception(_closing().exception())
+            self._hold()
             self._cv.notify_all()
 
     def _next(self) -> _Entry | None:
@@ -134,11 +181,15 @@ class Scheduler:
                 if not entry.started and deadline == entry.deadline:  # else a stale copy
                     entry.started, entry.thread, entry.began = True, threading.get_ident(), time.time()
                     entry.rush, entry.bulk = self._urgent(deadline) or entry.viewer, _bulk(deadline)
+                    if entry.bulk:
+                        entry.freed = self._starving(entry)
+                        self._bulk_began = time.monotonic()
                     beside = [e for e in self._running.values() if e.rush]
                     if entry.rush and beside:
                         for e in (entry, *beside):
                             e.shared = True
                     self._running[id(entry)] = entry
+                    self._progress = time.monotonic()
                     return entry
 
     def _hold_back(self) -> bool:
@@ -146,14 +197,24 @@ class Scheduler:
         when segments due later hold every CPU (those run at a lower priority and yield). A
         segment due later starts only on a free CPU with no urgent encode running: its x264
         threads would slow the urgent one."""
-        rushed = sum(e.rush for e in self._running.values())
+        running = [e for e in self._running.values() if not e.aside]
+        rushed = sum(e.rush for e in running)
         deadline, _, head = self._heap[0]
         if self._urgent(deadline) or head.viewer:
             return rushed >= self.workers
         stopped = ffmpeg.BULK.holding  # bulk encodes stopped meanwhile hold no CPU
-        if rushed > 0 or sum(not (e.bulk and stopped) for e in self._running.values()) >= self.workers:
+        bulk = sum(e.bulk for e in running)  # a thread per CPU at most
+        if _bulk(deadline) and self._starving(head):
+            return bulk >= self.workers  # it starts never to be stopped, at its low priority
+        if rushed > 0 or sum(not (e.bulk and stopped and not e.freed) for e in running) >= self.workers:
             return True
-        return _bulk(deadline) and any(not e.bulk for e in self._running.values())  # bulk waits for interactive
+        if not _bulk(deadline):
+            return False
+        return stopped or any(not e.bulk for e in running) or bulk >= self.workers  # none starts to be stopped
+
+    def _starving(self, entry: _Entry) -> bool:
+        """A bulk segment that has waited `stop_limit` seconds while no bulk encode started."""
+        return time.monotonic() - max(entry.queued, self._bulk_began) > self.stop_limit
 
     def admits(self, loaded: LoadedVersion, seg: SegmentPlan, deadline: float, margin: float) -> bool:
         """Whether `seg`, asked for now and due at `deadline`, can be ready `margin` seconds
@@ -218,10 +279,9 @@ class Scheduler:
             if entry.rush:
                 loaded = replace(side_by_side(entry.loaded), rush=True)
             else:
-                loaded = yielding(entry.loaded, bulk=entry.bulk)
+                loaded = yielding(entry.loaded, bulk=entry.bulk and not entry.freed)
             try:
-                with contextlib.nullcontext() if entry.bulk else ffmpeg.BULK.held():
-                    outcome = segments.ensure(self.db, loaded, entry.seg, wait=self.wait)
+                outcome = segments.ensure(self.db, loaded, entry.seg, wait=self.wait)
                 self._learn(entry, outcome)
                 entry.future.set_result(outcome)
             except BaseException as exc:  # handed to whoever waits on the future
@@ -230,7 +290,42 @@ class Scheduler:
                 with self._cv:
                     self._entries.pop(entry.seg.key, None)
                     self._running.pop(id(entry), None)
+                    self._progress = time.monotonic()
+                    self._hold()
                     self._cv.notify_all()
+
+    def _watch(self) -> None:
+        """Once a second: bound bulk work's stop, and look for a wedge."""
+        with self._cv:
+            while not self._closed:
+                self._cv.wait(timeout=1.0)
+                self._free(ffmpeg.BULK.bound(self.stop_limit))
+                self._check_progress()
+
+    def _free(self, threads: list[int]) -> None:
+        """The bulk encodes of `threads` were continued for good (ffmpeg.Bulk.bound)."""
+        for e in self._running.values():
+            if e.thread in threads:
+                e.freed = True
+        if threads:
+            log.info("%d bulk encodes stopped too long: continued at their low priority", len(threads))
+
+    def _check_progress(self) -> None:
+        waiting = sum(not e.started for e in self._entries.values())
+        idle = time.monotonic() - self._progress if waiting else 0.0
+        METRICS.encoder_idle.set(idle)
+        if idle <= self.watchdog:
+            return
+        stuck = [e for e in self._running.values() if not e.aside]
+        log.warning("no encode started or ended for %.0f s with %d segments waiting: continuing bulk work, "
+                    "setting %d running encodes aside", idle, waiting, len(stuck))  # fmt: skip
+        METRICS.encoder_stalls.inc()
+        self._free(ffmpeg.BULK.bound(0.0))
+        for e in stuck:
+            e.aside = True
+        self._progress = time.monotonic()
+        self._start_threads()
+        self._cv.notify_all()
 
 
 def _closing() -> Future[segments.Outcome]:

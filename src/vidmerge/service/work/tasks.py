@@ -7,7 +7,6 @@ segments) keeps a duplicate message from packaging a render twice.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -129,30 +128,33 @@ class _Lease:
 def _render(rt: Runtime, render_id: str, lease: _Lease) -> str:
     record = renders.load(rt.db, render_id)
     bulk = record.priority == "bulk"
-    # An interactive render holds bulk work stopped from its first segment to its packaging: a
-    # viewer's segments are due all that time, also between their encodes.
-    with contextlib.nullcontext() if bulk else ffmpeg.BULK.held():
-        loaded, person = renders.replan(rt.db, rt.registry, record, ladder=False)  # it makes the top one's
-        timer = Timer()
-        # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py);
-        # with a ladder, viewers start on its lowest rendition (rendered when they ask for it, its
-        # first personalized segment at once: `_start_lowest`) and these (the top one's: MP4,
-        # poster, GIF, and where players climb to) come after theirs
-        start = record.created_at.timestamp() + (BULK_DELAY if bulk else 0.0)
-        if loaded.prepared.renditions:
-            start += loaded.prepared.duration
-            if not bulk:
-                _start_lowest(rt, loaded, person, record)
-        due = [(seg, rt.scheduler.submit(loaded, seg, start + seg.start)) for seg in person.plan.dynamic]
-        with timer.stage("segments"):
-            for _, future in due:
-                outcome = future.result()
-                if not outcome.rendered:  # its encodes are counted where they happen (segments.ensure)
-                    METRICS.segments.labels("cached").inc()
-                lease.renew(render_id)
-        # A bulk render's packaging runs at the lower priority but is not stopped: a viewer's render
-        # may wait for the same picture (equal values), which a stopped maker would hold back.
-        renders.finish(rt.db, yielding(loaded, bulk=False) if bulk else loaded, person, record, timer)
+    loaded, person = renders.replan(rt.db, rt.registry, record, ladder=False)  # it makes the top one's
+    timer = Timer()
+    # every dynamic segment, due when the viewer's playhead gets there (work/scheduler.py, which
+    # keeps bulk work stopped while these wait: nothing here waits inside a hold); with a ladder,
+    # viewers start on its lowest rendition (rendered when they ask for it, its first
+    # personalized segment at once: `_start_lowest`) and these (the top one's: MP4, poster, GIF,
+    # and where players climb to) come after theirs
+    start = record.created_at.timestamp() + (BULK_DELAY if bulk else 0.0)
+    if loaded.prepared.renditions:
+        start += loaded.prepared.duration
+        if not bulk:
+            _start_lowest(rt, loaded, person, record)
+    due = [(seg, rt.scheduler.submit(loaded, seg, start + seg.start)) for seg in person.plan.dynamic]
+    with timer.stage("segments"):
+        for _, future in due:
+            outcome = future.result()
+            if not outcome.rendered:  # its encodes are counted where they happen (segments.ensure)
+                METRICS.segments.labels("cached").inc()
+            lease.renew(render_id)
+    # An interactive render's packaging stops bulk work while it encodes (its poster and GIF);
+    # a bulk render's runs at the lower priority but is not stopped: a viewer's render may wait
+    # for the same picture (equal values), which a stopped maker would hold back.
+    if bulk:
+        renders.finish(rt.db, yielding(loaded, bulk=False), person, record, timer)
+    else:
+        with ffmpeg.BULK.held():
+            renders.finish(rt.db, loaded, person, record, timer)
     METRICS.renders.labels("done").inc()
     METRICS.render_seconds.observe(sum(timer.stages.values()))
     log.info("render %s done in %.2f s", render_id, sum(timer.stages.values()))
