@@ -41,7 +41,7 @@ class Rendition:
     """A lower rung of the adaptive ladder: the mezzanine's picture scaled down, encoded with its
     settings on the same segment grid (every segment the same frames at the same timestamps)."""
 
-    name: str  # "360p": its folder under the prepared key, and its name in URLs
+    name: str  # "360p" (its short side): its folder under the prepared key, and its name in URLs
     width: int
     height: int
     bandwidth: int  # bits per second, as the master playlist states it (prepare.py)
@@ -73,7 +73,8 @@ class Prepared:
 
     @property
     def name(self) -> str:
-        return f"{self.height}p"
+        """By the short side, as a rung of the ladder is chosen: a 9:16 clip's 360p is 360×640."""
+        return f"{min(self.width, self.height)}p"
 
     @property
     def ladder(self) -> tuple[Prepared, ...]:

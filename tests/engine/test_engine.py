@@ -6,17 +6,21 @@ Small tests use a generated 6 s 320×180 clip (three 2 s segments: 0 static, 1 t
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
 from support.media import (
+    SMALL_MANIFEST,
     audio_payload,
     box_of,
     decoded_frames,
@@ -35,12 +39,13 @@ from support.server import DEMO
 from vidmerge.bench.demo import DEMO_TEMPLATE, write_demo
 from vidmerge.config import Settings
 from vidmerge.draw.layers import segment_layer
-from vidmerge.engine import package
+from vidmerge.engine import ffmpeg, package
 from vidmerge.engine.argv import LEAD_FRAMES
 from vidmerge.engine.encode import encode_segment
 from vidmerge.engine.ffmpeg import Limits
+from vidmerge.engine.frames import FrameCache
 from vidmerge.engine.loaded import LoadedVersion
-from vidmerge.engine.pipeline import encode_dynamic, package_outputs, personalize
+from vidmerge.engine.pipeline import encode_dynamic, in_rendition, package_outputs, personalize
 from vidmerge.engine.prepare import prepare
 from vidmerge.engine.runner import render_to_folder
 from vidmerge.errors import DataError, GlyphError
@@ -200,6 +205,51 @@ def test_emoji_without_a_glyph_is_rejected_naming_character_and_slot(
 def test_missing_name_takes_the_default(small_job: LoadedVersion) -> None:
     for data in ({}, {"name": None}, {"name": "   "}):
         assert personalize(small_job, data).drawn["greeting"].text == "お客様"
+
+
+# --- the ladder, for a clip of any aspect ---------------------------------------------------------
+
+# name: (the clip's coded size, its display rotation, the rungs of every rendition the lowest first)
+SHAPES: dict[str, tuple[tuple[int, int], str | None, list[tuple[int, int]]]] = {
+    "9:16": ((360, 640), None, [(180, 320), (234, 416), (360, 640)]),
+    "9:16 rotated, as a phone writes it": ((640, 360), "90", [(180, 320), (234, 416), (360, 640)]),
+    "4:5": ((320, 400), None, [(180, 224), (234, 292), (320, 400)]),
+    "1:1": ((320, 320), None, [(180, 180), (234, 234), (320, 320)]),
+}
+
+
+def _sample_aspect(storage: LocalStorage, key: str) -> Fraction | None:
+    path = storage.local_path(key)
+    assert path is not None
+    with av.open(str(path)) as container:
+        return container.streams.video[0].sample_aspect_ratio
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_rung_of_a_clip_of_any_aspect_makes_personalized_segments(tmp_path: Path, shape: str) -> None:
+    """Each rung is its short side (a 9:16 clip's 180p is 180×320) with square pixels, and a
+    personalized segment of each, made from decoded base frames as the service makes it, splices:
+    it verifies (encode_segment raises otherwise) and has its shared segment's aspect, 1:1."""
+    (width, height), rotation, rungs = SHAPES[shape]
+    clip = make_clip(tmp_path / "made.mp4", width=width, height=height, seconds=4)
+    if rotation is not None:  # the display matrix a phone writes: prepare turns the picture upright
+        clip, made = tmp_path / "rotated.mp4", clip
+        ffmpeg.run(["-display_rotation", rotation, "-i", str(made), "-c", "copy", str(clip)])
+    manifest = copy.deepcopy(SMALL_MANIFEST)
+    manifest["output"]["ladder"] = [180, 234]
+    manifest["slots"] = manifest["slots"][:1]  # the greeting, [2, 4): segment 1
+    template = load_bundle(write_bundle(tmp_path / "bundle", manifest, clip=clip))
+    storage = LocalStorage(tmp_path / "objects")
+    loaded = LoadedVersion(template, prepare(template, storage), storage, frames=FrameCache(tmp_path / "frames"))
+    assert [(p.width, p.height) for p in loaded.prepared.ladder] == rungs
+    assert [p.name for p in loaded.prepared.ladder] == [f"{min(size)}p" for size in rungs]
+    plan = personalize(loaded, {"name": "縦長"}).plan
+    for rung in loaded.prepared.ladder:
+        version, rendition = in_rendition(loaded, plan, rung)
+        [seg] = rendition.dynamic
+        assert encode_segment(version, seg), rung.name
+        shared = _sample_aspect(storage, rung.segments[seg.index].key)
+        assert (_sample_aspect(storage, seg.key), shared) == (1, 1), rung.name
 
 
 # --- the demo template, two customers -------------------------------------------------------

@@ -8,12 +8,14 @@ import os
 import shutil
 import time
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
 from support.media import SMALL_MANIFEST, fingerprint, make_clip, write_bundle
 
-from vidmerge.engine import argv
+from vidmerge.engine import argv, ffmpeg
 from vidmerge.engine import frames as frames_module
 from vidmerge.engine.argv import video_encoder_args
 from vidmerge.engine.encode import encode_segment, warm_frames
@@ -120,7 +122,7 @@ def test_a_rushed_encode_that_does_not_verify_is_encoded_in_full(
     seg = greeting(normal)
     with caplog.at_level(logging.WARNING, logger="vidmerge.engine.encode"):
         assert rendered(rushed, seg) == rendered(normal, seg)
-    assert "rushed encode did not verify" in caplog.text
+    assert "rushed encode did not verify (SPS/PPS differ from the mezzanine's: an encoder setting" in caplog.text
 
 
 def test_a_broken_frame_cache_slows_a_render_down_but_never_fails_it(
@@ -160,6 +162,22 @@ def test_the_tags_are_probed_once_per_template_version(
     for index in (1, 2):
         rendered(loaded, personalize(loaded, {"name": "一度"}).plan.segments[index])
     assert len(probes) == 1
+
+
+def test_the_tags_give_raw_pictures_the_shared_segments_sample_aspect_exactly(tmp_path: Path) -> None:
+    """A rung with non-square pixels (prepared before rungs had square ones: a landscape clip's
+    whose size is not exactly the clip's aspect) keeps them, and its personalized segments must
+    have the very same: setsar reduces the ratio to terms up to 100 unless told otherwise, which
+    made 351:352 into 1:1, and the SPS differed."""
+    shared, again = tmp_path / "shared.ts", tmp_path / "again.ts"
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-an", "-f", "mpegts"]
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1)
+    ffmpeg.run(["-i", str(clip), "-vf", f"setsar=351/352:max=352,{argv.BT709}", *encode, str(shared)])
+    tags = frames_module.source_tags(shared)
+    assert tags is not None
+    ffmpeg.run(["-i", str(shared), "-vf", f"setsar=1,{tags}", *encode, str(again)])  # as the raw pictures come
+    with av.open(str(again)) as container:
+        assert container.streams.video[0].sample_aspect_ratio == Fraction(351, 352)
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,22 @@ def test_wrong_frame_count_clock_or_parameter_sets_fail(clip: Path, tmp_path: Pa
         verify_segment(main, frames=30, pts0=_pts0(ref), reference=ref)
 
 
+def test_differing_parameter_sets_are_named_for_the_log(clip: Path, tmp_path: Path) -> None:
+    """The failure says which of what the SPS carries differs (the log line is then the cause),
+    and an encoder setting otherwise."""
+    ref = _segment(clip, tmp_path / "ref.ts", "-vf", "setsar=351/352:max=352")
+    square = _segment(clip, tmp_path / "square.ts")
+    with pytest.raises(VerificationError, match="sample aspect ratio 1:1, the shared segment's 351:352$"):
+        verify_segment(square, frames=30, pts0=_pts0(ref), reference=ref)
+    ref = _segment(clip, tmp_path / "ref.ts")
+    main = _segment(clip, tmp_path / "main.ts", profile="main")
+    with pytest.raises(VerificationError, match=r"profile Main level \d+, the shared segment's High level"):
+        verify_segment(main, frames=30, pts0=_pts0(ref), reference=ref)
+    crf = _segment(clip, tmp_path / "crf.ts", "-crf", "40")  # pic_init_qp in the PPS
+    with pytest.raises(VerificationError, match="an encoder setting"):
+        verify_segment(crf, frames=30, pts0=_pts0(ref), reference=ref)
+
+
 def test_a_reference_replaced_on_disk_is_read_again(clip: Path, tmp_path: Path) -> None:
     """The reference's SPS/PPS are read once per file version, not once per path."""
     ref = _segment(clip, tmp_path / "ref.ts")

@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
+from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
+from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, VerificationError
 from vidmerge.service import renders
+from vidmerge.service.app import create_app
 from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import segments, tasks
 
@@ -59,3 +65,20 @@ def test_waiting_for_another_renderer_is_not_a_failed_attempt(
         with pytest.raises(NotReady):
             tasks.run_render(small_runtime, render_id)
     assert small_runtime.db.renders.get(render_id).status == "rendering"  # type: ignore[union-attr]
+
+
+def test_a_segment_that_does_not_verify_is_answered_503_and_logged_with_the_check_that_failed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller learns nothing of it; the log line says why (verify.py's words: no values)."""
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    why = "SPS/PPS differ from the mezzanine's: sample aspect ratio 1:1, the shared segment's 351:352"
+
+    @app.get("/failing/seg/1.ts")
+    async def failing() -> None:
+        raise VerificationError(why, where="segment.ts")
+
+    with TestClient(app) as client, caplog.at_level(logging.WARNING, logger="vidmerge"):
+        answer = client.get("/failing/seg/1.ts")
+    assert answer.status_code == 503 and "351" not in answer.text
+    assert f"VerificationError on GET /failing/seg/1.ts: segment.ts ({why})" in caplog.text

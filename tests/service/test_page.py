@@ -163,6 +163,35 @@ def test_playback_starts_at_once_and_never_stalls_while_segments_render(api: Api
     assert f"{origin}/static/hls.min.js" in requests and any(u.endswith("/index.m3u8") for u in requests)
 
 
+def test_a_vertical_templates_page_plays_on_a_phone_from_the_start_without_a_stall(vertical: Api, browser: Any) -> None:
+    """A 9:16 template's page on a phone held upright plays from 0 s on its lowest rendition
+    (234p: 234×416), whose personalized segments are made when the player asks for them, for 10 s
+    without a `waiting` event. Every rendition above it is refused (as a busy server does), so
+    that the player cannot climb past the lowest's personalized segments."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    refused: list[str] = []
+    page.route(re.compile(r"/r/(?!234p/)[^/]+/seg/\d+\.ts$"), lambda route: _refuse(route, refused))
+    try:
+        response = vertical.post_render({"template_id": "vertical", "data": {"name": "縦長 次郎", "amount": 4321}})
+        assert response.status_code == 202, response.text
+        assert page.goto(response.json()["page_url"], wait_until="commit") is not None
+        codecs = page.evaluate(CODECS)
+        if not codecs["mse"]:
+            _assert_loads_without_decoding(page, codecs)
+            return
+        _until(page, "window.vidmergeStats && window.vidmergeStats.started_at !== null", START_TIMEOUT_MS)
+        target = page.evaluate("() => document.getElementById('v').currentTime") + PLAY_SECONDS
+        _until(page, f"document.getElementById('v').currentTime >= {target}", PLAY_SECONDS * 1000 + START_TIMEOUT_MS)
+        stats = page.evaluate("() => window.vidmergeStats")
+    finally:
+        context.close()
+    summary = f"{stats}; server log: {vertical.log_tail(10)}"
+    assert stats["engine"] == "hls.js" and stats["fatal"] is None, summary
+    assert stats["start_time"] < 0.5 and stats["waiting"] == 0, summary
+    assert set(stats["heights"]) == {416}, summary  # the lowest rendition throughout, upright
+
+
 def _refuse(route: Any, refused: list[str]) -> None:
     refused.append(route.request.url.split("/r/", 1)[1])
     route.fulfill(status=429, content_type="application/problem+json", body='{"title": "Too Many Requests"}')

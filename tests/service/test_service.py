@@ -177,6 +177,31 @@ def test_the_benchs_viewer_climbs_the_ladder(api: Api) -> None:
     assert len(viewer.segment_waits) == 14
 
 
+def test_a_vertical_templates_lowest_rendition_serves_its_personalized_segments(vertical: Api) -> None:
+    """A viewer of a fresh render of a 9:16 template starts on the lowest rendition: each of its
+    segments, the personalized ones made now, is served (they were answered 503: with non-square
+    pixels in the shared segments, none verified). The ladder goes by the short side: 234p is
+    234×416."""
+    response = vertical.post_render({"template_id": "vertical", "data": {"name": "縦長 花子", "amount": 8600}})
+    assert response.status_code == 202, response.text
+    hls = _path(response.json()["hls_url"])
+    paths = segment_paths(vertical.client, hls, 0)
+    assert [p.rsplit("/", 3)[1] for p in paths] == ["234p"] * 6
+    segments = [vertical.client.get(path) for path in paths]  # 1 and 2 personalized
+    assert [s.status_code for s in segments] == [200] * 6, vertical.log_tail()
+    for seg in segments:
+        with av.open(io.BytesIO(seg.content), format="mpegts") as c:
+            stream = c.streams.video[0]
+            assert (stream.codec_context.width, stream.codec_context.height, stream.sample_aspect_ratio) == (
+                234,
+                416,
+                1,
+            )
+    master = vertical.client.get(hls).text
+    assert uris(master) == ["r/234p/index.m3u8", "r/360p/index.m3u8"]
+    assert [m.group(1) for m in re.finditer(r"RESOLUTION=(\d+x\d+)", master)] == ["234x416", "360x640"]
+
+
 def _frame(segment: bytes, box: tuple[int, ...], n: int = 30) -> np.ndarray:
     """Frame `n` of a segment as RGB, cut to `box` (x, y, w, h) at that segment's size, where the
     top rendition's box is twice as large."""

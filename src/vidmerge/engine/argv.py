@@ -83,10 +83,12 @@ def mezzanine_args(
     MPEG-TS segments. Every segment has an audio track: a clip without audio gets silence, audio
     shorter than the video is padded with silence, longer audio is cut: it lasts what the video does.
     Colours become SDR BT.709 in TV range (`colour_filter`), what every segment is tagged as.
-    `scaled`: the picture is scaled to `p`'s size (a lower rendition of the ladder)."""
+    `scaled`: the picture is scaled to `p`'s size (a lower rendition of the ladder), with square
+    pixels: scale keeps the display aspect by a non-square one (351:352 for a 9:16 clip at 132×234)
+    where the size, rounded to even, is not exactly the clip's aspect."""
     cuts = ",".join(str(n) for n in range(p.gop, total, p.gop))
     audio_in = [] if has_audio else ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
-    picture = f"scale={p.width}:{p.height},{colour_filter(colour)}" if scaled else colour_filter(colour)
+    picture = f"scale={p.width}:{p.height},setsar=1,{colour_filter(colour)}" if scaled else colour_filter(colour)
     return [
         "-i", str(base), *audio_in,
         "-map", "0:v:0", "-map", "0:a:0" if has_audio else "1:a:0",

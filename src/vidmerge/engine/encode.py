@@ -36,10 +36,11 @@ def encode_segment(loaded: LoadedVersion, seg: SegmentPlan) -> bool:
         out = Path(tmp) / "segment.ts"
         try:
             _encode(loaded, seg, source, out)
-        except VerificationError:
+        except VerificationError as exc:
             if not loaded.rush:
                 raise
-            log.warning("segment %d: rushed encode did not verify; encoding it in full", seg.index)
+            # which check failed, in verify.py's words (counts, timestamps, stream headers: no values)
+            log.warning("segment %d: rushed encode did not verify (%s); encoding it in full", seg.index, exc.message)
             _encode(replace(loaded, rush=False), seg, source, out)
         loaded.storage.put_file(seg.key, out, "video/mp2t")
     return True

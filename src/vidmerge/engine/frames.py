@@ -106,10 +106,11 @@ def source_tags(source: Path) -> str | None:
         colour_range, matrix = RANGES.get(cc.color_range), MATRICES.get(cc.colorspace)
     if colour_range is None or matrix is None:
         return None
-    # primaries and transfer as every mezzanine is encoded (argv.video_encoder_args): raw pictures
-    # carry none, and x264 would write "unspecified" into the SPS, which then would not splice
-    return (f"setsar={sar.numerator}/{sar.denominator},setparams=range={colour_range}:colorspace={matrix}"
-            ":color_primaries=bt709:color_trc=bt709")  # fmt: skip
+    # setsar's `max` (100 by default) bounds the terms it reduces the ratio to: 351/352 would become
+    # 1/1. Primaries and transfer as every mezzanine is encoded (argv.video_encoder_args): raw
+    # pictures carry none, and x264 would write "unspecified" into the SPS; either would not splice.
+    return (f"setsar={sar.numerator}/{sar.denominator}:max={max(100, sar.numerator, sar.denominator)},"
+            f"setparams=range={colour_range}:colorspace={matrix}:color_primaries=bt709:color_trc=bt709")  # fmt: skip
 
 
 def frame_bytes(p: Prepared) -> int:

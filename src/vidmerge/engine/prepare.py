@@ -30,6 +30,12 @@ def prepared_key(template: Template) -> str:
     out = template.manifest.output
     # v3: audio padded or cut to the video, HDR tone-mapped, frame rate measured, rotation applied
     profile = f"{out.preset}|{out.crf}|{out.segment_seconds}|{out.audio_bitrate}|v3"
+    if template.media.width < template.media.height:
+        # A portrait clip's rungs were by its long side (132×234, its personalized segments never
+        # verified): a new key, so it is prepared again. A landscape or square clip's rungs keep
+        # their sizes, names and key (one whose size is not exactly the clip's aspect keeps its
+        # non-square pixels, which frames.source_tags gives personalized segments exactly).
+        profile += "|short-side"
     return hashlib.sha256(f"{template.digest}|{profile}".encode()).hexdigest()[:32]
 
 
@@ -60,8 +66,8 @@ def prepare(
         fps_num=fps.numerator, fps_den=fps.denominator, gop=gop_frames(out, fps),
         preset=out.preset, crf=out.crf, audio_bitrate=out.audio_bitrate, segments=(),
     )  # fmt: skip
-    lower = [replace(shell, key=f"{key}/{h}p", width=_even(shell.width * h / shell.height), height=h)
-             for h in ladder_heights(template)]  # fmt: skip
+    sized = [replace(shell, width=w, height=h) for w, h in ladder_sizes(shell.width, shell.height, out.ladder)]
+    lower = [replace(r, key=f"{key}/{r.name}") for r in sized]  # where Prepared.rendition finds it
     passes = _Passes(progress, 1 + len(lower))
     with tempfile.TemporaryDirectory(prefix="vidmerge-prep-") as tmp:
         top = _rung(template, shell, storage, Path(tmp) / "top", limits, passes)
@@ -78,11 +84,14 @@ def prepare(
     return prepared
 
 
-def ladder_heights(template: Template) -> tuple[int, ...]:
-    """The heights of the lower renditions: the manifest's `output.ladder`, else AUTO_LADDER;
-    only those below the base clip's height."""
-    asked = template.manifest.output.ladder
-    return tuple(h for h in (AUTO_LADDER if asked is None else asked) if h < template.media.height)
+def ladder_sizes(width: int, height: int, ladder: tuple[int, ...] | None) -> tuple[tuple[int, int], ...]:
+    """(width, height) of each lower rendition of a clip, the lowest first. A rung is its short
+    side (`ladder`, the manifest's `output.ladder`, else AUTO_LADDER; those below the clip's
+    short side only): a 9:16 clip's 360p is 360×640, as a 16:9 one's is 640×360. The long side
+    follows the clip's aspect, rounded to even."""
+    short, long = sorted((width, height))
+    rungs = [(s, _even(long * s / short)) for s in (AUTO_LADDER if ladder is None else ladder) if s < short]
+    return tuple((s, n) if width < height else (n, s) for s, n in rungs)
 
 
 def _even(x: float) -> int:

@@ -83,7 +83,30 @@ def verify_segment(path: Path, *, frames: int, pts0: int, reference: Path) -> No
     if any(b <= a for a, b in zip(dts, dts[1:], strict=False)) or not packets[0][2]:
         raise VerificationError("decode timestamps not increasing, or no keyframe first", where=path.name)
     if parameter_sets != _reference_sets(str(reference), *_identity(reference)):
-        raise VerificationError("SPS/PPS differ from the mezzanine's", where=path.name)
+        raise VerificationError(f"SPS/PPS differ from the mezzanine's: {_difference(path, reference)}", where=path.name)
+
+
+def _difference(path: Path, reference: Path) -> str:
+    """Which of what the SPS says differs, in words, for the log (read again: this is the failure
+    path). When none does, it is an encoder setting the PPS carries (another CRF, say)."""
+    ours, shared = _stream_header(path), _stream_header(reference)
+    for (what, value), theirs in zip(ours.items(), shared.values(), strict=True):
+        if value != theirs:
+            return f"{what} {value}, the shared segment's {theirs}"
+    return "an encoder setting (same size, aspect, profile, level and colour tags)"
+
+
+def _stream_header(path: Path) -> dict[str, str]:
+    with av.open(str(path), format="mpegts") as container:
+        cc = container.streams.video[0].codec_context
+        sar = cc.sample_aspect_ratio
+        return {
+            "size": f"{cc.width}x{cc.height}",
+            "sample aspect ratio": f"{sar.numerator}:{sar.denominator}" if sar else "unset",
+            "profile": f"{cc.profile} level {cc.level}",
+            "colour tags (range, matrix, primaries, transfer)":
+                f"{cc.color_range}, {cc.colorspace}, {cc.color_primaries}, {cc.color_trc}",
+        }  # fmt: skip
 
 
 def _identity(path: Path) -> tuple[int, int]:

@@ -126,9 +126,11 @@ def _errors(app: FastAPI) -> None:
             return problem(404, "Not found", "not found")
         status = 503 if isinstance(exc, NotReady) else exc.status
         if isinstance(exc, FFmpegError | StorageError | VerificationError):
-            # ffmpeg's stderr, file names, storage addresses: for the log, not for the caller
-            log.warning("%s on %s %s: %s", type(exc).__name__, request.method, logs.short_path(request.url.path),
-                        exc.where or "-")  # fmt: skip
+            # ffmpeg's stderr, file names, storage addresses: for the log, not for the caller. A failed
+            # verification says which check failed (verify.py's words: counts and stream headers, no values)
+            why = f" ({exc.message})" if isinstance(exc, VerificationError) else ""
+            log.warning("%s on %s %s: %s%s", type(exc).__name__, request.method, logs.short_path(request.url.path),
+                        exc.where or "-", why)  # fmt: skip
             return problem(status, exc.title, "temporarily unavailable; retry later", retryable=True,
                            retry_after=exc.retry_after)  # fmt: skip
         problems = [{"where": p.where, "reason": p.reason} for p in exc.problems]

@@ -38,8 +38,9 @@ class Output(_Model):
     poster_at: float | None = None  # None: the middle of the first slot's window
     link_expire_days: float | None = Field(None, gt=0)  # None: links never expire; else 404 after
     gif: Gif = Gif()
-    # Heights of the lower renditions of the adaptive ladder (the base clip's own size is the
-    # top one). None: AUTO_LADDER's heights below the clip's.
+    # The lower renditions of the adaptive ladder by their short side: a landscape clip's height,
+    # a portrait one's width (a 9:16 clip's 360 is 360×640); the base clip's own size is the top
+    # one. None: AUTO_LADDER's below the clip's short side.
     ladder: tuple[int, ...] | None = Field(None, max_length=4)
 
     @field_validator("ladder")
@@ -48,13 +49,14 @@ class Output(_Model):
         if heights is None:
             return None
         if any(h < 90 or h > 2160 or h % 2 for h in heights):
-            raise ValueError("each height must be even, from 90 to 2160")
+            raise ValueError("each rung (a short side) must be even, from 90 to 2160")
         if len(set(heights)) != len(heights):
-            raise ValueError("each height once")
+            raise ValueError("each rung once")
         return tuple(sorted(heights))
 
 
-# The lower renditions offered where below the base clip's height (Apple's HLS ladder's heights).
+# The lower renditions offered where below the base clip's short side (Apple's HLS ladder's
+# heights, for a portrait clip its widths).
 # The lowest is where players start: at 234p a personalized segment costs about a fifth of the
 # 720p one, so a crowd of fresh viewers gets its first segments in time (docs/bench.md).
 AUTO_LADDER = (234, 360, 540, 720)
