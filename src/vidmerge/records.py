@@ -282,8 +282,9 @@ class EventRecord(Base):
     session: Mapped[str | None] = mapped_column(String(40))  # a random id per page load; None: the server's own
     type: Mapped[str] = mapped_column(String(16))
     milestone: Mapped[int | None] = mapped_column()
-    value: Mapped[float | None] = mapped_column()  # ttff: ms; stall: seconds
-    detail: Mapped[str | None] = mapped_column(String(64))  # impression: page, bot or image; error: its code
+    value: Mapped[float | None] = mapped_column()  # ttff: ms; stall, gave_up: seconds
+    # impression: page, bot or image; error: its code; gave_up: start or stall
+    detail: Mapped[str | None] = mapped_column(String(64))
     once: Mapped[str | None] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

@@ -11,14 +11,17 @@ import csv
 import io
 import json
 import re
+import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from support.browser import until
+from support.browser import launch, until
 from support.server import Api
 
 from vidmerge.errors import InvalidInput
@@ -36,6 +39,13 @@ CTA_URL = "https://example.com/plans?customer="
 @pytest.fixture
 def api(demo_api: Api) -> Api:
     return demo_api
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The service tests' chromium, a phone by its user agent everywhere: a context's user agent
+    is not on a beacon sent as the page goes, which would carry HeadlessChrome's (a bot's)."""
+    yield from launch(tmp_path_factory.mktemp("viewer"), [f"--user-agent={BROWSER_UA}"])
 
 
 def render(api: Api) -> tuple[dict[str, Any], str]:
@@ -130,6 +140,56 @@ def test_beacons_are_checked_bounded_and_once_per_session(api: Api) -> None:
     huge = api.client.post(f"/v/{token}/events", content=b"{" + b" " * 9000 + b"}", headers={"user-agent": BROWSER_UA})
     assert huge.status_code == 413
     assert beacon(api, "unknown-token", {"session": session, "events": events}).status_code == 404
+
+
+def test_a_viewer_who_gave_up_while_waiting_is_counted_beside_the_stall_rate(api: Api) -> None:
+    """Three page sessions: one stalls and plays on, one leaves in a stall (sent twice: counted
+    once), one leaves before its first frame (no view, so the rate is per session)."""
+    r, token = render(api)
+    sessions = [
+        [{"type": "play"}, {"type": "stall", "value": 1.5}],
+        [{"type": "play"}, {"type": "gave_up", "value": 4.25, "detail": "stall"}],
+        [{"type": "gave_up", "value": 2, "detail": "start"}],
+    ]
+    for events in sessions:
+        body = {"session": uuid.uuid4().hex, "events": events}
+        assert beacon(api, token, body).status_code == 204
+        assert beacon(api, token, body).status_code == 204  # sent twice (visibilitychange, then pagehide)
+    got = figures(api, r["render_id"])
+    assert (got["views"], got["sessions"], got["stall_rate"], got["gave_up"], got["gave_up_rate"]) == (
+        2, 3, 0.5, 2, 0.6667)  # fmt: skip
+    by_render = api.client.get("/v1/analytics", params={"template_id": "electricity-savings", "group": "render"})
+    mine = next(row for row in by_render.json()["rows"] if row["render"] == r["render_id"])
+    assert (mine["gave_up"], mine["gave_up_rate"]) == (2, 0.6667)
+    text = api.client.get("/v1/analytics", params={"render_id": r["render_id"]}, headers={"accept": "text/csv"})
+    (line,) = csv.DictReader(io.StringIO(text.text))
+    assert (line["stall_rate"], line["gave_up"], line["gave_up_rate"]) == ("0.5", "2", "0.6667")
+    console = api.client.get("/console/analytics", params={"template_id": "electricity-savings"})
+    total = api.client.get("/v1/analytics", params={"template_id": "electricity-savings"}).json()["rows"][0]
+    shown = f'<dd id="f-gave-up">{total["gave_up"]} ({100 * total["gave_up_rate"]:.0f}%)</dd>'
+    assert console.status_code == 200 and shown in console.text, console.text
+
+
+def test_a_gave_up_beacon_is_refused_naming_its_bad_field(api: Api) -> None:
+    r, token = render(api)
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"value": -1, "detail": "stall"}, "value"),
+        ({"value": 1e12, "detail": "stall"}, "value"),
+        ({"value": 3600.5, "detail": "stall"}, "value"),
+        ({"value": "5", "detail": "stall"}, "value"),
+        ({"value": True, "detail": "stall"}, "value"),
+        ({"detail": "stall"}, "value"),
+        ({"value": 5}, "detail"),
+        ({"value": 5, "detail": "stall" * 20}, "detail"),
+        ({"value": 5, "detail": "seek"}, "detail"),
+        ({"value": 5, "detail": 1}, "detail"),
+    ]
+    for event, where in bad:
+        body = {"session": uuid.uuid4().hex, "events": [{"type": "play"}, {"type": "gave_up", **event}]}
+        answer = beacon(api, token, body)
+        assert answer.status_code == 422, (event, answer.text)
+        assert answer.json()["problems"][0]["where"] == f"events[1].{where}", (event, answer.text)
+    assert figures(api, r["render_id"])["sessions"] == 0  # nothing of those beacons was stored
 
 
 def test_a_flood_of_beacons_is_cut_off(api: Api) -> None:
@@ -243,3 +303,44 @@ def test_a_played_page_reports_exactly_what_the_viewer_did(api: Api, browser: An
     assert got["funnel"] == {"25": 1, "50": 1, "75": 1, "95": 1, "100": 1} and got["completion_rate"] == 1.0
     assert (got["replays"], got["pauses"], got["cta_clicks"], got["cta_rate"], got["errors"]) == (1, 1, 1, 1.0, 0)
     assert got["impressions"] == 1 and got["ttff_ms_p50"] is not None
+
+
+HIDE = """() => {  // headless chromium never hides a page: the event a phone's tab switch fires
+  Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+@pytest.mark.parametrize("waiting_for", ["start", "stall"])
+def test_a_viewer_who_leaves_while_the_player_waits_is_reported(api: Api, browser: Any, waiting_for: str) -> None:
+    """The segments from the first (`start`) or the third (`stall`) on are held back, never
+    answered; once the player has waited a second the viewer leaves: in a stall the page is first
+    hidden (simulated, see HIDE), then navigated away; before the first frame it is navigated away.
+    One `gave_up` arrives either way."""
+    r, token = render(api)
+    api.wait_done(r["render_id"])  # what is not held back comes at once
+    held = re.compile(r"/seg/\d+\.ts$" if waiting_for == "start" else r"/seg/([2-9]|\d\d+)\.ts$")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, user_agent=BROWSER_UA)
+    page = context.new_page()
+    page.route(held, lambda route: None)  # never answered: the player waits
+    try:
+        page.goto(r["page_url"])
+        if waiting_for == "start":
+            until(page, "window.vidmergeStats && !document.getElementById('v').paused", 20)
+        else:
+            until(page, "window.vidmergeStats && window.vidmergeStats.waiting > 0", 30)
+        page.wait_for_timeout(1000)
+        if waiting_for == "stall":
+            page.evaluate(HIDE)
+        page.goto("about:blank")
+        deadline = time.monotonic() + 10
+        while (got := figures(api, r["render_id"]))["gave_up"] != 1 and time.monotonic() < deadline:
+            page.wait_for_timeout(200)  # the beacon leaves as the page goes
+    finally:
+        context.close()
+    assert (got["gave_up"], got["gave_up_rate"], got["views"]) == (1, 1.0, 0 if waiting_for == "start" else 1), got
+    with closing(sqlite3.connect(f"file:{api.data / 'vidmerge.db'}?mode=ro", uri=True)) as db:
+        stored = db.execute("SELECT detail, value FROM events WHERE render_id = ? AND type = 'gave_up'",
+                            (r["render_id"],)).fetchall()  # fmt: skip
+    ((detail, waited),) = stored  # Playwright does not see a beacon sent as the page goes: the server's copy
+    assert detail == waiting_for and 1 <= waited < 60, stored

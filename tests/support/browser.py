@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def launch(workdir: Path) -> Iterator[Any]:
+def launch(workdir: Path, args: Sequence[str] = ()) -> Iterator[Any]:
     """A chromium (skipped with the reason when missing, except under CI=true). The viewer's
     browser runs on the customer's phone, not on the server; here both share two CPUs, so the
     browser runs at the lowest priority: what is measured is the server."""
@@ -30,7 +30,7 @@ def launch(workdir: Path) -> Iterator[Any]:
     viewer.write_text(f'#!/bin/sh\nexec nice -n 19 {CHROMIUM} "$@"\n')
     viewer.chmod(0o755)
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(viewer), args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=str(viewer), args=[*CHROMIUM_ARGS, *args])
         yield chromium
         chromium.close()
 

@@ -1,16 +1,18 @@
 """What a render's page saw, and the figures marketers read.
 
 Events come from two places: the page's player sends beacons (`play`, `progress` milestones,
-`pause`, `replay`, `error`, and the quality figures `ttff` and `stall`) under a random id per page
-load; the server itself records `impression`s (the page fetched, by a person or a link-preview
-bot, or its poster or GIF fetched, as an email client or its proxy does when the email opens)
-and `cta_click`s (the call to action's redirect). Nothing identifies the viewer: no cookie, no
-address, no user agent is stored, and no value drawn. Bots are recognised by their user agent:
-what they fetch is an impression, never a view.
+`pause`, `replay`, `error`, and the quality figures `ttff`, `stall` and `gave_up`) under a random id
+per page load; the server itself records `impression`s (the page fetched, by a person or a
+link-preview bot, or its poster or GIF fetched, as an email client or its proxy does when the
+email opens) and `cta_click`s (the call to action's redirect). Nothing identifies the viewer: no
+cookie, no address, no user agent is stored, and no value drawn. Bots are recognised by their user
+agent: what they fetch is an impression, never a view.
 
 Figures: impressions, views (sessions that played), unique sessions, the completion funnel
 (sessions reaching 25/50/75/95/100 %), CTA clicks and rate, time to first frame p50/p95, the
-stall rate (sessions that stalled, per view) and stall seconds.
+stall rate (sessions that stalled, per view) and stall seconds, and how many gave up while waiting
+(sessions that left during a stall or before their first frame, per page session: such a wait
+never ends, so it is never a `stall`).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from vidmerge.errors import InvalidInput
 from vidmerge.records import Database, EventRecord, RenderRecord, utcnow
 from vidmerge.service.metrics import METRICS
 
-BEACON_TYPES = ("play", "progress", "pause", "replay", "error", "ttff", "stall")
-ONCE = {"play", "progress", "ttff"}  # once per page session (a milestone once each)
+BEACON_TYPES = ("play", "progress", "pause", "replay", "error", "ttff", "stall", "gave_up")
+ONCE = {"play", "progress", "ttff", "gave_up"}  # once per page session (a milestone once each)
 MILESTONES = (25, 50, 75, 95, 100)
 MAX_BEACON_BYTES = 8 * 1024
 MAX_BEACON_EVENTS = 32
 MAX_EVENTS_PER_RENDER = 2000  # a page played many times over still fits; a flood does not
-MAX_VALUE = {"ttff": 600_000.0, "stall": 3600.0}  # ms to the first frame; seconds of one stall
+MAX_VALUE = {"ttff": 600_000.0, "stall": 3600.0, "gave_up": 3600.0}  # ms to the first frame; seconds waited
+WAITED_FOR = ("start", "stall")  # gave_up: before the first frame, or in a stall
 SESSION = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 DETAIL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # Link previews (chat apps, social networks), search crawlers and mail image proxies.
@@ -84,6 +87,10 @@ def _event(raw: object, where: str) -> dict[str, Any]:
     if kind == "error":
         detail = raw.get("detail", "unknown")
         event["detail"] = detail if isinstance(detail, str) and DETAIL.match(detail) else "unknown"
+    if kind == "gave_up":
+        if raw.get("detail") not in WAITED_FOR:
+            raise InvalidInput(f"must be one of {', '.join(WAITED_FOR)}", where=f"{where}.detail")
+        event["detail"] = raw["detail"]
     return event
 
 
@@ -179,7 +186,7 @@ def report(db: Database, filters: Filters, group: str | None = None) -> list[dic
 def _empty() -> dict[str, Any]:
     return {"impressions": 0, "views": 0, "sessions": 0,
             "funnel": dict.fromkeys(MILESTONES, 0), "cta_clicks": 0, "replays": 0, "pauses": 0, "errors": 0,
-            "stalls": 0, "stalled_sessions": 0, "stall_seconds": 0.0}  # fmt: skip
+            "stalls": 0, "stalled_sessions": 0, "stall_seconds": 0.0, "gave_up": 0}  # fmt: skip
 
 
 def _add(row: dict[str, Any], kind: str, milestone: int | None, n: int, sessions: int, total: float) -> None:
@@ -197,6 +204,8 @@ def _add(row: dict[str, Any], kind: str, milestone: int | None, n: int, sessions
         row["stalls"] += n
         row["stalled_sessions"] += sessions
         row["stall_seconds"] += total
+    elif kind == "gave_up":
+        row["gave_up"] += sessions
 
 
 def _figures(row: dict[str, Any], ttff: list[float], key: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,6 +215,8 @@ def _figures(row: dict[str, Any], ttff: list[float], key: Mapping[str, Any]) -> 
     out["cta_rate"] = _rate(row["cta_clicks"], views)
     out["stall_rate"] = _rate(row["stalled_sessions"], views)
     out["stall_seconds"] = round(row["stall_seconds"], 3)
+    # per page session, not per view: who gave up before the first frame never became a view
+    out["gave_up_rate"] = _rate(row["gave_up"], row["sessions"])
     out["ttff_ms_p50"], out["ttff_ms_p95"] = _percentile(ttff, 50), _percentile(ttff, 95)
     return out
 
@@ -236,7 +247,7 @@ def columns(group: str | None) -> list[str]:
     return ([group] if group else []) + [
         "impressions", "views", "sessions", *(f"reached_{m}" for m in MILESTONES), "completion_rate", "cta_clicks",
         "cta_rate", "replays", "pauses", "errors", "ttff_ms_p50", "ttff_ms_p95", "stalls", "stalled_sessions",
-        "stall_rate", "stall_seconds",
+        "stall_rate", "stall_seconds", "gave_up", "gave_up_rate",
     ]  # fmt: skip
 
 

@@ -30,7 +30,7 @@ from vidmerge.service import pushers
 from vidmerge.service.runtime import Runtime
 
 log = logging.getLogger("vidmerge.webhooks")
-EVENT_TYPES = ("impression", "play", "progress", "pause", "replay", "cta_click", "error", "ttff", "stall")
+EVENT_TYPES = ("impression", "play", "progress", "pause", "replay", "cta_click", "error", "ttff", "stall", "gave_up")
 DEFAULT_EVENTS = ("play", "progress", "replay", "cta_click")
 RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200)
 GIVE_UP = timedelta(days=3)

@@ -75,8 +75,8 @@ def get_analytics(
     authorization: str | None = Header(None),
 ) -> Any:
     """Impressions, views, sessions, the completion funnel, CTA clicks and rate, time to first
-    frame p50/p95, stall rate and seconds: in all, or per `group`. JSON, or CSV with
-    `Accept: text/csv`."""
+    frame p50/p95, stall rate and seconds, who gave up while waiting: in all, or per `group`.
+    JSON, or CSV with `Accept: text/csv`."""
     management(request, authorization)
     filters = analytics.Filters(template_id, campaign_id, render_id, _when(from_, "from"), _when(to, "to", end=True))
     rows = analytics.report(request.app.state.rt.db, filters, group)

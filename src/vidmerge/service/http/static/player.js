@@ -12,8 +12,9 @@
  * Playback telemetry is kept on window.vidmergeStats (read by the browser test), and sent to
  * the server as beacons (data-events): a random id per page load (no cookie, nothing about the
  * viewer), `play` once, progress milestones 25/50/75/95/100 once each (seeking past one sends
- * it), `pause`, `replay`, `error`, and the quality figures `ttff` (ms to the first frame) and
- * `stall` (seconds waited, once it plays again). CTA clicks are counted by the server's /go.
+ * it), `pause`, `replay`, `error`, and the quality figures `ttff` (ms to the first frame),
+ * `stall` (seconds waited, once it plays again) and `gave_up` (seconds waited by a viewer who left
+ * while the player waited: see gaveUp). CTA clicks are counted by the server's /go.
  */
 (function () {
   "use strict";
@@ -23,10 +24,12 @@
   if (!video) return;
 
   var MILESTONES = [25, 50, 75, 95, 100];
+  var MAX_WAIT = 3600; // seconds: the server takes no longer wait
   var session = randomId();
   var outbox = [];
   var sent = {}; // milestones and "play" already sent in this page session
   var stallFrom = null;
+  var startFrom = null; // play was asked for (autoplay or the viewer) and nothing has played yet
   var ended = false; // while the last milestone is taken
   var finished = false; // played to the end: the next play is a replay
 
@@ -106,6 +109,7 @@
       if (stats.started_at !== null && stallFrom === null && !video.seeking) stallFrom = performance.now();
     });
     video.addEventListener("play", function () {
+      if (stats.started_at === null && startFrom === null) startFrom = performance.now();
       if (!finished) return;
       finished = false;
       document.getElementById("end").hidden = true;
@@ -114,6 +118,7 @@
     video.addEventListener("timeupdate", progress);
     video.addEventListener("seeked", progress);
     video.addEventListener("pause", function () {
+      if (stats.started_at === null) startFrom = null; // the viewer stopped before it started: no wait
       if (!video.ended) send("pause");
     });
     video.addEventListener("ended", function () {
@@ -139,9 +144,25 @@
       a.addEventListener("click", flush);
     });
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "hidden") flush();
+      if (document.visibilityState === "hidden") leave();
     });
-    window.addEventListener("pagehide", flush);
+    window.addEventListener("pagehide", leave);
+  }
+
+  function leave() {
+    gaveUp();
+    flush();
+  }
+
+  // A wait the viewer leaves never ends, so it is never a `stall`: say so as the page goes. Hidden
+  // counts as gone: a phone may discard a hidden page without `pagehide`, so this is the last sure
+  // moment (a viewer who comes back and watches on has still been counted, once).
+  function gaveUp() {
+    if (video.paused || video.ended || video.error) return; // not waiting on us
+    var from = stallFrom !== null ? stallFrom : stats.started_at === null ? startFrom : null;
+    if (from === null) return;
+    var waited = Math.min(MAX_WAIT, Math.round(performance.now() - from) / 1000);
+    once("gave_up", "gave_up", { value: waited, detail: stallFrom !== null ? "stall" : "start" });
   }
 
   function watch() {
