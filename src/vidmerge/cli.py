@@ -55,7 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--campaign-rows", type=int, default=20, help="rows of each live campaign (default 20; 0: none)")
     p.add_argument("--viewers", type=int, default=4, help="largest crowd of fresh viewers: 4, 8, 16, ... up to N")
     p.add_argument("--bulk-rows", type=int, default=40, help="rows of the campaign 4 viewers arrive during (0: none)")
-    p.add_argument("--resolution", choices=("720p", "1080p"), default="720p", help="R30's base clip and layout")
+    p.add_argument("--mixed-rows", type=int, default=24, help="rows of bulk work renders arrive during (0: none)")
+    p.add_argument(
+        "--resolution", choices=("720p", "1080p", "vertical"), default="720p", help="R30's base clip and layout"
+    )
     p.add_argument("--seconds", type=float, default=30.0, help="length of R30's base clip (its slots stay)")
     p.set_defaults(func=_bench)
 
@@ -99,7 +102,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     return run_bench(
         args.work, as_json=args.json, with_moviepy=not args.skip_moviepy, segment_seconds=args.segment_seconds,
         campaign_rows=args.campaign_rows, viewers=args.viewers, bulk_rows=args.bulk_rows, resolution=args.resolution,
-        seconds=args.seconds,
+        seconds=args.seconds, mixed_rows=args.mixed_rows,
     )  # fmt: skip
 
 

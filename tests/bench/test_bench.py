@@ -61,6 +61,7 @@ def tiny(tmp_path: Path) -> workload.Workload:
         seconds=8.0,
         width=320,
         height=180,
+        layout_width=320,
         layout_height=180,
         fps=30,
         best_of=1,
@@ -70,6 +71,7 @@ def tiny(tmp_path: Path) -> workload.Workload:
         webhook_calls=8,
         viewers=5,
         bulk_rows=3,
+        mixed_rows=3,
     )
 
 
@@ -146,6 +148,12 @@ def test_bench_on_tiny_workload(tiny: workload.Workload, tmp_path: Path) -> None
     assert 0 < new["personal_bytes_per_render"] == new["stored_bytes_per_render"] and new["stored_bytes_ratio"] == 1
     assert names["stored bytes / personal"]["pass"] is True
     assert 0 < new["server_peak_rss_mb"] == names["server RSS MB, 3 rows"]["value"]
+
+    for mixed, kind in zip(live["mixed"], ("campaign", "bulk_webhooks"), strict=True):  # bulk work, then arrivals
+        assert (mixed["background"], mixed["rows"], mixed["renders_not_done"]) == (kind, 3, 0)
+        assert 0 < mixed["render_done_p50_s"] <= mixed["render_done_p95_s"] and mixed["bulk_seconds"] > 0
+        assert mixed["viewers"]["viewers"] == 4 and mixed["longest_stopped_s"] >= 0
+        assert names[f"render done p95 s, during 3-row {kind}"]["value"] == mixed["render_done_p95_s"]
 
     assert {"L", "F", "F_full_render", "V_p1", "V_p2", "M", "M_same_preset"} <= set(measured["cpu"])
     assert all(c["wall"] > 0 and c["own_cpu"] > 0 for c in measured["cpu"].values())

@@ -46,11 +46,7 @@ def campaign(url: str, template_id: str, rows: list[dict[str, Any]], server_pid:
     server's object store (`objects`) keeps per render."""
     cpu_before, began, stored_before = cpu_seconds(server_pid), time.monotonic(), stored(objects)
     peak = _PeakRss(server_pid)
-    upload = httpx.post(f"{url}/v1/campaigns", data={"template_id": template_id},
-                        files={"file": ("rows.csv", _csv(rows), "text/csv")}, timeout=600)  # fmt: skip
-    upload.raise_for_status()
-    path = f"{url}/v1/campaigns/{upload.json()['campaign_id']}"
-    httpx.post(f"{path}/start", timeout=60).raise_for_status()
+    path = start(url, template_id, rows)
     while (state := httpx.get(path, timeout=60).json())["status"] != "done":
         time.sleep(1.0)
     seconds, cpu = time.monotonic() - began, cpu_seconds(server_pid) - cpu_before
@@ -105,17 +101,22 @@ def viewers_during(
     """`viewers` fresh viewers from t=0 while an `n`-row campaign (new values) renders on the
     bulk lane, started a few seconds before: their stalls (interactive must never wait for
     bulk). The campaign is erased after, unfinished."""
-    upload = httpx.post(f"{url}/v1/campaigns", data={"template_id": template_id},
-                        files={"file": ("bulk.csv", _csv(rows(data, n, repeating=False)), "text/csv")},
-                        timeout=600)  # fmt: skip
-    upload.raise_for_status()
-    path = f"{url}/v1/campaigns/{upload.json()['campaign_id']}"
-    httpx.post(f"{path}/start", timeout=60).raise_for_status()
+    path = start(url, template_id, rows(data, n, repeating=False))
     time.sleep(5.0)  # its encoders hold the CPUs now
     people = asyncio.run(crowd(url, template_id, make, viewers))
     done = httpx.get(path, timeout=60).json()["done"]
     httpx.delete(path, timeout=600).raise_for_status()
     return {**summary(people), "campaign_rows": n, "campaign_done_meanwhile": done}
+
+
+def start(url: str, template_id: str, rows: list[dict[str, Any]]) -> str:
+    """Upload the rows as a campaign's CSV and start it; the campaign's URL."""
+    upload = httpx.post(f"{url}/v1/campaigns", data={"template_id": template_id},
+                        files={"file": ("rows.csv", _csv(rows), "text/csv")}, timeout=600)  # fmt: skip
+    upload.raise_for_status()
+    path = f"{url}/v1/campaigns/{upload.json()['campaign_id']}"
+    httpx.post(f"{path}/start", timeout=60).raise_for_status()
+    return path
 
 
 def rows(data: Mapping[str, Any], n: int, *, repeating: bool) -> list[dict[str, Any]]:

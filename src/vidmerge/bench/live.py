@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from vidmerge.bench import campaign
+from vidmerge.bench import campaign, mixed
 from vidmerge.bench.viewers import crowd, percentile, summary, ttfp_series
 
 
@@ -125,7 +125,7 @@ def wait_done(url: str, render_ids: list[str], timeout: float = 900) -> None:
 
 def live_figures(
     bundle: Path, data: Mapping[str, Any], root: Path, *, ttfp_n: int = 10, viewers: int = 4,
-    campaign_rows: int = 20, webhook_calls: int = 50, bulk_rows: int = 40,
+    campaign_rows: int = 20, webhook_calls: int = 50, bulk_rows: int = 40, mixed_rows: int = 24,
 ) -> dict[str, Any]:  # fmt: skip
     with server(root) as (url, pid):
         template_id = upload(url, bundle)
@@ -144,6 +144,9 @@ def live_figures(
         time.sleep(1.0)  # anything a repeat set in motion would show in the counter by now
         repeat_encodes = encodes(url) - before
         ma = ma_figures(url, template_id, data, pid, root / "data" / "objects", rows=campaign_rows, calls=webhook_calls)
+        if mixed_rows:
+            ma["mixed"] = [mixed.mixed(url, template_id, data, make, pid, background=kind, rows=mixed_rows)
+                           for kind in ("campaign", "bulk_webhooks")]  # fmt: skip
         if bulk_rows:  # last: the campaign is erased unfinished
             ma["crowd_during_campaign"] = campaign.viewers_during(url, template_id, data, make, bulk_rows, 4)
     return {

@@ -57,17 +57,19 @@ from vidmerge.template.bundle import load_bundle
 # --- entry point ----------------------------------------------------------------------------
 
 
-RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
+RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080), "vertical": (720, 1280)}
 
 
 def run_bench(
     work: Path | None, *, as_json: bool, with_moviepy: bool, segment_seconds: float | None = None,
     campaign_rows: int = 20, viewers: int = 4, bulk_rows: int = 40, resolution: str = "720p", seconds: float = 30.0,
+    mixed_rows: int = 24,
 ) -> int:  # fmt: skip
     width, height = RESOLUTIONS[resolution]
     with _work_dir(work) as root:
         workload = replace(r30(), segment_seconds=segment_seconds, campaign_rows=campaign_rows, viewers=viewers,
-                           bulk_rows=bulk_rows, width=width, height=height, seconds=seconds)  # fmt: skip
+                           bulk_rows=bulk_rows, width=width, height=height, seconds=seconds,
+                           mixed_rows=mixed_rows)  # fmt: skip
         report = measure(workload, root, with_moviepy=with_moviepy)
         (root / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_table(report))
@@ -111,7 +113,8 @@ def measure(workload: Workload, root: Path, *, with_moviepy: bool) -> dict[str, 
     if workload.live:
         live = live_figures(root / "bundle", workload.data, root / "live", ttfp_n=workload.ttfp_samples,
                             campaign_rows=workload.campaign_rows, webhook_calls=workload.webhook_calls,
-                            viewers=workload.viewers, bulk_rows=workload.bulk_rows)  # fmt: skip
+                            viewers=workload.viewers, bulk_rows=workload.bulk_rows,
+                            mixed_rows=workload.mixed_rows)  # fmt: skip
     return assemble(workload, loaded, person, figures, v_runs, load_before, live, cpu)
 
 

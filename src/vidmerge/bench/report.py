@@ -119,6 +119,14 @@ def targets(
             busy = live["crowd_during_campaign"]
             name = f"stalls, 4 viewers, {busy['campaign_rows']}-row bulk"
             found.append(Target(name, float(busy["stalls"]), "==", 0.0))
+        for m in live.get("mixed", []):
+            during = f"{m['rows']}-row {m['background']}"
+            found.append(Target(f"renders not done, during {during}", float(m["renders_not_done"]), "==", 0.0))
+            found.append(Target(f"render done p95 s, during {during}", m["render_done_p95_s"], "<=", 150.0))
+            found.append(Target(f"longest stop s, during {during}", m["longest_stopped_s"], "<=", 30.0))
+            if m["viewers"]:
+                found.append(Target(f"stalls, {m['viewers']['viewers']} viewers, during {during}",
+                                    float(m["viewers"]["stalls"]), "==", 0.0))  # fmt: skip
         if "campaign_new" in live:  # a customer's bytes: their segments, poster and GIF, no MP4 copy
             new = live["campaign_new"]
             found.append(Target("stored bytes / personal", new["stored_bytes_ratio"], "<=", 1.3))
@@ -206,6 +214,17 @@ def format_table(report: Mapping[str, Any]) -> str:
             busy = live["crowd_during_campaign"]
             rows[f"4 viewers during a {busy['campaign_rows']}-row campaign: stalls / stall s"] = (
                 "{stalls} / {stall_seconds}".format(**busy))  # fmt: skip
+        for m in live.get("mixed", []):
+            during = f"during a {m['rows']}-row {m['background']}"
+            rows[f"{m['renders']} renders {during}: done s p50 / p95"] = (
+                f"{m['render_done_p50_s']} / {m['render_done_p95_s']}")  # fmt: skip
+            kind = m["background"]
+            if m["viewers"]:
+                rows[f"   {kind}: {m['viewers']['viewers']} viewers: stalls / stall s"] = (
+                    "{stalls} / {stall_seconds}".format(**m["viewers"]))  # fmt: skip
+            rows[f"   {kind}: bulk done before / during / all done s"] = (
+                f"{m['bulk_done_before']} / {m['bulk_done_during']} / {m['bulk_seconds']}")  # fmt: skip
+            rows[f"   {kind}: longest an ffmpeg stayed stopped, s"] = str(m["longest_stopped_s"])
         for key, label in (("campaign_new", "new values"), ("campaign_repeating", "repeating values")):
             if key in live:
                 rows[f"campaign, {live[key]['rows']} rows, {label}: renders/h, CPU s/render"] = (

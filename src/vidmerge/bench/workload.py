@@ -28,7 +28,8 @@ class Workload:
     seconds: float = 30.0
     width: int = 1280
     height: int = 720
-    layout_height: int = 720  # the height the template's boxes are laid out for (scaled to `height`)
+    layout_width: int = 1280  # the size the template's boxes are laid out for, scaled to fit
+    layout_height: int = 720  # `width` x `height` (a 9:16 clip: to its width, the top of the picture)
     fps: int = 30
     best_of: int = 2  # L, F and each V configuration: best of this many runs
     parallels: tuple[int, ...] = (1, 2, 4)  # V configurations (segments rendered at once)
@@ -39,6 +40,7 @@ class Workload:
     webhook_calls: int = 50  # concurrent webhook calls whose latency is measured
     viewers: int = 4  # the largest crowd of fresh viewers (crowds of 4, 8, 16, ... up to it)
     bulk_rows: int = 40  # rows of the campaign 4 viewers arrive during (bulk must not stall them); 0: none
+    mixed_rows: int = 24  # rows of bulk work (a campaign, then bulk renders) 6 renders and 4 viewers arrive during
 
 
 def r30() -> Workload:
@@ -57,7 +59,7 @@ def build_bundle(workload: Workload, dest: Path) -> Template:
     manifest = yaml.safe_load((workload.bundle_source / "template.yaml").read_text(encoding="utf-8"))
     if workload.segment_seconds:
         manifest.setdefault("output", {})["segment_seconds"] = workload.segment_seconds
-    _scale(manifest, workload.height / workload.layout_height)
+    _scale(manifest, min(workload.width / workload.layout_width, workload.height / workload.layout_height))
     (dest / "template.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
     assets = workload.bundle_source / "assets"
     if assets.is_dir():
@@ -74,7 +76,7 @@ def build_bundle(workload: Workload, dest: Path) -> Template:
 
 def _scale(manifest: dict[str, Any], factor: float) -> None:
     """The slots laid out for 720p, at another resolution: boxes and type sizes scaled (R30 at
-    1080p draws the same layout, 1.5 times larger)."""
+    1080p draws the same layout, 1.5 times larger; on a 720x1280 clip, 0.5625 times, at the top)."""
     if factor == 1:
         return
     for slot in manifest.get("slots", []):
