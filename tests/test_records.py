@@ -20,6 +20,8 @@ from vidmerge.errors import Transient
 from vidmerge.records import (
     AuditRecord,
     Base,
+    CampaignRecord,
+    CampaignRowRecord,
     Claim,
     Database,
     IdempotencyRecord,
@@ -368,3 +370,54 @@ def test_audit_never_stores_the_raw_external_id(db: Database) -> None:
         (record,) = session.query(AuditRecord).all()
     assert record.subject.startswith("external_id:") and "crm-42" not in record.subject
     assert len(record.subject) == len("external_id:") + 64 and record.count == 3
+
+
+# -- erasure of a customer ----------------------------------------------------------------------
+
+
+def add_campaign(db: Database, external_ids: list[str]) -> str:
+    campaign = CampaignRecord(template_id="brochure", template_version=1, source_hash=secrets.token_hex(8),
+                              encoding="utf-8")  # fmt: skip
+    rows = [
+        CampaignRowRecord(
+            campaign_id=campaign.id,
+            seq=n,
+            upload=1,
+            row=n + 1,
+            external_id=e,
+            values_hash="h",
+            resolved={"drawn": [{"text": f"{e}様"}]},
+        )  # fmt: skip
+        for n, e in enumerate(external_ids, start=1)
+    ]
+    db.campaigns.create(campaign, rows)
+    return campaign.id
+
+
+def test_an_erased_customer_leaves_only_an_anonymous_count_in_campaign_rows(db: Database) -> None:
+    """Erasure by external id and by render id: the rows keep no identifier, values or link,
+    never launch, and count as erased; a replay of an erased render's request is still refused."""
+    add_template(db)
+    campaign = add_campaign(db, ["mail@example.com", "crm-7702", "crm-keep"])
+    made = RenderRecord(template_id="brochure", template_version=1, values_hash="h", external_id="crm-7702")
+    claim = Claim("braze", "braze:crm-7702:abc", "body-hash")
+    db.renders.add(made, [], [claim])
+    assert db.campaigns.link(campaign, 2, made.id)
+    db.renders.erase(made.id)  # erasure by render id
+    assert db.campaigns.rows(campaign)[1][0].external_id is None
+    assert db.campaigns.forget("mail@example.com") == 1  # by external id, not launched yet
+    rows = {row.seq: row for row, _ in db.campaigns.rows(campaign)}
+    for seq in (1, 2):
+        assert (rows[seq].external_id, rows[seq].resolved, rows[seq].values_hash, rows[seq].render_id) == (
+            None, {}, "", "")  # fmt: skip
+    assert rows[3].external_id == "crm-keep" and rows[3].resolved != {}
+    assert db.campaigns.counts(campaign) == {"erased": 2, "waiting": 1}
+    assert [r.seq for r in db.campaigns.unlaunched(campaign, 10)] == [3]
+    assert not db.campaigns.link(campaign, 1, "a-late-render")  # a launch running meanwhile makes nothing
+    with db.session() as session:
+        keys = [r.key for r in session.query(IdempotencyRecord).all()]
+    assert not any("crm-7702" in k for k in keys) and len(keys) == 1
+    found = db.idempotency.find(claim)  # the same request again: found, so refused (its render is gone)
+    assert found is not None and found.render_id == made.id
+    db.renders.erase(made.id)  # twice: the key stays findable
+    assert db.idempotency.find(claim) is not None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,6 +89,23 @@ def new_token() -> str:
 def external_id_subject(external_id: str) -> str:
     """The audit subject for an erasure by external id: its SHA-256, never the raw value."""
     return "external_id:" + hashlib.sha256(external_id.encode("utf-8")).hexdigest()
+
+
+ERASED_KEY = re.compile(r"erased:[0-9a-f]{64}")
+
+
+def erased_key(key: str) -> str:
+    """What an erased render's idempotency key becomes: a caller's key may carry the customer's
+    identifier (Braze's is `braze:<external_id>:...`), yet a replay must still find it (and be
+    refused) until it expires."""
+    return "erased:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+# An erased customer's campaign row: an anonymous count (status `erased`) and nothing else. No
+# identifier, no values, no problems (their reasons may quote a cell), no hash of the values (a
+# guessed name could be confirmed by it), no link to the erased render (the audit names it).
+# values_hash "" and render_id "" (not NULL) keep it out of the invalid and waiting rows.
+ERASED_ROW: dict[str, Any] = {"external_id": None, "values_hash": "", "resolved": {}, "problems": {}, "render_id": ""}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -247,7 +265,8 @@ class CampaignRecord(Base):
 class CampaignRowRecord(Base):
     """One CSV row. A valid row keeps its values as drawn (frozen at upload, never the raw cells)
     until its render is made, then only the render's id; an invalid one keeps its problems. The
-    newest row of an `external_id` is `current`: the one results.csv lists."""
+    newest row of an `external_id` is `current`: the one results.csv lists. Once its customer
+    (or its render) is erased, it is ERASED_ROW: counted, nothing more."""
 
     __tablename__ = "campaign_rows"
     __table_args__ = (Index(None, "campaign_id", "external_id"),)
@@ -605,9 +624,10 @@ class Renders(_Gateway):
 
     def erase(self, render_id: str, *, also: Sequence[str] = ()) -> list[str]:
         """In one transaction: the render's record, its segment references, its page events and
-        their deliveries (delivered ones too: their payloads name the render). Returns the
-        personalized segment keys (its own, and `also`) that no other render references any more
-        (their lease records go too); the caller deletes the objects."""
+        their deliveries (delivered ones too: their payloads name the render); the campaign row
+        it was made for becomes an anonymous ERASED_ROW and its idempotency keys `erased_key`s.
+        Returns the personalized segment keys (its own, and `also`) that no other render
+        references any more (their lease records go too); the caller deletes the objects."""
         with self.db.session() as session:
             mine = RenderSegmentRecord.render_id == render_id
             keys = {*session.scalars(select(RenderSegmentRecord.key).where(mine)), *also}
@@ -618,6 +638,9 @@ class Renders(_Gateway):
             session.execute(delete(SegmentRecord).where(SegmentRecord.key.in_(orphans)))
             session.execute(delete(EventRecord).where(EventRecord.render_id == render_id))
             session.execute(delete(DeliveryRecord).where(DeliveryRecord.render_id == render_id))
+            made_for = CampaignRowRecord.render_id == render_id
+            session.execute(update(CampaignRowRecord).where(made_for).values(ERASED_ROW))
+            _hash_claims(session, render_id)
             session.execute(delete(RenderRecord).where(RenderRecord.id == render_id))
         self.db.compact()
         return orphans
@@ -650,7 +673,9 @@ class Idempotency(_Gateway):
         """The live record of this claim; an expired one is removed (the key is free again)."""
         cutoff = utcnow() - timedelta(seconds=IDEMPOTENCY_SECONDS)
         with self.db.session() as session:
-            found = session.get(IdempotencyRecord, (claim.scope, claim.key))
+            found = session.get(IdempotencyRecord, (claim.scope, claim.key)) or session.get(
+                IdempotencyRecord, (claim.scope, erased_key(claim.key))
+            )  # its render erased: kept hashed, so a replay is still refused
             if found is not None and found.created_at < cutoff:
                 session.delete(found)
                 return None
@@ -830,8 +855,9 @@ class Campaigns(_Gateway):
 
     def link(self, campaign_id: str, seq: int, render_id: str) -> bool:
         """The row's render is made: keep its id, drop the row's copy of the values. False when
-        the row is gone (the campaign was erased meanwhile)."""
-        key = and_(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.seq == seq)
+        the row is gone (the campaign was erased meanwhile) or erased (its customer was)."""
+        key = and_(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.seq == seq,
+                   or_(CampaignRowRecord.render_id.is_(None), CampaignRowRecord.render_id == render_id))  # fmt: skip
         with self.db.engine.begin() as connection:
             changed = connection.execute(update(CampaignRowRecord).where(key).values(render_id=render_id, resolved={}))
             return changed.rowcount == 1
@@ -879,6 +905,23 @@ class Campaigns(_Gateway):
                 name = "invalid" if invalid else "waiting" if waiting else status or "erased"
                 counts[name] = counts.get(name, 0) + n
         return counts
+
+    def erase_row(self, campaign_id: str, seq: int) -> None:
+        """A row whose render was erased before the row was linked to it: an ERASED_ROW."""
+        key = and_(CampaignRowRecord.campaign_id == campaign_id, CampaignRowRecord.seq == seq)
+        with self.db.engine.begin() as connection:
+            connection.execute(update(CampaignRowRecord).where(key).values(ERASED_ROW))
+        self.db.compact()
+
+    def forget(self, external_id: str) -> int:
+        """Erasure of a customer: every row of theirs, in every campaign, launched or not, valid or
+        not, current or replaced, becomes an anonymous ERASED_ROW (counted, never launched).
+        Returns how many."""
+        with self.db.engine.begin() as connection:
+            mine = CampaignRowRecord.external_id == external_id
+            count = connection.execute(update(CampaignRowRecord).where(mine).values(ERASED_ROW)).rowcount
+        self.db.compact()
+        return count
 
     def delete(self, campaign_id: str) -> None:
         """The campaign and its rows (its renders are erased first, by the caller)."""
@@ -1055,6 +1098,14 @@ class Audit(_Gateway):
         """Record an erasure or purge; for an external id pass `external_id_subject(value)`."""
         with self.db.session() as session:
             session.add(AuditRecord(action=action, subject=subject, count=count))
+
+
+def _hash_claims(session: Session, render_id: str) -> None:
+    """An erased render's idempotency keys, kept only as `erased_key`s."""
+    query = select(IdempotencyRecord).where(IdempotencyRecord.render_id == render_id)
+    for claim in list(session.scalars(query)):
+        if not ERASED_KEY.fullmatch(claim.key):  # not twice: a render may be erased twice
+            claim.key = erased_key(claim.key)
 
 
 def _lock_keys(session: Session, keys: Iterable[str]) -> None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +23,8 @@ from vidmerge.engine.pipeline import Timer, encode_dynamic
 from vidmerge.errors import NotFound
 from vidmerge.plan import SegmentPlan
 from vidmerge.resolver import Spec
-from vidmerge.service import renders
-from vidmerge.service.runtime import Runtime, sweep_scratch
+from vidmerge.service import renders, scratch
+from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import segments, tasks
 
 pytestmark = pytest.mark.slow
@@ -166,14 +170,87 @@ def test_a_segment_gone_from_storage_is_encoded_again_on_request(rt: Runtime) ->
     assert segments.ensure(rt.db, loaded, seg, wait=5).rendered and rt.storage.exists(seg.key)
 
 
-def test_temporary_files_a_killed_process_left_are_swept(tmp_path: Path) -> None:
-    """`serve` and `worker` keep temporary files in data_dir/tmp; what a process killed mid-render
-    left there (a half-encoded segment: a picture of a name) goes at the next start and sweep."""
-    scratch = tmp_path / "tmp"
-    (scratch / "killed-encode").mkdir(parents=True)
-    (scratch / "killed-encode" / "segment.ts").write_bytes(b"pictures of a name")
-    (scratch / "live-encode").mkdir()
-    long_ago = time.time() - 2 * 3600
-    os.utime(scratch / "killed-encode", (long_ago, long_ago))
-    assert sweep_scratch(Settings(data_dir=tmp_path)) == 1
-    assert [p.name for p in scratch.iterdir()] == ["live-encode"]
+KILLED = """
+import os, signal, sys, tempfile
+from pathlib import Path
+from vidmerge.config import Settings
+from vidmerge.service import scratch
+scratch.use(Settings(data_dir=Path(sys.argv[1])))
+Path(tempfile.mkdtemp(), "segment.ts").write_bytes(b"pictures of a name")  # an encode
+with scratch.render_dir(sys.argv[2]) as tmp:  # a render's packaging
+    Path(tmp, "email.gif.part.gif").write_bytes(b"pictures of a name")
+    print("working", flush=True)
+    if sys.argv[3] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()
+"""
+
+
+def _process(data_dir: Path, render_id: str, end: str) -> subprocess.Popen[str]:
+    """A process of the service at work in `data_dir`: killed mid-render, or alive until its stdin closes."""
+    started = subprocess.Popen([sys.executable, "-c", KILLED, str(data_dir), render_id, end], text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    assert started.stdout is not None and started.stdout.readline() == "working\n"
+    return started
+
+
+def _leftovers(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in (data_dir / "tmp").rglob("*") if p.is_file() and p.name != ".lock")
+
+
+def test_temporary_files_a_killed_process_left_go_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve` and `worker` keep temporary files in a locked folder of their own under
+    data_dir/tmp; what a process killed mid-render left there (a half-encoded segment, a GIF being
+    written: pictures of a name) goes at the next start, however recent; a live process's stays."""
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # scratch.use sets them for the process
+    monkeypatch.setattr(scratch, "_area", [])
+    alive = _process(tmp_path, "cafe01", "wait")
+    try:
+        assert _process(tmp_path, "deadbeef", "kill").wait(30) == -signal.SIGKILL
+        (tmp_path / "tmp" / "from-an-older-version").mkdir()  # young: may be a live older process's
+        assert _leftovers(tmp_path) == ["email.gif.part.gif", "email.gif.part.gif", "segment.ts", "segment.ts"]
+        scratch.use(Settings(data_dir=tmp_path))  # the next start
+        assert _leftovers(tmp_path) == ["email.gif.part.gif", "segment.ts"]  # the live one's
+        assert (tmp_path / "tmp" / "from-an-older-version").exists()
+        long_ago = time.time() - 2 * 3600
+        os.utime(tmp_path / "tmp" / "from-an-older-version", (long_ago, long_ago))
+        assert scratch.sweep(Settings(data_dir=tmp_path)) == 1  # the API's sweep: only that one
+    finally:
+        assert alive.stdin is not None
+        alive.stdin.close()
+        assert alive.wait(30) == 0
+    assert scratch.sweep(Settings(data_dir=tmp_path)) == 1 and _leftovers(tmp_path) == []  # ended: its folder goes
+
+
+def test_erasure_removes_a_dead_workers_temporary_files_of_the_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker on this data dir died while packaging a render; before anything restarts, the
+    render is erased: its temporary files go with it (another render's stay until the start)."""
+    monkeypatch.setattr(scratch, "_area", [tmp_path / "tmp"])
+    assert _process(tmp_path, "0123abcd", "kill").wait(30) == -signal.SIGKILL
+    assert scratch.erase_render("0123abcd") == 1
+    assert _leftovers(tmp_path) == ["segment.ts"]
+
+
+def test_an_erasure_while_the_render_packages_removes_its_temporary_files_and_the_work_stops(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accepted = _accept(rt, "一時 消去", 60606, "crm-tmp")
+    real = renders.splice
+    seen: list[Path] = []
+
+    def erased_midway(loaded: LoadedVersion, person: object, mp4: Path, timer: Timer) -> bool:
+        fallback = real(loaded, person, mp4, timer)  # type: ignore[arg-type]
+        seen.append(mp4.parent)
+        assert mp4.parent.name.startswith(f"render-{accepted.record.id}-") and mp4.exists()
+        renders.erase(rt.db, rt.registry, rt.db.renders.get(accepted.record.id))
+        assert not mp4.parent.exists()  # the spliced video of the name is gone with the render
+        return fallback
+
+    monkeypatch.setattr(renders, "splice", erased_midway)
+    assert tasks.run_render(rt, accepted.record.id) == "gone"
+    assert len(seen) == 1 and not seen[0].exists()
+    assert _files_containing(rt.settings.data_dir, "一時 消去") == []

@@ -286,18 +286,24 @@ def _launch_row(rt: Runtime, campaign: CampaignRecord, row: CampaignRowRecord, e
                           external_id=row.external_id, priority="bulk", campaign_id=campaign.id)  # fmt: skip
     try:  # a render made before a crash (not linked yet) comes back by its claim
         accepted = renders.accept_frozen(rt.db, rt.registry, render, row.resolved, [claim])
-    except Conflict:  # ... unless it was erased since: the row says so, nothing is made again
-        earlier = rt.db.idempotency.find(claim)
-        return rt.db.campaigns.link(campaign.id, row.seq, earlier.render_id if earlier else "")
+    except Conflict:  # ... unless it was erased since: the row says so, keeps nothing of them, makes nothing again
+        rt.db.campaigns.erase_row(campaign.id, row.seq)
+        return _still(rt, campaign)
     if not rt.db.campaigns.link(campaign.id, row.seq, accepted.record.id):
+        # the row went meanwhile (its campaign was erased) or its customer was erased: so is this
         renders.erase(rt.db, rt.registry, accepted.record)
-        return False
+        return _still(rt, campaign)
     if accepted.created:
         try:
             enqueue(accepted.record.id, "bulk")
         except Exception as exc:  # the broker is down: the render sweep enqueues it later
             log.warning("render %s accepted but not enqueued (%s)", accepted.record.id, type(exc).__name__)
     return True
+
+
+def _still(rt: Runtime, campaign: CampaignRecord) -> bool:
+    """Whether a launch goes on: its campaign is still there (only one customer was erased)."""
+    return rt.db.campaigns.get(campaign.id) is not None
 
 
 def stale(rt: Runtime) -> list[str]:
@@ -349,7 +355,7 @@ def _state(row: CampaignRowRecord, render: RenderRecord | None) -> tuple[str, st
         return "invalid", "; ".join(f"{c}: {r}" if c else r for c, r in row.problems.items())
     if render is not None:
         return render.status, render.error or ""
-    return ("erased", "") if row.render_id else ("waiting", "")
+    return ("erased", "") if row.render_id is not None else ("waiting", "")  # "": erased (ERASED_ROW)
 
 
 def erase(rt: Runtime, campaign: CampaignRecord) -> int:

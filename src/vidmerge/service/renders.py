@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
@@ -36,6 +36,7 @@ from vidmerge.errors import Conflict, NotFound
 from vidmerge.plan import MP4, OUTPUTS, Drawn, RenderPlan, make_plan
 from vidmerge.records import AuditAction, Claim, Database, RenderRecord, external_id_subject, utcnow
 from vidmerge.resolver.fields import jsonable
+from vidmerge.service import scratch
 from vidmerge.service.registry import Registry
 from vidmerge.service.work.segments import single_flight
 from vidmerge.storage import Storage
@@ -220,8 +221,9 @@ def keys(loaded: LoadedVersion, plan: RenderPlan, *, ladder: bool = True) -> lis
 def finish(db: Database, loaded: LoadedVersion, person: Personalized, record: RenderRecord, timer: Timer) -> None:
     """Check the splice (the MP4 is assembled again when asked for: none is kept, unless a full
     render had to replace it), make the poster and GIF unless another render made them, mark it
-    done. A render erased while it was packaging loses what was just made for it too."""
-    with tempfile.TemporaryDirectory(prefix="vidmerge-out-") as tmp:
+    done. A render erased while it was packaging loses what was just made for it too (its
+    temporary folder is named after it: the erasure removes it, and this stops)."""
+    with scratch.render_dir(record.id) as tmp:
         mp4 = Path(tmp) / MP4
         fallback = splice(loaded, person, mp4, timer)
         with timer.stage("pictures"):
@@ -245,9 +247,13 @@ def _ensure_picture(db: Database, loaded: LoadedVersion, picture: Picture) -> No
                   alive=lambda: db.renders.in_use(picture.key))  # fmt: skip
 
 
-def _stored(loaded: LoadedVersion, key: str, name: str, write: Callable[[Path], None]) -> bool:
-    """`write` a file named `name` in a temporary folder, then store it under `key`."""
-    with tempfile.TemporaryDirectory(prefix="vidmerge-out-") as tmp:
+def _stored(
+    loaded: LoadedVersion, key: str, name: str, write: Callable[[Path], None], *, render_id: str | None = None
+) -> bool:
+    """`write` a file named `name` in a temporary folder, then store it under `key`. A file of
+    one render's only (`render_id`) is made in that render's folder, which its erasure finds."""
+    folder = scratch.render_dir(render_id) if render_id else tempfile.TemporaryDirectory(prefix="vidmerge-out-")
+    with folder as tmp:
         path = Path(tmp) / name
         write(path)
         loaded.storage.put_file(key, path, OUTPUTS[name])
@@ -266,7 +272,7 @@ def output(db: Database, loaded: LoadedVersion, plan: RenderPlan, record: Render
         return next(p.key for p in pictures(loaded, plan) if p.name == name)
 
     def make() -> bool:
-        return _stored(loaded, key, MP4, lambda path: assemble_mp4(loaded, plan, path))
+        return _stored(loaded, key, MP4, lambda path: assemble_mp4(loaded, plan, path), render_id=record.id)
 
     made = single_flight(db, loaded.storage, key, make, wait=PICTURE_WAIT, where="mp4",
                          alive=lambda: db.renders.get(record.id) is not None)  # fmt: skip
@@ -297,8 +303,10 @@ def erase(db: Database, registry: Registry, record: RenderRecord, *, action: Aud
     write an audit entry without personal data. Returns how many objects were deleted.
 
     The record goes first: a worker packaging this render at the same moment then finds it gone
-    and deletes what it uploaded (`finish`), so no interleaving leaves files behind."""
+    and deletes what it uploaded (`finish`), so no interleaving leaves files behind. Its
+    temporary files on this machine go too, a dead worker's included (service/scratch.py)."""
     orphans = db.renders.erase(record.id, also=_legacy_keys(registry, record))
+    scratch.erase_render(record.id)
     count = registry.storage.delete_prefix(f"renders/{record.token}/")
     for key in orphans:
         registry.storage.delete(key)
@@ -317,12 +325,21 @@ def _legacy_keys(registry: Registry, record: RenderRecord) -> list[str]:
         return []
 
 
-def erase_external(db: Database, registry: Registry, external_id: str) -> int:
-    """Erasure by external id (a customer asking to be forgotten): every render of theirs."""
+class ErasedCustomer(NamedTuple):
+    renders: int  # their renders erased
+    rows: int  # campaign rows of theirs left as anonymous counts
+
+
+def erase_external(db: Database, registry: Registry, external_id: str) -> ErasedCustomer:
+    """Erasure by external id (a customer asking to be forgotten): every render of theirs, and
+    their identifier and values in every campaign row (launched or not). The rows go first: a
+    launch running now then finds its row erased and erases the render it just made, and a row
+    not launched yet never is."""
+    rows = db.campaigns.forget(external_id)
     records = db.renders.of_external_id(external_id)
     total = sum(erase(db, registry, r) for r in records)
     db.audit.add("erase", external_id_subject(external_id), total)
-    return len(records)
+    return ErasedCustomer(len(records), rows)
 
 
 def purge_older_than(db: Database, registry: Registry, seconds: float) -> int:

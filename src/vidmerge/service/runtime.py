@@ -5,10 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from vidmerge.config import Settings
 from vidmerge.engine.ffmpeg import Limits
@@ -63,38 +60,6 @@ def check_settings(settings: Settings) -> None:
             "render details, erasure) would be open to anyone; set VIDMERGE_API_KEYS too",
             where="VIDMERGE_API_KEYS",
         )
-
-
-def use_scratch(settings: Settings) -> Path:
-    """Put this process's temporary files (encodes, uploads, downloads) in `data_dir/tmp`, and
-    remove what a process killed mid-render left there: the system's temporary directory would
-    keep pictures of a customer's name where erasure never looks. For process entry points."""
-    scratch = settings.data_dir / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    tempfile.tempdir = str(scratch)
-    sweep_scratch(settings)
-    return scratch
-
-
-def sweep_scratch(settings: Settings) -> int:
-    """Remove entries of `data_dir/tmp` older than any live work can be (an hour, or four ffmpeg
-    timeouts); how many."""
-    scratch, removed = settings.data_dir / "tmp", 0
-    oldest = time.time() - max(3600.0, 4 * settings.ffmpeg_timeout)
-    for entry in scratch.iterdir() if scratch.is_dir() else []:
-        try:
-            if entry.lstat().st_mtime > oldest:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        except FileNotFoundError:
-            continue  # its owner finished after all
-        removed += 1
-    if removed:
-        log.info("removed %d temporary entries left by an interrupted process", removed)
-    return removed
 
 
 def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from vidmerge.errors import Transient
-from vidmerge.service import analytics, campaigns
+from vidmerge.service import analytics, campaigns, scratch
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.renders import evict_mp4s, purge_older_than
-from vidmerge.service.runtime import Runtime, sweep_scratch
+from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import tasks
 
 log = logging.getLogger("vidmerge.queue")
@@ -226,7 +226,7 @@ class Sweeper:
                 self.sweep()
                 self.rt.db.idempotency.purge_expired()
                 evict_mp4s(self.rt.db, self.rt.storage)
-                sweep_scratch(self.rt.settings)
+                scratch.sweep(self.rt.settings)
                 if self.rt.settings.retention_days > 0:
                     purge_older_than(self.rt.db, self.rt.registry, self.rt.settings.retention_days * 86400)
                 if self.rt.settings.event_retention_days > 0:

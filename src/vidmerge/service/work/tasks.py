@@ -13,7 +13,7 @@ from datetime import timedelta
 from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Personalized, Timer, in_rendition
-from vidmerge.errors import FFmpegError, InvalidInput, NotFound, NotReady, Transient, VerificationError
+from vidmerge.errors import FFmpegError, InvalidInput, NotFound, NotReady, Transient, VerificationError, VidmergeError
 from vidmerge.records import RenderRecord, utcnow
 from vidmerge.service import renders, webhooks
 from vidmerge.service.metrics import METRICS
@@ -34,9 +34,9 @@ def run_render(rt: Runtime, render_id: str) -> str:
         return "gone"
     try:
         return _attempt(rt, render_id, record)
-    except NotFound:  # a segment it needed was deleted: erased while it rendered, or a real loss
+    except (VidmergeError, OSError):  # erased while it rendered (its segments, its temporary files gone)?
         if rt.db.renders.get(render_id) is not None:
-            raise
+            raise  # no: a real failure (or loss)
         log.info("render %s was erased while it rendered; stopped", render_id)
         return "gone"
 
@@ -103,8 +103,11 @@ def stale_templates(rt: Runtime) -> list[tuple[str, int]]:
 
 
 def _fail(rt: Runtime, render_id: str, reason: str) -> str:
-    """The render ends `failed` with a reason (ids and error types only: no values, no paths)."""
-    renders.set_status(rt.db, render_id, "failed", error=reason)
+    """The render ends `failed` with a reason (ids and error types only: no values, no paths);
+    `gone` when it was erased meanwhile (what failed was its erasure pulling files away)."""
+    if not renders.set_status(rt.db, render_id, "failed", error=reason):
+        log.info("render %s was erased while it rendered; stopped", render_id)
+        return "gone"
     METRICS.renders.labels("failed").inc()
     log.warning("render %s failed: %s", render_id, reason)
     return "failed"

@@ -12,7 +12,8 @@ from celery.signals import worker_process_init
 from vidmerge import logs
 from vidmerge.config import Settings
 from vidmerge.errors import Transient
-from vidmerge.service.runtime import Runtime, open_runtime, use_scratch
+from vidmerge.service import scratch
+from vidmerge.service.runtime import Runtime, open_runtime
 from vidmerge.service.work.tasks import run_delivery, run_prepare, run_render
 
 log = logging.getLogger("vidmerge.worker")
@@ -88,7 +89,7 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> in
         raise SystemExit("vidmerge worker needs VIDMERGE_BROKER_URL (without it, `vidmerge serve` renders in-process)")
     logs.configure(settings.log_level)
     open_runtime(settings, migrate=True).db.dispose()
-    use_scratch(settings)
+    scratch.use(settings)
     app = celery_app(settings)
     argv = ["worker", "-Q", ",".join(queues), "-c", str(concurrency), "--loglevel", settings.log_level.lower()]
     app.worker_main(argv)
