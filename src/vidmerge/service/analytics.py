@@ -28,6 +28,7 @@ from sqlalchemy import func
 
 from vidmerge.errors import InvalidInput
 from vidmerge.records import Database, EventRecord, RenderRecord, utcnow
+from vidmerge.service import csvfile
 from vidmerge.service.metrics import METRICS
 
 BEACON_TYPES = ("play", "progress", "pause", "replay", "error", "ttff", "stall", "gave_up")
@@ -251,6 +252,8 @@ def columns(group: str | None) -> list[str]:
     ]  # fmt: skip
 
 
-def csv_row(row: Mapping[str, Any], header: Sequence[str]) -> list[str]:
+def csv_row(row: Mapping[str, Any], header: Sequence[str]) -> list[csvfile.Cell]:
+    """The figures stay numbers (written as they are), the group's key (an id, a day) text: see
+    `csvfile.cell`."""
     flat = {**row, **{f"reached_{m}": n for m, n in row["funnel"].items()}}
-    return ["" if flat.get(name) is None else str(flat[name]) for name in header]
+    return [flat.get(name) for name in header]

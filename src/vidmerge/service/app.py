@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,11 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vidmerge import __version__, logs
 from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationError, VidmergeError
+from vidmerge.service import ids, scratch
 from vidmerge.service.http import analytics, api, campaigns, console, delivery, webhooks
 from vidmerge.service.http.auth import UploadGuard, check_api_key
 from vidmerge.service.http.integrations import braze, hubspot, marketo, sfmc
 from vidmerge.service.metrics import METRICS
-from vidmerge.service.runtime import check_settings, open_runtime, use_scratch
+from vidmerge.service.runtime import check_settings, open_runtime
 from vidmerge.service.work.queue import Launcher, Sweeper, open_queue
 
 log = logging.getLogger("vidmerge")
@@ -62,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             queue.stop()
             rt.db.dispose()
 
-    app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="vidmerge", version=__version__, lifespan=lifespan, dependencies=[Depends(ids.check_request)])
     app.include_router(api.router)
     app.include_router(campaigns.router)
     app.include_router(analytics.router)
@@ -187,7 +188,7 @@ def serve(settings: Settings) -> None:
 
     logs.configure(settings.log_level)
     check_settings(settings)  # before uvicorn: a refusal is a clear message and exit code 2
-    use_scratch(settings)
+    scratch.use(settings)
     app = create_app(settings)
     # log_config=None keeps our JSON logging; uvicorn's access log would print full tokens
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

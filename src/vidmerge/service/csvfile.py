@@ -3,7 +3,12 @@ Excel writes in Japan), read into a header and rows with their spreadsheet row n
 written back in the same encoding.
 
 Reading is bounded before any work: the caller bounds the bytes, and here the rows, the columns
-and each cell (the csv module's field limit).
+and each cell (the csv module's field limit). A cell holding a NUL is refused, naming its row and
+column (PostgreSQL can store none; service/ids.py).
+
+Writing is the one place every CSV vidmerge answers with goes through (campaign results,
+analytics), so formula injection is stopped here once: a text cell that a spreadsheet would take
+for a formula is written as text (see `cell`).
 """
 
 from __future__ import annotations
@@ -11,15 +16,19 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from vidmerge.errors import InvalidInput
+from vidmerge.service import ids
 
 ENCODINGS = ("utf-8", "utf-8-sig", "cp932")  # what results are written in
 ALIASES = {"utf8": "utf-8", "utf-8-bom": "utf-8-sig", "shift_jis": "cp932", "shift-jis": "cp932",
            "sjis": "cp932", "ms932": "cp932", "windows-31j": "cp932"}  # fmt: skip
 MAX_COLUMNS = 200
+# What makes Excel, LibreOffice or Google Sheets read a cell as a formula (OWASP, CSV Injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+Cell = str | int | float | None  # int and float: figures vidmerge computed itself; None: empty
 
 
 @dataclass(frozen=True)
@@ -57,9 +66,9 @@ def read(content: bytes, *, max_rows: int, encoding: str | None = None) -> Sheet
     text, found = decode(content, encoding)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        header = [name.strip() for name in next(reader, [])]
+        header = [ids.check_text(name.strip(), "file.header") for name in next(reader, [])]
         _check_header(header)
-        rows = list(_rows(reader, max_rows))
+        rows = list(_rows(reader, header, max_rows))
     except csv.Error as exc:
         raise InvalidInput(f"line {reader.line_num}: {exc}", where="file") from None
     return Sheet(found, header, rows)
@@ -77,7 +86,7 @@ def _check_header(header: list[str]) -> None:
         seen[name] = n
 
 
-def _rows(reader: Iterator[list[str]], max_rows: int) -> Iterator[tuple[int, list[str]]]:
+def _rows(reader: Iterator[list[str]], header: list[str], max_rows: int) -> Iterator[tuple[int, list[str]]]:
     count = 0
     for number, cells in enumerate(reader, start=2):
         if not any(cell.strip() for cell in cells):
@@ -87,17 +96,37 @@ def _rows(reader: Iterator[list[str]], max_rows: int) -> Iterator[tuple[int, lis
             raise InvalidInput(f"more than {max_rows} rows", where="file")
         if len(cells) > MAX_COLUMNS:
             raise InvalidInput(f"row {number}: {len(cells)} cells", where="file")
+        for n, cell in enumerate(cells):
+            ids.check_text(cell, f"row {number}, column {_name(header, n)}")
         yield number, cells
 
 
-def write(rows: Iterable[list[str]], encoding: str) -> Iterator[bytes]:
+def _name(header: list[str], n: int) -> str:
+    return header[n] if n < len(header) and header[n] else str(n + 1)
+
+
+def cell(value: Cell) -> str | int | float:
+    """A cell as written. Text that a spreadsheet would run as a formula (`=HYPERLINK(...)` in a
+    customer id) gets a leading `'`, which spreadsheets take as "this is text", as OWASP
+    recommends; `write` also quotes every text cell, so it stays one string whatever the
+    separator a spreadsheet guesses. Numbers are left alone: only vidmerge's own figures are
+    passed as int or float (a negative one is a number, not an attack), while anything that came
+    from a user (ids, columns, reasons) arrives as text and is escaped, "-1234" included."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def write(rows: Iterable[Sequence[Cell]], encoding: str) -> Iterator[bytes]:
     """CSV text in `encoding` (a BOM first for utf-8-sig), a chunk per batch of rows, CRLF line
-    ends as Excel writes them. A cell that cannot be written in it raises UnicodeEncodeError."""
+    ends as Excel writes them, every cell through `cell`, text quoted. A cell that cannot be
+    written in it raises UnicodeEncodeError."""
     encoder = codecs.getincrementalencoder(encoding)()
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     for n, row in enumerate(rows, start=1):
-        writer.writerow(row)
+        writer.writerow([cell(value) for value in row])
         if n % 500 == 0:
             yield encoder.encode(buffer.getvalue())
             buffer.seek(0)

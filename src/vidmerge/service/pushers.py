@@ -9,7 +9,8 @@
 
 Credentials are the operator's (`VIDMERGE_HUBSPOT_TOKEN`; `VIDMERGE_MARKETO_URL`,
 `VIDMERGE_MARKETO_CLIENT_ID`, `VIDMERGE_MARKETO_CLIENT_SECRET`), never the template's. Each push
-is a delivery of `webhooks.py`: stored first, retried with backoff, at least once.
+is a delivery of `webhooks.py`: stored first, retried with backoff, at least once. Each call ends
+within TIMEOUT seconds and reads at most ANSWER_BYTES of the answer (resolver/outbound.py).
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from vidmerge.records import DeliveryRecord, EventRecord, RenderRecord
 from vidmerge.resolver import outbound
 from vidmerge.service.runtime import Runtime
 
 TOOLS = ("hubspot", "marketo")
-TIMEOUT = 10.0
+TIMEOUT = 10.0  # seconds for a whole call, its complete answer included
+ANSWER_BYTES = 256 * 1024  # the tools answer a few hundred bytes of JSON
 
 
 class PushError(Exception):
@@ -73,7 +73,7 @@ def _hubspot(rt: Runtime, render: RenderRecord, data: dict[str, Any], id_propert
     url = f"{base}/crm/v3/objects/contacts/{_segment(render.external_id or '')}"
     params = {"idProperty": id_property} if id_property else None
     headers = {"Authorization": f"Bearer {rt.settings.hubspot_token}", "Content-Type": "application/json"}
-    return _send("PATCH", url, headers, params=params, json={"properties": properties}).status_code
+    return _send("PATCH", url, headers, params=params, json={"properties": properties}).status
 
 
 def _marketo(rt: Runtime, render: RenderRecord, data: dict[str, Any], activity_type_id: int) -> int:
@@ -88,13 +88,13 @@ def _marketo(rt: Runtime, render: RenderRecord, data: dict[str, Any], activity_t
     token = _MARKETO_TOKENS.get(rt)
     url = f"{rt.settings.marketo_url.rstrip('/')}/rest/v1/activities/external.json"
     response = _send("POST", url, {"Authorization": f"Bearer {token}"}, json={"input": [activity]})
-    body = response.json() if response.status_code == 200 else {}
-    if response.status_code == 200 and not body.get("success"):
+    body = response.json() if response.status == 200 else {}
+    if response.status == 200 and not body.get("success"):
         codes = {str(e.get("code")) for e in body.get("errors", [])}
         if codes & {"601", "602"}:  # the access token is invalid or expired: a new one next time
             _MARKETO_TOKENS.forget()
         raise PushError(f"Marketo refused the activity ({', '.join(sorted(codes)) or 'no code'})")
-    return response.status_code
+    return response.status
 
 
 class _Tokens:
@@ -111,8 +111,8 @@ class _Tokens:
                 params = {"grant_type": "client_credentials", "client_id": rt.settings.marketo_client_id,
                           "client_secret": rt.settings.marketo_client_secret}  # fmt: skip
                 answer = _send("GET", url, {}, params=params)
-                if answer.status_code != 200 or "access_token" not in answer.json():
-                    raise PushError(f"Marketo gave no access token (HTTP {answer.status_code})")
+                if answer.status != 200 or "access_token" not in answer.json():
+                    raise PushError(f"Marketo gave no access token (HTTP {answer.status})")
                 body = answer.json()
                 self._token = (body["access_token"], time.monotonic() + float(body.get("expires_in", 3600)) - 60)
             return self._token[0]
@@ -125,8 +125,8 @@ class _Tokens:
 _MARKETO_TOKENS = _Tokens()
 
 
-def _send(method: str, url: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
-    return outbound.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
+def _send(method: str, url: str, headers: dict[str, str], **kwargs: Any) -> outbound.Answer:
+    return outbound.request(method, url, headers=headers, deadline=TIMEOUT, max_bytes=ANSWER_BYTES, **kwargs)
 
 
 def _segment(value: str) -> str:

@@ -6,7 +6,9 @@ de-duplicates by), stored before anything is sent: at least once. An attempt is 
 a failed one again after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then every 12 h until three
 days have passed (`VIDMERGE_WEBHOOK_RETRY_SCALE` shrinks the schedule for tests). Whoever sends
 claims the delivery first (one sender at a time); the sweep sends again what is due, so a
-message lost with its process is not lost. An endpoint answering 410 Gone is disabled.
+message lost with its process is not lost. An endpoint answering 410 Gone is disabled. An
+attempt ends within TIMEOUT seconds in all, however slowly the receiver answers, and its answer
+is read up to ANSWER_BYTES (a longer one fails the attempt: resolver/outbound.py).
 Payloads carry ids, the event and its time: never a value drawn.
 """
 
@@ -26,7 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from vidmerge.errors import InvalidInput, NotFound
 from vidmerge.records import DeliveryRecord, EndpointRecord, EventRecord, RenderRecord, utcnow
 from vidmerge.resolver import outbound
-from vidmerge.service import pushers
+from vidmerge.service import ids, pushers
 from vidmerge.service.runtime import Runtime
 
 log = logging.getLogger("vidmerge.webhooks")
@@ -35,12 +37,15 @@ DEFAULT_EVENTS = ("play", "progress", "replay", "cta_click")
 RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200)
 GIVE_UP = timedelta(days=3)
 LEASE_SECONDS = 60.0  # a sender's hold on a delivery (longer than an attempt's timeout)
-TIMEOUT = 10.0
+TIMEOUT = 10.0  # seconds for a whole attempt: connecting, sending and the complete answer
+ANSWER_BYTES = 64 * 1024  # a receiver acknowledges; its body is not used
 
 
 def register(url: str, events: Sequence[str] | None, template_id: str | None) -> EndpointRecord:
     """A new endpoint (not stored yet) with a generated secret, its URL checked now against the
     outbound-address rules (and again at every delivery)."""
+    ids.check(template_id, "template_id")
+    ids.check(url, "url")
     if not url.startswith(("https://", "http://")):
         raise InvalidInput("must be an http(s) URL", where="url")
     try:
@@ -92,8 +97,10 @@ def deliver(rt: Runtime, delivery_id: str) -> str:
         return "not due"
     try:
         status = pushers.push(rt, delivery) if delivery.target in pushers.TOOLS else _post(rt, delivery)
-    except (httpx.HTTPError, outbound.Refused, pushers.PushError) as exc:
+    except (httpx.HTTPError, pushers.PushError) as exc:
         return _retry(rt, delivery, None, type(exc).__name__)
+    except outbound.Failed as exc:  # refused, too long an answer, too late: its reason names no address
+        return _retry(rt, delivery, None, f"{type(exc).__name__}: {exc}")
     except NotFound as exc:  # the endpoint is gone or disabled
         rt.db.deliveries.result(delivery.id, status="failed", last_error=exc.message)
         return "failed"
@@ -120,7 +127,9 @@ def _post(rt: Runtime, delivery: DeliveryRecord) -> int:
         "webhook-signature": Webhook(endpoint.secret).sign(delivery.id, now, body),
         "content-type": "application/json", "user-agent": "vidmerge-webhooks",
     }  # fmt: skip
-    return outbound.request("POST", endpoint.url, headers=headers, content=body.encode(), timeout=TIMEOUT).status_code
+    answer = outbound.request("POST", endpoint.url, headers=headers, content=body.encode(), deadline=TIMEOUT,
+                              max_bytes=ANSWER_BYTES)  # fmt: skip
+    return answer.status
 
 
 def _retry(rt: Runtime, delivery: DeliveryRecord, status: int | None, error: str) -> str:

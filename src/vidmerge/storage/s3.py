@@ -3,7 +3,10 @@
 Every call retries connection errors and 5xx answers with jittered exponential backoff for a
 bounded time (`retry_seconds`), then raises StorageError, so a storage restart of a few seconds
 is invisible to renders while a real outage fails in bounded time. botocore's own retries are
-off so that this one budget is the whole story.
+off so that this one budget is the whole story, and its connect and read timeouts are at most
+half of it: a hung store (it takes the connection and never answers) fails a call in about
+`retry_seconds`, not in botocore's 60 s read timeout per attempt. `check` (readiness) makes one
+attempt on a client of its own with PROBE_SECONDS timeouts, so /readyz answers within a second.
 
 Atomicity: a single PUT is atomic in S3. Large files go up as a multipart upload, which S3 only
 makes visible on CompleteMultipartUpload; a failed multipart upload is aborted so its parts do not
@@ -41,6 +44,8 @@ _TRANSIENT_CODES = {
     "Throttling",
 }
 _MiB = 1024 * 1024
+_NO_BUCKET = {"404", "NoSuchBucket", "NotFound"}
+PROBE_SECONDS = 0.5  # readiness's connect and read timeouts
 
 
 class S3Storage:
@@ -72,6 +77,7 @@ class S3Storage:
         self.retry_seconds = retry_seconds
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
+        connect_timeout, read_timeout = attempt_timeouts(retry_seconds, connect_timeout, read_timeout)
         config = Config(
             s3={"addressing_style": "path"},
             signature_version="s3v4",
@@ -88,6 +94,7 @@ class S3Storage:
         self.client: Any = session.client(
             "s3", endpoint_url=endpoint or None, region_name=region, config=config, **credentials
         )
+        self._session, self._config, self._credentials = session, config, credentials
         self.signer: Any = self.client
         if public_endpoint and public_endpoint != endpoint:  # signing makes no request
             self.signer = session.client(
@@ -261,19 +268,37 @@ class S3Storage:
         return None
 
     def check(self) -> None:
-        """One quick attempt, no retry budget: readiness must answer fast."""
-        self._retrying("check", self.bucket, lambda: self.client.head_bucket(Bucket=self.bucket), budget=0.0)
+        """One quick attempt with short timeouts, no retry budget: readiness must answer fast."""
+        self._retrying("check", self.bucket, self._probe_bucket, budget=0.0, ensure=False)
+
+    def _probe_bucket(self) -> None:
+        try:
+            self._probe.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) not in _NO_BUCKET:
+                raise
+            self._ensure_bucket()  # the store answers: a first start creates its bucket
+
+    @functools.cached_property
+    def _probe(self) -> Any:
+        """A client for readiness only (made on first use: making a client takes a while)."""
+        short = self._config.merge(Config(connect_timeout=PROBE_SECONDS, read_timeout=PROBE_SECONDS))
+        return self._session.client("s3", endpoint_url=self.endpoint or None, region_name=self.region, config=short,
+                                    **self._credentials)  # fmt: skip
 
     # -- the retry loop -----------------------------------------------------------------------
 
-    def _retrying(self, what: str, key: str, fn: Callable[[], T], *, budget: float | None = None) -> T:
+    def _retrying(
+        self, what: str, key: str, fn: Callable[[], T], *, budget: float | None = None, ensure: bool = True
+    ) -> T:
         deadline = time.monotonic() + (self.retry_seconds if budget is None else budget)
         delay = 0.1
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._ensure_bucket()
+                if ensure:
+                    self._ensure_bucket()
                 return fn()
             except (BotoCoreError, ClientError) as exc:
                 _raise_if_final(exc, what, key)
@@ -292,7 +317,7 @@ class S3Storage:
             try:
                 self.client.head_bucket(Bucket=self.bucket)
             except ClientError as exc:
-                if _code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+                if _code(exc) not in _NO_BUCKET:
                     raise
                 self._create_bucket()
             self._bucket_ready = True
@@ -307,6 +332,13 @@ class S3Storage:
             if _code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
         log.info("created S3 bucket %s", self.bucket)
+
+
+def attempt_timeouts(retry_seconds: float, connect: float, read: float) -> tuple[float, float]:
+    """Connect and read timeouts within half the retry budget (at least 1 s): an attempt that
+    hangs ends in time for one more, and the call within about `retry_seconds`."""
+    share = max(retry_seconds / 2, 1.0)
+    return min(connect, share), min(read, share)
 
 
 class _RangeNotSatisfiable(StorageError):

@@ -8,23 +8,22 @@ Manifest::
       query: {email: "{{ email }}"}                  # per render; sent as query parameters
       method: GET                                    # or POST (query sent as a JSON body)
       fields: [rank, last_visit]                     # keys picked from the JSON object answer
-      timeout: 2.0                                   # seconds per attempt
+      timeout: 2.0                                   # seconds per attempt, in all
       retries: 1                                     # extra attempts on network errors and 5xx
       deadline: 5.0                                  # seconds for the whole lookup, attempts included
       fallback: {rank: 一般, last_visit: null}        # used when every attempt fails
 
 The answer is data, never a template; string values are cleaned like customer input, and only
 the declared `fields` are kept. The destination must resolve to a public address unless the
-operator allow-lists its host (resolver/outbound.py); redirects are not followed; the answer is
-streamed and refused past MAX_BYTES; the whole lookup ends at its deadline, however slowly the
-server answers. Without a `fallback`, a failed lookup raises Transient (retryable). A 4xx answer
-is not retried. The explanation records attempts, status and why a fallback was used, never a
-connection detail.
+operator allow-lists its host (resolver/outbound.py, which makes the request); redirects are not
+followed; the answer is streamed and refused past MAX_BYTES; each attempt ends at its timeout and
+the whole lookup at its deadline, however slowly the server answers. Without a `fallback`, a
+failed lookup raises Transient (retryable). A 4xx answer is not retried. The explanation records
+attempts, status and why a fallback was used, never a connection detail.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,38 +95,40 @@ class HttpLookup:
 
     def _fetch(self, query: Mapping[str, str], steps: dict[str, Any]) -> Mapping[str, Any]:
         deadline = time.monotonic() + self.deadline
-        # identity only: a compressed answer would expand past MAX_BYTES before the cap could see it
-        headers = {**self.headers, "Accept-Encoding": "identity"}
-        with httpx.Client(headers=headers, follow_redirects=False) as client:
-            for attempt in range(self.retries + 1):
-                steps["attempts"] = attempt + 1
-                try:
-                    return self._once(client, query, steps, deadline)
-                except LookupFailed as exc:
-                    if not exc.retry or attempt == self.retries:
-                        raise
-                    time.sleep(min(0.1 * 2**attempt, 1.0, max(0.0, deadline - time.monotonic())))
+        for attempt in range(self.retries + 1):
+            steps["attempts"] = attempt + 1
+            try:
+                return self._once(query, steps, deadline)
+            except LookupFailed as exc:
+                if not exc.retry or attempt == self.retries:
+                    raise
+                time.sleep(min(0.1 * 2**attempt, 1.0, max(0.0, deadline - time.monotonic())))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, client: httpx.Client, query: Mapping[str, str], steps: dict[str, Any], deadline: float) -> Any:
+    def _once(self, query: Mapping[str, str], steps: dict[str, Any], deadline: float) -> Mapping[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LookupFailed("deadline passed", retry=False)
-        try:
-            target = outbound.target(self.url, timeout=remaining)
-        except outbound.Refused as exc:
-            raise LookupFailed(str(exc), retry=False) from None
         options: dict[str, Any] = {"params": dict(query)} if self.method == "GET" else {"json": dict(query)}
         try:
-            with client.stream(self.method, target.url, headers=target.headers, extensions=target.extensions,
-                               timeout=min(self.timeout, remaining), **options) as response:  # fmt: skip
-                steps["status"] = response.status_code
-                _check_status(response.status_code)
-                if response.headers.get("content-encoding", "identity").lower() != "identity":
-                    raise LookupFailed("compressed answers are not accepted", retry=False)
-                return _json_object(_read(response, deadline))
+            answer = outbound.request(
+                self.method, self.url, headers=dict(self.headers), deadline=min(self.timeout, remaining),
+                max_bytes=MAX_BYTES, **options,
+            )  # fmt: skip
+        except outbound.Late:  # this attempt's time, or the whole lookup's, is up
+            if remaining <= self.timeout:
+                raise LookupFailed("deadline passed", retry=False) from None
+            raise LookupFailed("attempt timed out", retry=True) from None
+        except outbound.Failed as exc:
+            raise LookupFailed(str(exc), retry=False) from None
         except httpx.HTTPError as exc:
             raise LookupFailed(f"{type(exc).__name__}", retry=True) from None
+        steps["status"] = answer.status
+        _check_status(answer.status)
+        try:
+            return _json_object(answer.json())
+        except outbound.Failed as exc:
+            raise LookupFailed(str(exc), retry=False) from None
 
     def _pick(self, answer: Mapping[str, Any]) -> dict[str, Any]:
         spare = self.fallback or {}
@@ -147,24 +148,7 @@ def _check_status(status: int) -> None:
         raise LookupFailed(f"HTTP {status}", retry=status >= 500 or status == 429)
 
 
-def _read(response: httpx.Response, deadline: float) -> bytes:
-    """The answer's bytes, refused past MAX_BYTES or the deadline (a server dripping bytes)."""
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_BYTES:
-            raise LookupFailed("answer too large", retry=False)
-        if time.monotonic() > deadline:
-            raise LookupFailed("deadline passed", retry=False)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _json_object(content: bytes) -> Mapping[str, Any]:
-    try:
-        answer = json.loads(content)
-    except (ValueError, RecursionError):
-        raise LookupFailed("answer is not JSON", retry=False) from None
+def _json_object(answer: Any) -> Mapping[str, Any]:
     if not isinstance(answer, dict):
         raise LookupFailed("answer is not a JSON object", retry=False)
     return answer

@@ -82,7 +82,7 @@ def get_analytics(
     rows = analytics.report(request.app.state.rt.db, filters, group)
     if accept and "text/csv" in accept:
         header = analytics.columns(group)
-        lines = [header, *(analytics.csv_row(r, header) for r in rows)]
+        lines: list[list[csvfile.Cell]] = [list(header), *(analytics.csv_row(r, header) for r in rows)]
         return StreamingResponse(csvfile.write(lines, "utf-8"), media_type="text/csv; charset=utf-8")
     query = {"template_id": template_id, "campaign_id": campaign_id, "render_id": render_id, "from": from_, "to": to}
     return JSONResponse({"filters": {k: v for k, v in query.items() if v}, "group": group, "rows": rows})

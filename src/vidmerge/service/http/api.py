@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vidmerge.errors import InvalidInput, NotFound, Problem
 from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER
 from vidmerge.records import MAX_INTEGER, Claim, RenderRecord, TemplateRecord
-from vidmerge.service import renders
+from vidmerge.service import ids, renders
 from vidmerge.service.http.auth import check_api_key, check_webhook, signed_timestamp
 from vidmerge.service.http.delivery import image_size
 from vidmerge.service.http.email import email_html
@@ -249,6 +249,9 @@ async def create_render(
     scope = check_webhook(x_vidmerge_signature, authorization, body, rt.settings.webhook_secrets, rt.settings.api_keys)
     rt.check_space()  # accepted work is never lost: none is accepted that could not be written
     req = _parse_render(body)
+    ids.check(req.template_id, "body.template_id")
+    ids.check(req.external_id, "body.external_id")
+    ids.check(idempotency_key, "header.idempotency-key")
     fitted = await run_in_threadpool(
         renders.fit, rt.registry, req.template_id, req.template_version, "webhook", req.data
     )
@@ -314,10 +317,11 @@ def delete_render(request: Request, render_id: str, authorization: str | None = 
 def delete_by_external_id(
     request: Request, external_id: str, authorization: str | None = Header(None)
 ) -> dict[str, int]:
-    """Erase every render of one customer (`?external_id=`): the right to be forgotten."""
+    """Erase every render of one customer (`?external_id=`): the right to be forgotten. Their
+    campaign rows keep no identifier or value either (each stays an anonymous `erased` count)."""
     management(request, authorization)
     rt = request.app.state.rt
-    count = renders.erase_external(rt.db, rt.registry, external_id)
-    if count == 0:
-        raise NotFound("no renders for this external_id", where="external_id")
-    return {"erased": count}
+    erased = renders.erase_external(rt.db, rt.registry, external_id)
+    if not erased.renders and not erased.rows:
+        raise NotFound("no renders or campaign rows for this external_id", where="external_id")
+    return {"erased": erased.renders}

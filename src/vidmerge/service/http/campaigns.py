@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from vidmerge.errors import InvalidInput, TooLarge
 from vidmerge.plan import GIF, MP4, POSTER
 from vidmerge.records import MAX_INTEGER, CampaignRecord
-from vidmerge.service import campaigns, csvfile
+from vidmerge.service import campaigns, csvfile, ids
 from vidmerge.service.http.api import management, problem_responses
 from vidmerge.service.http.delivery import image_size
 from vidmerge.service.http.email import email_html
@@ -77,6 +77,8 @@ async def upload_campaign(
     only when its values changed or it had failed)."""
     management(request, authorization)
     rt = request.app.state.rt
+    ids.check(template_id, "template_id")
+    ids.check(campaign_id, "campaign_id")
     content = await read_upload(file, rt.settings.max_campaign_bytes)
     run = functools.partial(
         campaigns.upload, rt, template_id, content, version=template_version, mapping=parse_mapping(mapping),
@@ -107,6 +109,9 @@ def parse_mapping(text: str | None) -> dict[str, str]:
     found = parse_json(text.encode("utf-8"), where="mapping")
     if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
         raise InvalidInput('must be a JSON object {"column": "input"}', where="mapping")
+    for column, name in found.items():
+        ids.check_text(column, "mapping")
+        ids.check_text(name, f"mapping.{column}")
     if len(found) > MAX_MAPPING:
         raise InvalidInput(f"more than {MAX_MAPPING} columns", where="mapping")
     return found

@@ -13,7 +13,7 @@ from fastapi import Request
 
 from vidmerge.errors import InvalidInput, NotFound, Unauthorized
 from vidmerge.records import Claim
-from vidmerge.service import renders
+from vidmerge.service import ids, renders
 from vidmerge.service.http.api import RenderOut, enqueue, render_out
 from vidmerge.template.manifest import Tool
 
@@ -60,6 +60,9 @@ def render(
     template_id = fields.pop(TEMPLATE_FIELD, None)
     if not isinstance(template_id, str) or not template_id:
         raise InvalidInput("a field `template_id` naming the template is required", where=TEMPLATE_FIELD)
+    ids.check(template_id, TEMPLATE_FIELD)
+    ids.check(external_id, "external_id")
+    ids.check(request_id, "request_id")
     rt.check_space()
     fitted = renders.fit(rt.registry, template_id, None, tool, fields)
     claims = [Claim(tool, request_id[:255], hashlib.sha256(body).hexdigest())] if request_id else []
