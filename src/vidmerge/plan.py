@@ -12,6 +12,7 @@ plans with it, and so can any tool.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -183,10 +184,15 @@ def visible(slot: Timed, first: float, frames: int, fps: Fraction) -> bool:
     [slot.start, slot.end): the frame times the layers draw at (draw/layers.py), so at 29.97 fps
     a slot starting at 2.0 s does not touch the segment whose last frame is at 1.969 s, although
     the grid's boundary is at 2.002 s."""
-    n = max(0, math.ceil((slot.start - first) * fps) - 1)
-    while n < frames and first + float(n / fps) < slot.start:
+    return _visible(slot.start, slot.end, first, frames, fps)
+
+
+@functools.lru_cache(maxsize=4096)  # the same for every render of a version: a webhook plans each segment
+def _visible(start: float, end: float, first: float, frames: int, fps: Fraction) -> bool:
+    n = max(0, math.ceil((start - first) * fps) - 1)
+    while n < frames and first + float(n / fps) < start:
         n += 1
-    return n < frames and first + float(n / fps) < slot.end
+    return n < frames and first + float(n / fps) < end
 
 
 def make_plan(

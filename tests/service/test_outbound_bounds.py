@@ -6,7 +6,7 @@ loopback allow-listed as an operator would."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -54,8 +54,10 @@ def drip() -> Iterator[bytes]:
         time.sleep(0.3)
 
 
-def test_a_receivers_huge_answer_ends_the_attempt_at_the_cap(rt: Any) -> None:
-    receiver = Receiver(lambda request: 200, stream=huge)
+def _deliver(rt: Any, stream: Callable[[], Iterator[bytes]]) -> tuple[str, Any, float, int]:
+    """One delivery to a receiver answering 200 with `stream`: its outcome, record, seconds, and
+    the bytes the receiver sent."""
+    receiver = Receiver(lambda request: 200, stream=stream)
     try:
         delivery_id = delivery_to(rt, f"{receiver.url}/hook")
         began = time.monotonic()
@@ -63,22 +65,18 @@ def test_a_receivers_huge_answer_ends_the_attempt_at_the_cap(rt: Any) -> None:
         elapsed = time.monotonic() - began
     finally:
         receiver.close()
-    record = rt.db.deliveries.get(delivery_id)
+    return outcome, rt.db.deliveries.get(delivery_id), elapsed, receiver.sent
+
+
+def test_a_receivers_huge_answer_ends_the_attempt_at_the_cap(rt: Any) -> None:
+    outcome, record, elapsed, sent = _deliver(rt, huge)
     assert outcome == "retry" and record.last_error == f"TooLarge: answer over {webhooks.ANSWER_BYTES} bytes"
-    assert receiver.sent < 16 * MiB and elapsed < 5.0  # not the 50 MB it had to send
+    assert sent < 16 * MiB and elapsed < 5.0  # not the 50 MB it had to send
 
 
 def test_a_dripping_receiver_ends_the_attempt_at_its_deadline(rt: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webhooks, "TIMEOUT", 1.0)  # 10 s in service; 1 s keeps the test short
-    receiver = Receiver(lambda request: 200, stream=drip)
-    try:
-        delivery_id = delivery_to(rt, f"{receiver.url}/hook")
-        began = time.monotonic()
-        outcome = webhooks.deliver(rt, delivery_id)
-        elapsed = time.monotonic() - began
-    finally:
-        receiver.close()
-    record = rt.db.deliveries.get(delivery_id)
+    outcome, record, elapsed, _ = _deliver(rt, drip)
     assert outcome == "retry" and record.last_error == "Late: no complete answer within 1 s"
     assert elapsed < 2.5  # the receiver would hold it 9 s
 

@@ -18,7 +18,7 @@ from vidmerge.plan import Prepared
 class Target:
     name: str
     value: float | None
-    op: str  # "<=", ">=" or "=="
+    op: str  # "<=", "<", ">=" or "=="
     limit: float
 
     @property
@@ -27,6 +27,7 @@ class Target:
             return None
         return {
             "<=": self.value <= self.limit,
+            "<": self.value < self.limit,
             ">=": self.value >= self.limit,
             "==": self.value == self.limit,
         }[self.op]
@@ -123,7 +124,7 @@ def targets(
             during = f"{m['rows']}-row {m['background']}"
             found.append(Target(f"renders not done, during {during}", float(m["renders_not_done"]), "==", 0.0))
             found.append(Target(f"render done p95 s, during {during}", m["render_done_p95_s"], "<=", 150.0))
-            found.append(Target(f"longest stop s, during {during}", m["longest_stopped_s"], "<=", 30.0))
+            found.append(Target(f"longest stop s, during {during}", m["longest_stopped_s"], "<", 60.0))
             if m["viewers"]:
                 found.append(Target(f"stalls, {m['viewers']['viewers']} viewers, during {during}",
                                     float(m["viewers"]["stalls"]), "==", 0.0))  # fmt: skip
