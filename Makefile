@@ -42,11 +42,13 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
-# Services the integration tests start themselves: redis-server and Debian's chromium.
+# Services the integration tests start themselves: redis-server and Debian's chromium; and
+# libfribidi0, which Pillow's Raqm layout loads to draw variant forms (辻 + U+E0100).
 # (SeaweedFS comes from PyPI with the test extras; PostgreSQL is used where installed.)
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ldconfig -p | grep -q libfribidi.so.0 || missing="$$missing libfribidi0"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

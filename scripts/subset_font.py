@@ -43,6 +43,10 @@ BLOCKS = [
     (0x3200, 0x32FF),  # enclosed CJK (㈱)
     (0x3300, 0x33FF),  # CJK compatibility (㍉ ㌔)
     (0xFF00, 0xFFEF),  # half-width and full-width forms
+    # Variation selectors: requesting them keeps the cmap format 14 table (Adobe-Japan1 IVS,
+    # 辻 + U+E0100 is the two-dot 辻) with the variant glyphs of every base kept here.
+    (0xFE00, 0xFE0F),
+    (0xE0100, 0xE01EF),
 ]
 CODECS = ("shift_jis", "cp932", "euc_jis_2004")
 # Name characters in common use that no Japanese codec encodes (they live in Adobe-Japan1 only).

@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", type=json.loads, default=None, help='JSON {"column": "input"}')
     p.add_argument("--campaign", default=None, help="add the rows to this campaign (corrected rows)")
     p.add_argument("--api-key", default=None, help="default: the first of VIDMERGE_API_KEYS")
+    p.add_argument("--retry-seconds", type=float, default=300.0,
+                   help="how long a call is tried again while the server cannot be reached (default 300)")  # fmt: skip
     p.set_defaults(func=_campaign)
 
     p = sub.add_parser("serve", help="the HTTP API (embedded worker, local storage, SQLite by default)")
@@ -121,7 +123,8 @@ def _campaign(args: argparse.Namespace, settings: Settings) -> int:
     key = args.api_key or next(iter(settings.api_keys), None)
     try:
         return run_campaign(args.server or settings.base_url, args.template_id, args.file, args.out, api_key=key,
-                            mapping=args.mapping, campaign_id=args.campaign)  # fmt: skip
+                            mapping=args.mapping, campaign_id=args.campaign,
+                            retry_seconds=args.retry_seconds)  # fmt: skip
     except (ClientError, OSError, httpx.HTTPError) as exc:
         print(f"vidmerge campaign: {exc}", file=sys.stderr)
         return 2

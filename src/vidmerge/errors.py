@@ -6,6 +6,7 @@
     │   ├── DataError             customer data fails the template's input schema (lists every field)
     │   ├── ExpressionError       a template expression cannot be compiled or evaluated
     │   ├── GlyphError            a character has no glyph in the slot's font
+    │   ├── DrawError             a slot's font or picture fails as it is drawn (the render fails)
     │   ├── TooLarge              a body or file over its limit (413)
     │   └── MediaRejected         an uploaded media file fails probing or the allow-list
     ├── NotFound                  unknown (or erased) template, render or object
@@ -79,6 +80,13 @@ class ExpressionError(InvalidInput):
 
 class GlyphError(InvalidInput):
     title = "Character not drawable"
+
+
+class DrawError(InvalidInput):
+    """Pillow or FreeType failed to draw a slot (a damaged glyph, a file that is not what its
+    name says in a bundle accepted before the upload checked it): drawing again fails again."""
+
+    title = "Template cannot be drawn"
 
 
 class TooLarge(InvalidInput):

@@ -7,6 +7,7 @@
     EventRecord      what happened to a render's page: impressions, plays, milestones, clicks, quality
     EndpointRecord   a receiver of events (Standard Webhooks); DeliveryRecord one event to one receiver
     AuditRecord      erasures and purges (never a raw external id: its SHA-256 instead)
+    SignOutRecord    a console session signed out before its cookie expires (kept until then)
 
 `Database(url)` wraps an engine for SQLite (the embedded default: WAL, busy timeout, foreign keys)
 or PostgreSQL (`postgresql+psycopg://`). `migrate()` runs the alembic migrations shipped in
@@ -359,9 +360,18 @@ class AuditRecord(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class SignOutRecord(Base):
+    """A console session ended by its sign-out: its cookie is refused until it would have expired."""
+
+    __tablename__ = "console_sign_outs"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[datetime] = mapped_column(index=True)
+
+
 class Database:
     """One engine and its sessions, and a gateway per noun: `templates`, `renders`, `idempotency`,
-    `leases`, `audit`, `campaigns`, `events`, `endpoints`, `deliveries`."""
+    `leases`, `audit`, `campaigns`, `events`, `endpoints`, `deliveries`, `sign_outs`."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -388,6 +398,7 @@ class Database:
         self.events = Events(self)
         self.endpoints = Endpoints(self)
         self.deliveries = Deliveries(self)
+        self.sign_outs = SignOuts(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -1098,6 +1109,21 @@ class Audit(_Gateway):
         """Record an erasure or purge; for an external id pass `external_id_subject(value)`."""
         with self.db.session() as session:
             session.add(AuditRecord(action=action, subject=subject, count=count))
+
+
+class SignOuts(_Gateway):
+    """Console sessions signed out (every API process refuses their cookie)."""
+
+    def add(self, nonce: str, until: datetime) -> None:
+        """Revoke the session `nonce` until its cookie expires; the expired ones go now."""
+        with self.db.session() as session:
+            session.execute(delete(SignOutRecord).where(SignOutRecord.until < utcnow()))
+            if session.get(SignOutRecord, nonce) is None:
+                session.add(SignOutRecord(nonce=nonce, until=until))
+
+    def revoked(self, nonce: str) -> bool:
+        with self.db.session() as session:
+            return session.get(SignOutRecord, nonce) is not None
 
 
 def _hash_claims(session: Session, render_id: str) -> None:

@@ -96,13 +96,34 @@ def _width_at(text: str, size: int) -> int:
     return int(typography._font(FONT, size).getlength(text))
 
 
-def test_a_smaller_size_that_leaves_no_lone_character_is_preferred() -> None:
+@pytest.mark.parametrize("tail", [1, 2, 3])
+def test_a_word_is_not_split_whatever_the_length_of_its_tail(tail: int) -> None:
     text = "田中 太郎様、こんにちは"
-    width = _width_at(text[:-1], 48) + 2 * STYLE.stroke_width + 2  # at 48 px 「は」 would be left alone
+    width = _width_at(text[:-tail], 48) + 2 * STYLE.stroke_width + 2  # at 48 px the tail would wrap
     at_full = typography._attempt(text, STYLE, 48, typography._frame(STYLE, width, 140))
-    assert at_full == ("田中 太郎様、こんにち", "は")  # the old choice
+    assert at_full == (text[:-tail], text[-tail:])  # the old choice: 「こんに」/「ちは」 with a 3-character tail
     lay = layout(text, STYLE, width, 140)
-    assert lay.lines == (text,) and 24 <= lay.size < 48 and not lay.truncated
+    assert lay == typography.Layout(48, ("田中 太郎様、", "こんにちは"), False)
+
+
+@pytest.mark.parametrize(
+    ("text", "chars", "max_lines", "lines"),
+    [
+        ("いつもありがとうございます", 5, 2, ("いつもありがとう", "ございます")),  # was いつもありがと / う…
+        ("いつもありがとうございます", 5, 3, ("いつも", "ありがとう", "ございます")),  # was いつもあり / がとう…
+        ("今月のご利用金額は12,345円です", 6, 2, ("今月のご利用金額は", "12,345円です")),  # was 今月のご利用金額 / は…
+    ],
+)
+def test_lines_break_between_phrases(text: str, chars: int, max_lines: int, lines: tuple[str, ...]) -> None:
+    style = replace(STYLE, max_lines=max_lines)
+    width = _width_at(text[:chars], 48) + 2 * STYLE.stroke_width + 2
+    lay = layout(text, style, width, 300)
+    assert lay.lines == lines and not lay.truncated
+    # the drawn image is the one with the breaks written out at the same size
+    fixed = replace(style, size=lay.size, min_size=lay.size)
+    drawn = np.asarray(draw_text(text, style, width, 300))
+    assert np.array_equal(drawn, np.asarray(draw_text("\n".join(lines), fixed, width, 300)))
+    assert alpha(draw_text(text, style, width, 300)).any()
 
 
 def test_a_latin_word_is_not_cut_when_a_smaller_size_fits_it_whole() -> None:

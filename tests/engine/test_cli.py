@@ -92,7 +92,7 @@ def test_glyph_error_names_the_character(bundle: Path, tmp_path: Path) -> None:
     assert done.returncode == 2
     problem = json.loads(done.stderr)
     assert problem["error"] == "GlyphError" and "U+1F600" in problem["detail"]
-    assert problem["problems"][0]["where"] == "slots[greeting]"
+    assert problem["problems"][0]["where"] == "data.name" and "slots[greeting]" in problem["detail"]
 
 
 def test_demo_writes_the_shipped_template_and_keeps_what_is_there(tmp_path: Path) -> None:

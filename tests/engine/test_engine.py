@@ -129,6 +129,30 @@ def test_small_render_outputs(small_job: LoadedVersion, tmp_path: Path) -> None:
     assert psnr(got[4.0], mezz[0.0]) > 35 and psnr(got[4.2], mezz[0.2]) > 35
 
 
+def test_play_overlay_draws_a_button_over_the_poster_and_the_gif(small_job: LoadedVersion, tmp_path: Path) -> None:
+    """`output.play_overlay`: a white ▶ in the middle of the poster and of every GIF frame; the
+    rest of the picture as without it."""
+    manifest = copy.deepcopy(SMALL_MANIFEST)
+    manifest["output"] = {**manifest["output"], "play_overlay": True}
+    played = LoadedVersion(load_bundle(write_bundle(tmp_path / "bundle", manifest, clip=small_job.template.base)),
+                           small_job.prepared, small_job.storage)  # fmt: skip
+    person = personalize(small_job, {"name": "山田"})
+    encode_dynamic(small_job, person.plan)
+    plain = package_outputs(small_job, person, tmp_path / "plain")
+    marked = package_outputs(played, personalize(played, {"name": "山田"}), tmp_path / "marked")
+    for name in ("poster", "gif"):
+        with_button, without = (np.asarray(Image.open(getattr(o, name)).convert("RGB"), dtype=float)
+                                for o in (marked, plain))  # fmt: skip
+        h, w, _ = without.shape
+        r = min(w, h) // 8  # the button's radius: a quarter of the short side across
+        triangle, disc = (slice(h // 2 - 1, h // 2 + 2), slice(w // 2 - 1, w // 2 + 2)), (h // 2, w // 2 - r // 2)
+        assert with_button[triangle].mean() > 225, name  # white
+        assert with_button[disc].mean() < without[disc].mean() - 40, name  # the translucent dark disc
+        corner = (slice(0, h // 4), slice(0, w // 4))  # far from the button
+        assert psnr(with_button[corner], without[corner]) > 30, name
+    assert not list((tmp_path / "marked").glob("*.png"))  # the button's file is gone
+
+
 # --- hostile text -------------------------------------------------------------------------------
 
 HOSTILE = [
@@ -198,8 +222,8 @@ def test_emoji_without_a_glyph_is_rejected_naming_character_and_slot(
 ) -> None:
     with pytest.raises(GlyphError) as info:
         personalize(small_job, {"name": name})
-    assert info.value.where == "slots[greeting]"
-    assert char in info.value.message
+    assert info.value.where == "data.name"  # the input field; the slot is in the message
+    assert char in info.value.message and "slots[greeting]" in info.value.message
 
 
 def test_missing_name_takes_the_default(small_job: LoadedVersion) -> None:

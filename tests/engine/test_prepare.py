@@ -56,3 +56,16 @@ def test_a_landscape_version_keeps_its_key_and_a_portrait_one_gets_a_new_one(
     again, it must not find that preparation."""
     shaped = replace(template, media=replace(template.media, width=size[0], height=size[1]))
     assert (prepared_key(shaped) == _v3_key(shaped)) is kept
+
+
+@pytest.mark.parametrize(
+    ("change", "kept"), [({}, True), ({"colour": "hdr"}, False), ({"variable_rate": True}, False),
+                         ({"colour": "smpte170m"}, True)],
+)  # fmt: skip
+def test_a_version_whose_preparation_changed_gets_a_new_key(
+    template: Template, change: dict[str, object], kept: bool
+) -> None:
+    """HDR is tone-mapped brighter now and a variable-rate clip's frames are laid by their
+    timestamps: their stored preparations, made the old way, must not be found again."""
+    changed = replace(template, media=replace(template.media, **change))  # type: ignore[arg-type]
+    assert (prepared_key(changed) == _v3_key(changed)) is kept

@@ -32,6 +32,8 @@ finite = st.floats(min_value=-1e15, max_value=1e15, allow_nan=False, allow_infin
         (999, "999円"),
         (1000, "1,000円"),
         (12345.9, "12,345円"),  # truncated, never rounded up
+        (1234.5, "1,234円"),  # half a yen too (docs/resolver.md says so)
+        ("1234.99", "1,234円"),
         (-0.4, "0円"),  # no "−0円"
         ("12,340", "12,340円"),
         (Decimal("1000000"), "1,000,000円"),

@@ -21,6 +21,7 @@ from support.server import Api
 from vidmerge.config import Settings
 from vidmerge.errors import Unauthorized
 from vidmerge.service.http.auth import check_api_key, check_webhook, sign, verify_signature
+from vidmerge.service.http.console.session import Throttle
 
 NOW = 1_750_000_000
 BODY = b'{"template_id":"small","data":{"name":"x"}}'
@@ -291,3 +292,38 @@ def test_webhook_secrets_without_api_keys_refuse_to_start(tmp_path: Path, comman
     problem = json.loads(done.stderr)
     assert problem["error"] == "ConfigError" and problem["problems"][0]["where"] == "VIDMERGE_API_KEYS"
     assert not (tmp_path / "vidmerge.db").exists()  # refused before anything was opened
+
+
+# --- the console's sign-in throttle (console/session.py) ---------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_throttle_holds_a_key_past_its_limit_until_its_window_ends() -> None:
+    clock = Clock()
+    throttle = Throttle(3, window=900, clock=clock)
+    for _ in range(3):
+        assert throttle.wait("a") == 0
+        throttle.failed("a")
+        clock.now += 100
+    assert (throttle.wait("a"), throttle.wait("b")) == (600, 0)  # the window began at the first failure
+    clock.now += 599.5
+    assert throttle.wait("a") == 1
+    clock.now += 0.5
+    assert throttle.wait("a") == 0
+    throttle.failed("a")  # a new window: one failure in it
+    assert throttle.wait("a") == 0
+
+
+def test_a_throttle_keeps_a_bounded_number_of_keys() -> None:
+    throttle = Throttle(1, size=100, clock=Clock())
+    for i in range(10_000):
+        throttle.failed(f"198.51.{i // 256}.{i % 256}")
+    assert len(throttle._failures) == 100
+    assert throttle.wait("198.51.39.15") == 900 and throttle.wait("198.51.0.0") == 0  # the oldest forgotten

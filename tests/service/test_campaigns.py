@@ -84,7 +84,7 @@ def test_results_are_written_back_in_the_upload_encoding() -> None:
     ("content", "reason"),
     [
         ("顧客ID\r\nc-1\r\n".encode("utf-16"), "UTF-16"),
-        (b"a\r\n\x81\x7f\r\n", "neither UTF-8 nor Shift_JIS (CP932): byte 3 is not cp932"),
+        (b"\x81\x7f\r\nx\r\n", "the header's byte 0 is not cp932: neither UTF-8 nor Shift_JIS"),  # a row: a row problem
         (b"", "no header row"),
         (b"a,b,a\r\n1,2,3\r\n", "column 'a' appears twice (columns 1 and 3)"),
         (b'a,b\r\n1,"2\r\n', "line 2: unexpected end of data"),  # an unclosed quote
@@ -173,9 +173,9 @@ def test_a_file_without_an_external_id_column_or_template_is_refused(rt: Runtime
     with pytest.raises(InvalidInput, match="external_id") as caught:
         campaigns.upload(rt, "small", sheet(GOOD, header=("id", "name", "amount")).encode())
     assert caught.value.where == "file"
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(NotFound) as missing:  # 404, naming the field
         campaigns.upload(rt, "no-such-template", sheet(GOOD).encode(), mapping=MAPPING)
-    assert caught.value.where == "template_id"
+    assert missing.value.where == "template_id"
 
 
 def test_an_oversized_cell_is_a_row_problem_not_work(rt: Runtime) -> None:
@@ -426,7 +426,7 @@ def test_campaign_http_answers(small_api: Api) -> None:
     assert (state["status"], state["total"], state["done"], state["invalid"]) == ("done", 1, 1, 1)
     results = client.get(f"{campaign}/results.csv", params={"status": "invalid", "encoding": "cp932"})
     assert results.headers["content-type"] == "text/csv; charset=cp932"
-    assert results.content.decode("cp932").splitlines()[1].startswith('"h-2","","","","","","invalid","金額: ')
+    assert results.content.decode("cp932").splitlines()[1].startswith('3,"h-2","","","","","","invalid","金額: ')
     bad = client.post("/v1/campaigns", data={**form, "mapping": "[1]"}, files=files)
     assert bad.status_code == 422 and bad.json()["problems"][0]["where"] == "mapping"
     assert client.delete(campaign).json() == {"erased": 1}
@@ -446,8 +446,8 @@ def test_results_csv_escapes_cells_a_spreadsheet_would_run_as_formulas(small_api
     assert created.status_code == 201, created.text
     answer = small_api.client.get(f"/v1/campaigns/{created.json()['campaign_id']}/results.csv")
     lines = list(csv.reader(io.StringIO(answer.content.decode("utf-8"), newline="")))[1:]
-    assert [line[0] for line in lines] == ["'" + i.strip() for i in ids] + ["ok-1"]
-    assert lines[-1][7].startswith("'@金額: ")  # the error names the column the marketer wrote
+    assert [line[1] for line in lines] == ["'" + i.strip() for i in ids] + ["ok-1"]
+    assert lines[-1][8].startswith("'@金額: ")  # the error names the column the marketer wrote
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for line in lines for cell in line)
 
 
@@ -464,3 +464,35 @@ def test_a_campaign_file_past_its_bounds_is_refused_naming_it(small_api: Api) ->
     deep = client.post("/v1/campaigns", data={**form, "mapping": "[" * 100 + "]" * 100},
                        files={"file": ("c.csv", sheet(GOOD).encode(), "text/csv")})  # fmt: skip
     assert deep.status_code == 422 and deep.json()["problems"][0]["where"] == "mapping"
+
+
+def test_results_a_japanese_tool_imports_number_rows_and_say_why_in_japanese(small_api: Api) -> None:
+    """A CP932 upload's results: each row's number and key (a bad row's too), the reason in
+    Japanese after the column as written; asked for in UTF-8, in English."""
+    rows = [["j-1", "山田", "1"], ["j-2", "佐藤", "たくさん"], ["", "名無し", "1"]]
+    files = {"file": ("j.csv", sheet(rows, memo="ja").encode("cp932"), "text/csv")}
+    created = small_api.client.post("/v1/campaigns", data={"template_id": "small", "mapping": json.dumps(MAPPING)},
+                                    files=files)  # fmt: skip
+    results = f"/v1/campaigns/{created.json()['campaign_id']}/results.csv"
+    japanese = list(csv.reader(io.StringIO(small_api.client.get(results).content.decode("cp932"), newline="")))
+    assert japanese[0][:2] == ["row", "external_id"]
+    assert [(r[0], r[1], r[7], r[8]) for r in japanese[1:]] == [
+        ("2", "j-1", "waiting", ""), ("3", "j-2", "invalid", "金額: 数値ではありません（3 行目）"),
+        ("4", "", "invalid", "顧客ID: 入力がありません（4 行目）")]  # fmt: skip
+    english = small_api.client.get(results, params={"encoding": "utf-8"}).content.decode()
+    assert list(csv.reader(io.StringIO(english, newline="")))[2][8] == "金額: must be a number"
+    console = f"/console/campaigns/{created.json()['campaign_id']}"  # in the console's language
+    assert "金額: 数値ではありません（3 行目）" in small_api.client.get(console).text
+    small_api.client.cookies.set("vidmerge_lang", "en")
+    try:
+        assert "金額: must be a number" in small_api.client.get(console).text
+        assert "金額: must be a number" in small_api.client.get(f"{console}/results.csv").content.decode("cp932")
+    finally:
+        small_api.client.cookies.delete("vidmerge_lang")
+
+
+def test_a_campaign_for_an_unknown_template_is_404_naming_template_id(small_api: Api) -> None:
+    files = {"file": ("c.csv", sheet(GOOD).encode(), "text/csv")}
+    answer = small_api.client.post("/v1/campaigns", data={"template_id": "nope", "mapping": json.dumps(MAPPING)},
+                                   files=files)  # fmt: skip
+    assert answer.status_code == 404 and answer.json()["problems"][0]["where"] == "template_id", answer.text

@@ -42,13 +42,20 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def sign_in(client: httpx.Client, key: str, **form: str) -> httpx.Response:
+    """As the sign-in form does: its CSRF token (and the cookie it is bound to) first."""
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
+    assert token is not None
+    return client.post("/console/login", data={"api_key": key, "csrf": token[1], **form})
+
+
 def test_pages_need_a_session_and_forms_their_csrf_token(api: Api) -> None:
     anonymous = httpx.Client(base_url=api.url, timeout=30)
     for path in ("/console/", "/console/templates", "/console/templates/x/1/edges"):
         answer = anonymous.get(path)
         assert answer.status_code == 303 and answer.headers["location"] == f"/console/login?next={path}", path
-    assert anonymous.post("/console/login", data={"api_key": "wrong"}).status_code == 401
-    signed = anonymous.post("/console/login", data={"api_key": KEY, "next": "https://evil.example/"})
+    assert sign_in(anonymous, "wrong").status_code == 401
+    signed = sign_in(anonymous, KEY, next="https://evil.example/")
     assert signed.status_code == 303 and signed.headers["location"] == "/console/"  # never elsewhere
     cookie = signed.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
@@ -58,6 +65,53 @@ def test_pages_need_a_session_and_forms_their_csrf_token(api: Api) -> None:
     assert refused.status_code == 401 and refused.json()["problems"][0]["where"] == "csrf"
     forged = anonymous.post("/console/templates/x/1/deactivate", data={"csrf": "forged"})
     assert forged.status_code == 401
+
+
+def test_a_sign_in_without_its_forms_csrf_token_is_refused(api: Api) -> None:
+    """The sign-in form's token is bound to a cookie of its own (double submit) and signed: a
+    sign-in posted from elsewhere, or with another browser's token, does not sign in."""
+    client = httpx.Client(base_url=api.url, timeout=30)
+    bare = client.post("/console/login", data={"api_key": KEY})
+    assert bare.status_code == 401 and "vidmerge_console" not in bare.headers.get("set-cookie", "")
+    assert 'id="api_key_error"' in bare.text and "CSRF" in bare.text
+    other = httpx.Client(base_url=api.url, timeout=30)
+    token = re.search(r'name="csrf" value="([^"]+)"', other.get("/console/login").text)
+    assert token is not None
+    stolen = client.post("/console/login", data={"api_key": KEY, "csrf": token[1]})  # not this browser's seed
+    assert stolen.status_code == 401
+    assert client.post("/console/login", data={"api_key": KEY, "csrf": "é"}).status_code == 401
+    assert sign_in(client, KEY).status_code == 303
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(api: Api) -> None:
+    client = httpx.Client(base_url=api.url, timeout=30)
+    assert sign_in(client, KEY).status_code == 303
+    copied = client.cookies.get("vidmerge_console")
+    assert copied and client.get("/console/templates").status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/templates").text)
+    assert csrf is not None
+    assert client.post("/console/logout", data={"csrf": csrf[1]}).status_code == 303
+    thief = httpx.Client(base_url=api.url, timeout=30, cookies={"vidmerge_console": copied})
+    answer = thief.get("/console/templates")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login")
+
+
+def test_failed_sign_ins_are_throttled_per_address_without_naming_the_key(api: Api) -> None:
+    """Ten wrong keys from one address: the next sign-in from it is 429 with Retry-After, even
+    with the right key; another address signs in. The log names neither key nor address."""
+    attacker = httpx.Client(base_url=api.url, timeout=30, headers={"X-Forwarded-For": "198.51.100.23"})
+    for i in range(10):
+        assert sign_in(attacker, f"guess-{i}-wrong").status_code == 401, i
+    throttled = sign_in(attacker, KEY)
+    assert throttled.status_code == 429 and "vidmerge_console" not in throttled.headers.get("set-cookie", "")
+    assert 0 < int(throttled.headers["retry-after"]) <= 900
+    assert 'id="api_key_error"' in throttled.text
+    other = httpx.Client(base_url=api.url, timeout=30, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert sign_in(other, KEY).status_code == 303
+    log = api.log_path.read_text(encoding="utf-8", errors="replace")
+    assert "console sign-in throttled" in log
+    for secret in ("guess-", KEY, "198.51.100.23"):
+        assert secret not in log, secret
 
 
 def test_a_marketer_uploads_previews_plays_runs_a_campaign_and_reads_the_figures(
@@ -95,6 +149,7 @@ def test_a_marketer_uploads_previews_plays_runs_a_campaign_and_reads_the_figures
         shot(page, "3-template")
 
         page.click("a[href$='/edges']")
+        page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")  # the pictures load lazily, as read
         until(page, "[...document.querySelectorAll('.matrix img')].every(i => i.complete && i.naturalWidth)", 120)
         flagged = page.evaluate("() => [...document.querySelectorAll('tr.flagged th')].map(t => t.dataset.case)")
         assert "longest" in flagged, flagged
@@ -124,7 +179,7 @@ def run_campaign(page: Any, api: Api, tmp_path: Path) -> None:
     source = tmp_path / "顧客.csv"
     source.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp932"))
     page.click("nav a[href='/console/campaigns']")
-    page.select_option("#template_id", "electricity-savings")
+    page.select_option("#template_id", "electricity-savings/1")  # an option per version: `id/version`
     page.set_input_files("#csv", str(source))
     until(page, "document.querySelectorAll('#columns select').length === 3", 10)
     for n, target in enumerate(("external_id", "name", "monthly_kwh")):
@@ -163,7 +218,7 @@ def test_refused_uploads_show_their_problems_and_previews_are_bounded(api: Api) 
     """A bundle or a CSV the server refuses: the page lists each problem where it is. A preview's
     data is bounded and checked like a webhook's."""
     client = httpx.Client(base_url=api.url, timeout=60)
-    client.post("/console/login", data={"api_key": KEY})
+    sign_in(client, KEY)
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/templates").text)
     assert csrf is not None
     bundle = client.post("/console/templates", data={"csrf": csrf[1]},

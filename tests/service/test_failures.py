@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from support.fonts import LETTERS, broken_glyph_font
+from support.media import SMALL_MANIFEST, make_clip, write_bundle, zip_folder
+from support.server import segment_paths
 
 from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, VerificationError
@@ -15,6 +21,7 @@ from vidmerge.service import renders
 from vidmerge.service.app import create_app
 from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import segments, tasks
+from vidmerge.template.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +89,41 @@ def test_a_segment_that_does_not_verify_is_answered_503_and_logged_with_the_chec
         answer = client.get("/failing/seg/1.ts")
     assert answer.status_code == 503 and "351" not in answer.text
     assert f"VerificationError on GET /failing/seg/1.ts: segment.ts ({why})" in caplog.text
+
+
+def test_a_font_that_breaks_at_draw_time_fails_the_render_at_once_and_viewers_get_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """Issue 25 (7): a bundle whose font passes the upload checks (fontTools and FreeType read it,
+    its sampled letters have ink) but whose glyph for 林 is damaged. A render drawing 林 used to
+    raise OSError inside the encode: `rendering` for ever, requeued, viewers' segments 500."""
+    manifest = copy.deepcopy(SMALL_MANIFEST)
+    manifest["slots"][0]["style"]["font"] = "assets/brand.ttf"
+    font = broken_glyph_font(LETTERS + "お客様林", broken="林")
+    bundle = write_bundle(tmp_path / "b", manifest, clip=make_clip(tmp_path / "clip.mp4"),
+                          files={"assets/brand.ttf": font})  # fmt: skip
+    load_bundle(bundle)  # passes the upload checks
+    with TestClient(create_app(Settings(data_dir=tmp_path / "data")), raise_server_exceptions=False) as client:
+        with zip_folder(bundle, tmp_path / "b.zip").open("rb") as f:
+            assert client.post("/v1/templates", files={"file": ("b.zip", f)}).status_code in (200, 202)
+        assert _polled(client, "/v1/templates/small", "ready")["status"] == "ready"
+        r = client.post("/v1/renders", json={"template_id": "small", "data": {"name": "林"}}).json()
+        status = _polled(client, f"/v1/renders/{r['render_id']}", "failed")
+        assert (status["status"], status.get("error")) == ("failed", "DrawError at slots[greeting]: assets/brand.ttf")
+        playlist = urlsplit(r["hls_url"]).path
+        answer = client.get(segment_paths(client, playlist)[1])  # the greeting's segment, drawn just in time
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["title"] == "Template cannot be drawn"
+        assert answer.json()["problems"] == [
+            {"where": "slots[greeting]: assets/brand.ttf", "reason": "assets/brand.ttf cannot be drawn (OSError)"}
+        ]
+
+
+def _polled(client: TestClient, path: str, until: str) -> dict[str, object]:
+    """The resource once its status is `until` or settled elsewhere, or as it is after 60 s."""
+    for _ in range(600):
+        body: dict[str, object] = client.get(path).json()
+        if body["status"] not in ("preparing", "accepted", "rendering") or body["status"] == until:
+            return body
+        threading.Event().wait(0.1)
+    return body

@@ -59,9 +59,7 @@ def _values(client: TestClient, render_id: str) -> dict[str, str]:
 # --- HubSpot ------------------------------------------------------------------------------------
 
 
-def test_hubspot_v3_signature_matches_a_worked_example_and_v2_the_documented_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_hubspot_v3_signature_matches_a_worked_example_and_v2_is_not_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     secret, body = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", b'{"example_field":"example_value"}'
     headers = {"v3": "YjCUyIirT42Uye+zC1pKcCCgKDBcUuMZ06WLhoW2ptM=", "timestamp": "1700000000000"}
     uri = "https://www.example.com/webhook_uri?a=1"
@@ -73,7 +71,17 @@ def test_hubspot_v3_signature_matches_a_worked_example_and_v2_the_documented_one
     with pytest.raises(Unauthorized, match="outside 5 minutes"):
         check_signature(secret, "POST", uri, body, headers)
     documented = {"v2": "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e", "version": "v2"}
-    check_signature(secret, "GET", "https://www.example.com/webhook_uri", b"", documented)
+    with pytest.raises(Unauthorized, match="v1/v2 signatures are not taken"):  # it signs no time: good for ever
+        check_signature(secret, "GET", "https://www.example.com/webhook_uri", b"", documented)
+
+
+def test_hubspot_a_v2_signature_alone_is_401(client: TestClient) -> None:
+    body = json.dumps(_hubspot_call("ap-v2")).encode()
+    uri = f"{BASE}/v1/integrations/hubspot/action"
+    v2 = hashlib.sha256(b"hs-secret" + b"POST" + uri.encode() + body).hexdigest()
+    headers = {"X-HubSpot-Signature": v2, "X-HubSpot-Signature-Version": "v2", "content-type": "application/json"}
+    answer = client.post("/v1/integrations/hubspot/action", content=body, headers=headers)
+    assert answer.status_code == 401 and answer.json()["problems"][0]["where"] == "X-HubSpot-Signature-v3"
 
 
 def _hubspot(client: TestClient, payload: dict[str, Any], *, secret: str = "hs-secret", age_ms: int = 0) -> Any:
@@ -114,7 +122,8 @@ def test_hubspot_action_answers_output_fields_and_a_retry_is_the_same_render(cli
 
 def test_hubspot_bad_data_continues_the_workflow_with_the_reason(client: TestClient) -> None:
     out = _hubspot(client, _hubspot_call("ap-bad-1", amount="たくさん")).json()["outputFields"]
-    assert out["hs_execution_state"] == "FAIL_CONTINUE" and "data.amount" in out["vidmerge_error"]
+    # in Japanese, the input as the marketer knows it (its description, else the field HubSpot sent)
+    assert (out["hs_execution_state"], out["vidmerge_error"]) == ("FAIL_CONTINUE", "amount: 数値ではありません")
     out = _hubspot(client, {**_hubspot_call("ap-bad-2"), "inputFields": {"template_id": "nope"}}).json()["outputFields"]
     assert out["hs_execution_state"] == "FAIL_CONTINUE" and "template" in out["vidmerge_error"]
 
@@ -167,6 +176,58 @@ def test_braze_connected_content_is_the_same_answer_for_the_same_recipient(clien
     assert bad.status_code == 401
 
 
+BRAZE_URL = "/v1/integrations/braze/connected-content"
+
+
+def test_braze_wants_the_bearer_scheme(client: TestClient) -> None:
+    url, query = BRAZE_URL, {"template_id": "small", "external_id": "user-88", "name": "中村"}
+    assert client.get(url, params=query, headers={"Authorization": "braze-token"}).status_code == 401  # no scheme
+    assert client.get(url, params=query, headers={"Authorization": "Basic braze-token"}).status_code == 401
+    assert client.get(url, params=query, headers={"Authorization": "bearer braze-token"}).status_code == 200
+
+
+def test_braze_refuses_an_overlong_recipient_naming_it(client: TestClient) -> None:
+    url, query = BRAZE_URL, {"template_id": "small", "name": "中村"}
+    # cut to a key's length, two long ids sharing their first 255 characters would share a render
+    for long_id in ("u" * 300 + "-a", "u" * 300 + "-b"):
+        long_query = {**query, "external_id": long_id}
+        answer = client.get(url, params=long_query, headers={"Authorization": "Bearer braze-token"})
+        assert answer.status_code == 422 and answer.json()["problems"][0]["where"] == "external_id", answer.text
+
+
+def test_marketo_a_replayed_call_is_the_same_render(client: TestClient) -> None:
+    payload = {"template_id": "small", "name": "小林", "amount": 500, "external_id": 2718}
+    headers = {"X-Vidmerge-Marketo-Secret": "mkto-secret"}
+    first = client.post("/v1/integrations/marketo/webhook", json=payload, headers=headers)
+    again = client.post("/v1/integrations/marketo/webhook", json=payload, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200), again.text
+    assert again.json()["render_id"] == first.json()["render_id"]
+    changed = client.post("/v1/integrations/marketo/webhook", json={**payload, "amount": 600}, headers=headers)
+    assert changed.status_code == 202 and changed.json()["render_id"] != first.json()["render_id"]
+
+
+def test_every_adapter_answers_the_email_snippet_and_the_gif_size(client: TestClient) -> None:
+    """What `POST /v1/renders` answers for an email, from each tool: the snippet (the GIF linked
+    to the page, at its size) and the GIF's width and height."""
+    hubspot_out = _hubspot(client, _hubspot_call("ap-email-1", firstname="森")).json()["outputFields"]
+    braze = client.get("/v1/integrations/braze/connected-content", headers={"Authorization": "Bearer braze-token"},
+                       params={"template_id": "small", "external_id": "user-email", "name": "森"}).json()  # fmt: skip
+    sfmc = _execute(client, _signed(_execute_claims("0031x00000EMAIL", name="森"))).json()
+    marketo = client.post("/v1/integrations/marketo/webhook", json={"template_id": "small", "name": "森"},
+                          headers={"X-Vidmerge-Marketo-Secret": "mkto-secret"}).json()  # fmt: skip
+    answers = {"hubspot": {k.removeprefix("vidmerge_"): v for k, v in hubspot_out.items()}, "braze": braze,
+               "sfmc": {k.removeprefix("vidmerge_"): v for k, v in sfmc.items()}, "marketo": marketo}  # fmt: skip
+    for tool, out in answers.items():
+        size = (out["gif_width"], out["gif_height"])
+        assert size == (400, 226), tool  # output.gif.width, and the 16:9 clip's shape (even)
+        html = out["email_html"]
+        assert f'<a href="{out["page_url"]}"' in html, tool
+        assert f'<img src="{out["gif_url"]}" width="400" height="226"' in html, tool
+    declared = client.get("/v1/integrations/sfmc/config.json").json()["schema"]["arguments"]["execute"]["outArguments"]
+    types = {name: spec["dataType"] for argument in declared for name, spec in argument.items()}
+    assert (types["vidmerge_email_html"], types["vidmerge_gif_width"]) == ("Text", "Number")
+
+
 # --- Salesforce Marketing Cloud ----------------------------------------------------------------
 
 
@@ -180,12 +241,18 @@ def _execute_claims(contact: str, **arguments: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _signed(claims: dict[str, Any], *, secret: str = SFMC_SECRET, age: int = 0) -> str:
+    """A JWT as Journey Builder signs it: `iat` `age` seconds ago and `exp` an hour later."""
+    issued = int(time.time()) - age
+    return jwt.encode({"iat": issued, "exp": issued + 3600, **claims}, secret, algorithm="HS256")
+
+
+def _execute(client: TestClient, token: str | bytes) -> Any:
+    return client.post("/v1/integrations/sfmc/execute", content=token, headers={"content-type": "application/jwt"})
+
+
 def test_sfmc_execute_verifies_the_jwt_and_answers_the_out_arguments(client: TestClient) -> None:
-    token = jwt.encode(
-        _execute_claims("0031x000003AbC", name="高橋", amount="4200"),
-        "sfmc-signing-secret-0123456789abcdef",
-        algorithm="HS256",
-    )
+    token = _signed(_execute_claims("0031x000003AbC", name="高橋", amount="4200"))
     answer = client.post("/v1/integrations/sfmc/execute", content=token, headers={"content-type": "application/jwt"})
     assert answer.status_code == 200, answer.text
     out = answer.json()
@@ -195,17 +262,47 @@ def test_sfmc_execute_verifies_the_jwt_and_answers_the_out_arguments(client: Tes
     assert _values(client, out["vidmerge_render_id"])["greeting"] == "高橋様"
     again = client.post("/v1/integrations/sfmc/execute", content=token).json()  # Journey Builder's retry
     assert again == out
-    forged = jwt.encode(_execute_claims("0031x000003AbC"), "not-the-signing-secret-0123456789abcdef", algorithm="HS256")
+    forged = _signed(_execute_claims("0031x000003AbC"), secret="not-the-signing-secret-0123456789abcdef")
     assert client.post("/v1/integrations/sfmc/execute", content=forged).status_code == 401
     assert client.post("/v1/integrations/sfmc/execute", content=b"not a jwt").status_code == 401
+
+
+def test_sfmc_a_retry_signed_anew_is_the_same_render(client: TestClient) -> None:
+    """Journey Builder signs every call anew (another `iat`, another `exp`): the same contact at
+    the same activity with the same inArguments is the same render, never a 409."""
+    call = _execute_claims("0031x000009XyZ", name="山本", amount="800")
+    first = _execute(client, _signed(call, age=30))
+    again = _execute(client, _signed(call, age=0))
+    assert (first.status_code, again.status_code) == (200, 200), again.text
+    assert again.json() == first.json()
+    changed = _execute(client, _signed(_execute_claims("0031x000009XyZ", name="山本", amount="900")))
+    assert changed.status_code == 200 and changed.json()["vidmerge_render_id"] != first.json()["vidmerge_render_id"]
+    other = _execute(client, _signed(_execute_claims("0031x000009XyQ", name="山本", amount="800")))
+    assert other.json()["vidmerge_render_id"] != first.json()["vidmerge_render_id"]  # another contact
+
+
+@pytest.mark.parametrize("case", ["no exp", "no iat", "issued 2 h ago", "expired"])
+def test_sfmc_a_jwt_without_a_bounded_age_is_401(client: TestClient, case: str) -> None:
+    call = _execute_claims("0031x000003AbC", name="高橋")
+    now = int(time.time())
+    claims = {
+        "no exp": {**call, "iat": now},
+        "no iat": {**call, "exp": now + 3600},
+        "issued 2 h ago": {**call, "iat": now - 7200, "exp": now + 3600},
+        "expired": {**call, "iat": now - 120, "exp": now - 60},
+    }[case]
+    answer = _execute(client, jwt.encode(claims, SFMC_SECRET, algorithm="HS256"))
+    assert answer.status_code == 401 and answer.json()["problems"][0]["where"] == "body", answer.text
 
 
 def test_sfmc_configuration_steps_and_config_json(client: TestClient) -> None:
     journey = {"activityObjectID": "a", "interactionId": "i", "originalDefinitionId": "o", "interactionKey": "k",
                "interactionVersion": "2"}  # fmt: skip
     for step in ("save", "validate", "publish", "stop"):
-        signed = jwt.encode(journey, SFMC_SECRET, algorithm="HS256")
-        assert client.post(f"/v1/integrations/sfmc/{step}", content=signed).json() == {}, step
+        assert client.post(f"/v1/integrations/sfmc/{step}", content=_signed(journey)).json() == {}, step
+        for unsigned in (b"", b"{}", jwt.encode(journey, SFMC_SECRET, algorithm="HS256")):  # the last: no iat, exp
+            answer = client.post(f"/v1/integrations/sfmc/{step}", content=unsigned)
+            assert answer.status_code == 401 and answer.json()["problems"][0]["where"] == "body", (step, unsigned)
     config = client.get("/v1/integrations/sfmc/config.json").json()
     assert config["type"] == "REST" and config["arguments"]["execute"]["useJwt"] is True
     assert config["arguments"]["execute"]["url"] == f"{BASE}/v1/integrations/sfmc/execute"
@@ -213,6 +310,40 @@ def test_sfmc_configuration_steps_and_config_json(client: TestClient) -> None:
     assert {step: steps[step]["url"] for step in steps} == {
         step: f"{BASE}/v1/integrations/sfmc/{step}" for step in ("save", "validate", "publish", "stop")
     }
+
+
+# --- the OpenAPI document -----------------------------------------------------------------------
+
+
+def test_openapi_describes_every_integration_with_its_request_and_answer(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas, paths = spec["components"]["schemas"], spec["paths"]
+
+    def answer(path: str, method: str = "post", status: str = "200") -> dict[str, Any]:
+        ref = paths[path][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        return dict(schemas[ref.rsplit("/", 1)[1]]["properties"])
+
+    def body(path: str, media: str = "application/json") -> dict[str, Any]:
+        return dict(paths[path]["post"]["requestBody"]["content"][media]["schema"])
+
+    prefix = "/v1/integrations"
+    hubspot = body(f"{prefix}/hubspot/action")
+    assert {"callbackId", "inputFields"} <= set(hubspot["required"])
+    outputs = schemas[answer(f"{prefix}/hubspot/action")["outputFields"]["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert {"hs_execution_state", "vidmerge_error", "vidmerge_email_html", "vidmerge_gif_width"} <= set(outputs)
+    assert set(answer(f"{prefix}/braze/connected-content", "get")) >= {"render_id", "email_html", "gif_height"}
+    query = {p["name"] for p in paths[f"{prefix}/braze/connected-content"]["get"]["parameters"]}
+    assert {"template_id", "external_id", "authorization"} <= query
+    assert body(f"{prefix}/braze/connected-content", "application/x-www-form-urlencoded")["required"] == ["template_id"]
+    assert body(f"{prefix}/sfmc/execute", "application/jwt")["type"] == "string"
+    declared = client.get(f"{prefix}/sfmc/config.json").json()["arguments"]["execute"]["outArguments"]
+    assert set(answer(f"{prefix}/sfmc/execute")) == {next(iter(a)) for a in declared}
+    assert body(f"{prefix}/marketo/webhook")["required"] == ["template_id"]
+    assert {"email_html", "ignored_fields"} <= set(answer(f"{prefix}/marketo/webhook", status="202"))
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if path.startswith(prefix):  # a tool's secret unset: 404, as problem+json
+                assert "application/problem+json" in operation["responses"]["404"]["content"], (method, path)
 
 
 # --- the generic webhook, and adapters left unconfigured ---------------------------------------

@@ -21,7 +21,7 @@ from support.server import Api
 from support.services import unavailable
 
 from vidmerge.service.http.page import landing_page
-from vidmerge.template.manifest import Page
+from vidmerge.template.manifest import Cta, Page
 
 pytestmark = pytest.mark.slow
 
@@ -232,6 +232,25 @@ def test_the_page_follows_the_videos_aspect_ratio(browser: Any, size: tuple[int,
         page.set_content(landing_page("T" * 32, "queued", Page(), size=size))
         box = page.eval_on_selector("#v", "v => { const r = v.getBoundingClientRect(); return [r.width, r.height]; }")
         assert (round(box[0]), round(box[1])) == expected
+    finally:
+        context.close()
+
+
+def test_the_pages_style_runs_by_its_hash_and_no_other_inline_style_does(browser: Any) -> None:
+    """The policy has no 'unsafe-inline': the page's own style applies (its hash is in the policy),
+    a style attribute slipped into the page does not."""
+    html = landing_page(
+        "T" * 32, "queued", Page(brand_color="#ff0000", cta=Cta(label="申し込む", url="https://example.com/"))
+    )
+    assert "'unsafe-inline'" not in html
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.set_content(html.replace("</main>", '<p id="slipped" style="color: rgb(1, 2, 3)">x</p></main>'))
+        looks = page.evaluate("""() => [getComputedStyle(document.body).backgroundColor,
+            getComputedStyle(document.querySelector('.cta')).backgroundColor,
+            getComputedStyle(document.getElementById('slipped')).color]""")
+        assert looks == ["rgb(0, 0, 0)", "rgb(255, 0, 0)", "rgb(255, 255, 255)"]
     finally:
         context.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import stat
 import time
 import zipfile
@@ -101,6 +102,54 @@ def test_landing_page_headers_scripts_and_generic_preview(api: Api) -> None:
     assert og and NAME not in og and "テスト" not in og
     for secret in (NAME, "漏洩", EXTERNAL, answer["render_id"]):
         assert secret not in page.text
+    meta = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page.text)
+    assert meta is not None
+    for policy in (page.headers["content-security-policy"], meta[1]):
+        assert "'unsafe-inline'" not in policy and "style-src 'sha256-" in policy, policy
+
+
+def test_every_405_says_which_methods_are_allowed(api: Api) -> None:
+    for method, path, allowed in [("TRACE", "/v1/renders", "DELETE, POST"), ("PUT", "/healthz", "GET"),
+                                  ("TRACE", "/v/" + "x" * 22 + "/index.m3u8", "GET, HEAD"),
+                                  ("TRACE", "/static/player.js", "GET, HEAD")]:  # fmt: skip
+        answer = api.client.request(method, path)
+        assert (answer.status_code, answer.headers.get("allow")) == (405, allowed), (method, path)
+
+
+def test_a_range_of_thousands_of_digits_is_past_the_end_not_a_server_error(api: Api) -> None:
+    segment = _path(_render(api, {"name": "範囲 検査"})["page_url"]) + "/seg/0.ts"
+    size = len(api.client.get(segment).content)
+    huge = "9" * 5000
+    past = api.client.get(segment, headers={"Range": f"bytes={huge}-"})
+    assert (past.status_code, past.headers["content-range"]) == (416, f"bytes */{size}")
+    for whole in (f"bytes=0-{huge}", f"bytes=-{huge}"):
+        answer = api.client.get(segment, headers={"Range": whole})
+        assert (answer.status_code, answer.headers["content-range"]) == (206, f"bytes 0-{size - 1}/{size}"), whole
+
+
+def test_a_webhook_endpoint_with_a_port_past_65535_is_refused_naming_the_url(api: Api) -> None:
+    answer = api.client.post("/v1/webhook-endpoints", json={"url": "https://example.com:99999/hook"})
+    assert answer.status_code == 422
+    assert answer.json()["problems"] == [{"where": "url", "reason": "not a valid URL: Port out of range 0-65535"}]
+
+
+def test_a_client_leaving_mid_body_is_a_quiet_4xx_not_an_error(api: Api) -> None:
+    host, port = api.url.rsplit("/", 1)[1].split(":")
+    for path in ("/v1/renders", "/v/" + "x" * 22 + "/events"):
+        with socket.create_connection((host, int(port))) as sock:
+            head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            sock.sendall(head.encode() + b'{"template_id": "sm')
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _log(api).count("client disconnected before sending the whole body") < 2:
+        time.sleep(0.2)
+    records = [json.loads(line) for line in _log(api).splitlines() if line.startswith("{")]
+    left = [r for r in records if r["msg"].startswith("client disconnected")]
+    assert len(left) == 2 and all(r["level"] == "INFO" and "traceback" not in r for r in left)
+    assert not [r for r in records if r.get("exc_type") == "ClientDisconnect" or r["level"] == "ERROR"]
+
+
+def _log(api: Api) -> str:
+    return api.log_path.read_text(encoding="utf-8", errors="replace")
 
 
 def test_logs_carry_ids_never_data_values_or_full_tokens(api: Api) -> None:

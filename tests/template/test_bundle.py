@@ -166,7 +166,7 @@ def test_a_font_file_that_is_not_a_font_is_rejected_at_load(tmp_path: Path, clip
     root = write_bundle(tmp_path / "b", raw, clip=clip, files={"assets/fonts/broken.ttf": b"not a font" * 10})
     err = _rejected(root)
     assert err.problems[0].where == "template.yaml: slots[greeting].style.font"
-    assert "not a readable font" in err.problems[0].reason
+    assert err.problems[0].reason == "assets/fonts/broken.ttf: is text, not a font (OpenType, TrueType or a collection)"
 
 
 def test_shipped_font_by_name(tmp_path: Path, clip: Path) -> None:
@@ -386,10 +386,25 @@ def test_a_mapping_to_an_input_that_does_not_exist_is_named(tmp_path: Path, clip
     assert err.problems[0].where == "template.yaml: mappings.hubspot.firstname"
 
 
-@pytest.mark.parametrize("logo", ["logo.png", "assets/missing.png", "assets/../base.mp4"])
+@pytest.mark.parametrize("logo", ["top.png", "assets/missing.png", "assets/../base.mp4", "../top.png", "/logo.png"])
 def test_the_pages_logo_is_an_image_under_assets(tmp_path: Path, clip: Path, logo: str) -> None:
-    files = {"logo.png": png_bytes(), "assets/logo.png": png_bytes()}
+    files = {"top.png": png_bytes(), "assets/logo.png": png_bytes()}
     root = write_bundle(tmp_path / "b", _manifest(page={"logo": logo}), clip=clip, files=files)
     assert _rejected(root).problems[0].where.endswith("page.logo")
-    good = write_bundle(tmp_path / "g", _manifest(page={"logo": "assets/logo.png"}), clip=clip, files=files)
-    assert load_bundle(good).manifest.page.logo == "assets/logo.png"
+
+
+@pytest.mark.parametrize("logo", ["logo.png", "assets/logo.png"])
+def test_the_pages_logo_is_relative_to_assets_like_an_image_slots_src(tmp_path: Path, clip: Path, logo: str) -> None:
+    """`logo.png` as an image slot's `src` says it; `assets/logo.png`, as templates wrote it before, too."""
+    files = {"assets/logo.png": png_bytes()}
+    good = write_bundle(tmp_path / "g", _manifest(page={"logo": logo}), clip=clip, files=files)
+    assert load_bundle(good).manifest.page.logo_asset == "logo.png"
+
+
+def test_a_csv_mapping_may_name_external_id_and_no_other_tools_may(tmp_path: Path, clip: Path) -> None:
+    """The README: a CSV's contact id column may map to external_id in `mappings: {csv: …}`."""
+    raw = _manifest(mappings={"csv": {"顧客ID": "external_id"}})
+    loaded = load_bundle(write_bundle(tmp_path / "b", raw, clip=clip))
+    assert loaded.manifest.mappings["csv"] == {"顧客ID": "external_id"}
+    err = _rejected(write_bundle(tmp_path / "c", _manifest(mappings={"hubspot": {"id": "external_id"}}), clip=clip))
+    assert err.problems[0].where == "template.yaml: mappings.hubspot.id"

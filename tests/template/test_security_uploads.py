@@ -5,22 +5,32 @@ Every test here fails without the defence it names (see the README's Security se
 from __future__ import annotations
 
 import copy
+import http.client
 import io
+import json
+import os
+import socket
 import stat
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
+from support.fonts import every_code_point_font, font_bytes
 from support.media import SMALL_MANIFEST, make_clip, png_bytes, write_bundle
+from support.server import Api
 
 from vidmerge.config import Settings
 from vidmerge.engine import ffmpeg
 from vidmerge.errors import BundleError, FFmpegError, MediaRejected
+from vidmerge.service.http.auth import MULTIPART_SLACK
 from vidmerge.service.runtime import open_runtime
+from vidmerge.template import files, fonts
 from vidmerge.template.archive import ArchiveLimits, extract_zip
 from vidmerge.template.bundle import load_bundle
 from vidmerge.template.media import MAX_IMAGE_PIXELS, probe_image, probe_video
@@ -123,6 +133,83 @@ def test_a_truncated_png_is_rejected(tmp_path: Path) -> None:
     path.write_bytes(png_bytes(size=64)[:-30])
     with pytest.raises(MediaRejected):
         probe_image(path)
+
+
+# --- every file by its content (issue 25, item 7) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "reason"),
+    [
+        ("x.ttf", _image("GIF"), "is a GIF image, not a font (OpenType, TrueType or a collection)"),
+        ("fonts/x.otf", b"<svg/>", "is an SVG image, not a font (OpenType, TrueType or a collection)"),
+        ("photo.png", _image("JPEG"), "is a JPEG image, not a PNG image"),
+        ("photo.jpg", _image("PNG"), "is a PNG image, not a JPEG image"),
+        ("photo.webp", _image("GIF"), "is a GIF image, not a WebP image"),
+        ("icon.gif", _image("GIF"), "is a GIF image, not a PNG, JPEG or WebP image"),
+        ("blank.ttf", font_bytes(ink=False), "its cmap claims characters it has no outline for"),
+        ("every.ttf", every_code_point_font(), "cmap claims more than 264 characters for a font of 2 glyphs"),
+    ],
+    ids=["gif-as-ttf", "svg-as-otf", "jpeg-as-png", "png-as-jpg", "gif-as-webp", "gif", "blank-font", "every-cp"],
+)
+def test_a_bundle_file_is_refused_when_its_content_is_not_what_its_name_says(
+    tmp_path: Path, clip: Path, name: str, payload: bytes, reason: str
+) -> None:
+    """Not used by any slot, it is checked all the same: an image slot's src, or a later version's
+    style.font, may name it."""
+    with pytest.raises(BundleError) as info:
+        load_bundle(_image_bundle(tmp_path / "b", clip, {f"assets/{name}": payload}))
+    [problem] = info.value.problems
+    assert problem.where == f"assets/{name}" and reason in problem.reason
+
+
+def test_a_slot_font_that_is_not_a_font_is_refused_once_at_the_slot_naming_the_file(tmp_path: Path, clip: Path) -> None:
+    raw: dict[str, Any] = copy.deepcopy(SMALL_MANIFEST)
+    raw["slots"][0]["style"]["font"] = "assets/x.ttf"
+    with pytest.raises(BundleError) as info:
+        load_bundle(write_bundle(tmp_path / "b", raw, clip=clip, files={"assets/x.ttf": _image("GIF")}))
+    assert [(p.where, p.reason) for p in info.value.problems] == [
+        ("template.yaml: slots[greeting].style.font", "assets/x.ttf: is a GIF image, not a font (OpenType, "
+         "TrueType or a collection)")
+    ]  # fmt: skip
+
+
+def test_a_sane_bundle_font_and_images_named_for_their_format_load(tmp_path: Path, clip: Path) -> None:
+    raw: dict[str, Any] = copy.deepcopy(SMALL_MANIFEST)
+    raw["slots"][1]["style"]["font"] = "assets/brand.ttf"  # the number slot: digits and 円
+    files = {
+        "assets/brand.ttf": font_bytes("0123456789,円"),
+        "assets/a.jpeg": _image("JPEG"),
+        "assets/b.webp": _image("WEBP"),
+    }
+    load_bundle(write_bundle(tmp_path / "b", raw, clip=clip, files=files))
+
+
+def test_a_text_file_the_template_uses_must_be_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "table.csv"
+    path.write_bytes("氏名,金額\n".encode("cp932"))
+    with pytest.raises(BundleError) as info:
+        files.check(path, asset=False)
+    assert str(info.value) == "table.csv: has a byte at 0 that is not UTF-8, not UTF-8 text; save it as UTF-8"
+    path.write_bytes(_image("GIF"))
+    with pytest.raises(BundleError, match="is a GIF image, not UTF-8 text"):
+        files.check(path, asset=False)
+    path.write_text("氏名,金額\n", encoding="utf-8")
+    files.check(path, asset=False)
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "dotdot"])
+def test_style_font_outside_the_bundle_is_refused_naming_the_slot(tmp_path: Path, clip: Path, relative: bool) -> None:
+    """A shipped key was joined onto the shipped folder: `/any/where/x` found `/any/where/x.ttf`."""
+    (tmp_path / "outside.ttf").write_bytes(font_bytes("お客様こんにちは"))
+    outside = str(tmp_path / "outside")
+    raw: dict[str, Any] = copy.deepcopy(SMALL_MANIFEST)
+    raw["slots"][0]["style"]["font"] = os.path.relpath(outside, fonts.SHIPPED_DIR) if relative else outside
+    with pytest.raises(BundleError) as info:
+        load_bundle(write_bundle(tmp_path / "b", raw, clip=clip))
+    [problem] = info.value.problems
+    assert problem.where == "template.yaml: slots[greeting].style.font"
+    assert problem.reason.endswith("must be a shipped font name or a path inside the bundle")
 
 
 # --- video limits --------------------------------------------------------------------------
@@ -357,3 +444,44 @@ def test_no_ffmpeg_is_left_behind_after_an_error(tmp_path: Path) -> None:
     with pytest.raises(FFmpegError):
         ffmpeg.run(["-i", str(tmp_path / f"{marker}-missing.mp4"), "-f", "null", "-"])
     assert _processes_with(marker) == []
+
+
+# --- a chunked upload is bounded while it streams (issue 25, item 11) ----------------------------
+
+UPLOAD_LIMIT = 2_000_000
+
+
+@pytest.fixture(scope="module")
+def small_limit_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    server = Api(tmp_path_factory.mktemp("limit"), env={"VIDMERGE_MAX_BUNDLE_BYTES": str(UPLOAD_LIMIT)})
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_chunked_upload_is_refused_413_while_it_streams_not_after_spooling(small_limit_api: Api) -> None:
+    """No Content-Length: the guard had nothing to check, and FastAPI spooled the whole body (299 MB
+    in the issue) before the endpoint refused it (422). Now the body is counted as it arrives: a
+    body just past the limit, never finished, is answered 413 (before, the server waited for its
+    end; the socket's timeout only bounds that failure)."""
+    boundary = "vidmerge-test-boundary"
+    preamble = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="b.zip"\r\n'
+                "Content-Type: application/zip\r\n\r\n").encode()  # fmt: skip
+    over = UPLOAD_LIMIT + MULTIPART_SLACK + 1  # body bytes: the first one past what the guard allows
+    url = httpx.URL(small_limit_api.url)
+    with socket.create_connection((url.host, url.port or 80), timeout=30) as sock:
+        head = (f"POST /v1/templates HTTP/1.1\r\nHost: {url.host}\r\nTransfer-Encoding: chunked\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n")  # fmt: skip
+        sock.sendall(head.encode() + _chunk(preamble))
+        for at in range(len(preamble), over, 1 << 16):
+            sock.sendall(_chunk(b"\0" * min(1 << 16, over - at)))
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        problem = json.loads(answer.read())
+    assert answer.status == 413, problem
+    assert problem["problems"] == [{"where": "file", "reason": f"upload exceeds the limit of {UPLOAD_LIMIT} bytes"}]
+
+
+def _chunk(data: bytes) -> bytes:
+    """One chunk of a body sent with Transfer-Encoding: chunked."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"

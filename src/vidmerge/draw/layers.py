@@ -16,6 +16,7 @@ from typing import cast
 from PIL import Image
 
 from vidmerge.draw.slots import Box, Slot, Style
+from vidmerge.errors import DrawError
 from vidmerge.plan import Drawn, SegmentPlan
 from vidmerge.template.bundle import Template
 
@@ -95,9 +96,21 @@ def _compose(
         if shown is None:
             continue
         content, alpha = cast(tuple[str, float], shown)
-        pixels = slot.picture(content, drawn[slot.id], template)
+        pixels = _picture(template, slot, content, drawn[slot.id])
         if alpha < 1.0:
             pixels = pixels.copy()
             pixels.putalpha(pixels.getchannel("A").point(lambda a, k=alpha: round(a * k)))
         canvas.alpha_composite(pixels, dest=(slot.box.x - box.x, slot.box.y - box.y))
     return canvas.tobytes()
+
+
+def _picture(template: Template, slot: Slot, content: str, drawn: Drawn) -> Image.Image:
+    """The slot's picture; a font or image Pillow cannot draw is a DrawError naming the slot and
+    the file (a render that cannot be drawn fails at once, instead of being retried for ever)."""
+    try:
+        return slot.picture(content, drawn, template)
+    except (OSError, ValueError) as exc:  # FreeType's "invalid outline", Pillow's UnidentifiedImageError…
+        used = template.fonts[slot.id] if slot.uses_font else template.root / content
+        name = used.relative_to(template.root).as_posix() if used.is_relative_to(template.root) else used.name
+        reason = f"{name} cannot be drawn ({type(exc).__name__})"
+        raise DrawError(reason, where=f"{slot.where}: {name}") from None

@@ -7,8 +7,10 @@ here, as pixels: ``:`` ``'`` ``\\`` ``%{pts}`` ``{{ 7*7 }}`` are characters, not
 Line breaking follows the basics of JIS X 4051 (kinsoku shori): closing brackets, punctuation,
 small kana, the prolonged sound mark and iteration marks never start a line; opening brackets
 never end one. Latin words are kept whole unless one word is wider than the box. Of the sizes
-that fit, the largest that cuts no Latin word and leaves no line of one or two characters wins
-(「田中 太郎様、こんにち」/「は」 becomes one line at a smaller size), else the largest. Call
+that fit, the largest that breaks only between phrases (文節, found by BudouX's Japanese model,
+shipped inside its wheel: 「いつも / ありがとう / ございます」) and leaves no line of one or two
+characters wins (「田中 太郎様、こんに」/「ちは」 becomes 「田中 太郎様、」/「こんにちは」), then the
+largest that cuts no Latin word and leaves no such line, else the largest. Call
 ``fonts.check_drawable`` before drawing: a character missing from the font would be a box.
 """
 
@@ -16,15 +18,18 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import unicodedata
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
+import budoux
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from vidmerge.template.fonts import missing_glyphs
+from vidmerge.template.variants import VARIATION_SELECTORS, has_selector
 
 NO_START = frozenset(
     "、。，．,.・：；？！:;?!‼⁇⁈⁉‐゠–〜～ー"
@@ -56,6 +61,7 @@ class TextStyle:
     line_spacing: float = 1.2  # baseline-to-baseline distance, in multiples of the size
     ellipsis: str = "…"
     background: str | None = None  # a plate filling the whole box, behind non-empty text
+    shaped: bool = False  # HarfBuzz layout; set by `layout` for text with a variation selector
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ class _Frame:
 
 
 def _no_start(ch: str) -> bool:
-    return ch in NO_START or unicodedata.combining(ch) > 0 or 0xFE00 <= ord(ch) <= 0xFE0F
+    return ch in NO_START or unicodedata.combining(ch) > 0 or VARIATION_SELECTORS.match(ch) is not None
 
 
 def _is_cjk(ch: str) -> bool:
@@ -87,7 +93,25 @@ def _is_cjk(ch: str) -> bool:
     return ord(ch) >= 0x2E80 and not ch.isspace()
 
 
-def _tokens(paragraph: str) -> Iterator[str]:
+def _tokens(paragraph: str, phrases: bool) -> Iterable[str]:
+    return _phrases(paragraph) if phrases else _characters(paragraph)
+
+
+_SPACE_RUNS = re.compile(r"(\s+)")
+
+
+@functools.cache
+def _parser() -> budoux.Parser:
+    return budoux.load_default_japanese_parser()  # the model is in the wheel: no download
+
+
+@functools.lru_cache(maxsize=1024)
+def _phrases(paragraph: str) -> tuple[str, ...]:
+    """Whitespace runs and phrases (文節; Latin words), in order."""
+    return tuple(token for phrase in _parser().parse(paragraph) for token in _SPACE_RUNS.split(phrase) if token)
+
+
+def _characters(paragraph: str) -> Iterator[str]:
     """Whitespace runs, Latin words and single CJK characters, in order."""
     start = 0
     for i in range(1, len(paragraph) + 1):
@@ -102,10 +126,10 @@ def _boundary(prev: str, ch: str) -> bool:
     return _is_cjk(prev) or _is_cjk(ch)
 
 
-def _groups(paragraph: str) -> list[str]:
+def _groups(paragraph: str, phrases: bool = False) -> list[str]:
     """Tokens glued so that a break between two groups never breaks a kinsoku rule."""
     groups: list[str] = []
-    for token in _tokens(paragraph):
+    for token in _tokens(paragraph, phrases):
         if groups and groups[-1].rstrip()[-1:] in NO_END:  # 「 田中: the space does not free the bracket
             groups[-1] += token
         elif groups and _no_start(token[0]):
@@ -131,12 +155,13 @@ def _hard_cut(group: str, fits: Callable[[str], bool]) -> int:
 
 
 class WordTooWide(Exception):
-    """A Latin word does not fit the line width whole (raised when words may not be cut)."""
+    """A Latin word (or a phrase) does not fit the line width whole (raised when words may not
+    be cut)."""
 
 
-def _paragraph_lines(paragraph: str, fits: Callable[[str], bool], cut_words: bool) -> Iterator[str]:
+def _paragraph_lines(paragraph: str, fits: Callable[[str], bool], cut_words: bool, phrases: bool) -> Iterator[str]:
     line = ""
-    for group in _groups(paragraph):
+    for group in _groups(paragraph, phrases):
         if fits(line + group):
             line += group
             continue
@@ -144,7 +169,7 @@ def _paragraph_lines(paragraph: str, fits: Callable[[str], bool], cut_words: boo
             yield line.rstrip()
         line = ""
         group = group.lstrip()
-        if group and not fits(group) and not cut_words and not all(_is_cjk(ch) for ch in group.rstrip()):
+        if group and not fits(group) and not cut_words and (phrases or not all(map(_is_cjk, group.rstrip()))):
             raise WordTooWide(group)
         while group and not fits(group):
             cut = _hard_cut(group, fits)
@@ -154,21 +179,27 @@ def _paragraph_lines(paragraph: str, fits: Callable[[str], bool], cut_words: boo
     yield line.rstrip()
 
 
-def _iter_lines(text: str, fits: Callable[[str], bool], cut_words: bool) -> Iterator[str]:
+def _iter_lines(text: str, fits: Callable[[str], bool], cut_words: bool, phrases: bool) -> Iterator[str]:
     for paragraph in text.replace("\r\n", "\n").split("\n"):
-        yield from _paragraph_lines(paragraph.replace("\t", " "), fits, cut_words)
+        yield from _paragraph_lines(paragraph.replace("\t", " "), fits, cut_words, phrases)
 
 
 def break_lines(
-    text: str, fits: Callable[[str], bool], *, max_lines: int | None = None, cut_words: bool = True
+    text: str,
+    fits: Callable[[str], bool],
+    *,
+    max_lines: int | None = None,
+    cut_words: bool = True,
+    phrases: bool = False,
 ) -> list[str]:
     """Break ``text`` into lines that each satisfy ``fits`` (greedy, with kinsoku).
 
     ``"\\n"`` forces a break. With ``max_lines``, stops after ``max_lines + 1`` lines: enough
     to know that the text overflows without breaking all of a 10,000-character name. A Latin
     word wider than a line is cut where it must, or, with ``cut_words=False``, WordTooWide.
+    With ``phrases``, Japanese breaks only between phrases (文節), as Latin between words.
     """
-    lines = _iter_lines(text, fits, cut_words)
+    lines = _iter_lines(text, fits, cut_words, phrases)
     return list(lines if max_lines is None else islice(lines, max_lines + 1))
 
 
@@ -176,9 +207,16 @@ def break_lines(
 
 
 @functools.lru_cache(maxsize=256)
-def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
-    # the basic layout engine is the same on every machine, so equal inputs draw equal pixels
-    return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.BASIC)
+def _font(path: Path, size: int, shaped: bool = False) -> ImageFont.FreeTypeFont:
+    # The basic layout engine is the same on every machine, so equal inputs draw equal pixels.
+    # It ignores the cmap's variation sequences: text with a selector (辻 + U+E0100) is laid out by
+    # HarfBuzz, which draws the variant glyph (values.check_text refused what the font lacks).
+    engine = ImageFont.Layout.RAQM if shaped else ImageFont.Layout.BASIC
+    return ImageFont.truetype(str(path), size, layout_engine=engine)
+
+
+def _shaping(text: str, style: TextStyle) -> TextStyle:
+    return replace(style, shaped=True) if has_selector(text) and not style.shaped else style
 
 
 @functools.lru_cache(maxsize=256)
@@ -213,18 +251,19 @@ def _lines_that_fit(style: TextStyle, size: int, height: int) -> int:
 
 
 def _width_test(style: TextStyle, size: int, width: int) -> Callable[[str], bool]:
-    font = _font(style.font, size)
+    font = _font(style.font, size, style.shaped)
     return lambda s: font.getlength(s) <= width
 
 
 def _attempt(
-    text: str, style: TextStyle, size: int, frame: _Frame, *, cut_words: bool = True
+    text: str, style: TextStyle, size: int, frame: _Frame, *, cut_words: bool = True, phrases: bool = False
 ) -> tuple[str, ...] | None:
     limit = _lines_that_fit(style, size, frame.height)
     if limit < 1:
         return None
+    fits = _width_test(style, size, frame.width)
     try:
-        lines = break_lines(text, _width_test(style, size, frame.width), max_lines=limit, cut_words=cut_words)
+        lines = break_lines(text, fits, max_lines=limit, cut_words=cut_words, phrases=phrases)
     except WordTooWide:
         return None
     return tuple(lines) if len(lines) <= limit else None
@@ -233,10 +272,10 @@ def _attempt(
 ORPHAN = 2  # a line of this many characters or fewer, below others, reads as left behind (「は」)
 
 
-def _well_broken(text: str, style: TextStyle, size: int, frame: _Frame) -> tuple[str, ...] | None:
-    """The lines at `size` when they cut no Latin word and leave no line of one or two characters
-    (unless the text asked for its lines with a newline); else None."""
-    lines = _attempt(text, style, size, frame, cut_words=False)
+def _well_broken(text: str, style: TextStyle, size: int, frame: _Frame, phrases: bool) -> tuple[str, ...] | None:
+    """The lines at `size` when they cut no Latin word (nor phrase, with `phrases`) and leave no
+    line of one or two characters (unless the text asked for its lines with a newline); else None."""
+    lines = _attempt(text, style, size, frame, cut_words=False, phrases=phrases)
     if lines is None or "\n" in text or len(lines) < 2:
         return lines
     return None if any(len(line.strip()) <= ORPHAN for line in lines) else lines
@@ -262,7 +301,7 @@ def layout(text: str, style: TextStyle, width: int, height: int) -> Layout:
     When even ``min_size`` overflows, the text is set at ``min_size`` and its last visible
     line ends with ``style.ellipsis``.
     """
-    text = text.strip()
+    text, style = text.strip(), _shaping(text, style)
     floor = low = min(style.min_size or max(1, style.size // 2), style.size)
     frame = _frame(style, width, height)
     if not text:
@@ -272,10 +311,11 @@ def layout(text: str, style: TextStyle, width: int, height: int) -> Layout:
         return Layout(floor, _truncate(text, style, floor, frame), True)
     if len(found[1]) == 1:  # one line: nothing was cut, nothing left alone (count-up figures, names)
         return Layout(found[0], found[1], False)
-    for size in range(found[0], floor - 1, -1):  # the largest size that also breaks well, if any
-        lines = _well_broken(text, style, size, frame)
-        if lines is not None:
-            return Layout(size, lines, False)
+    for phrases in (True, False):  # the largest size that also breaks well, if any
+        for size in range(found[0], floor - 1, -1):
+            lines = _well_broken(text, style, size, frame, phrases)
+            if lines is not None:
+                return Layout(size, lines, False)
     return Layout(found[0], found[1], False)
 
 
@@ -303,7 +343,7 @@ def _masks(lay: Layout, style: TextStyle, size: tuple[int, int]) -> tuple[Image.
     """Alpha masks of the outline (fill and stroke together) and of the fill alone."""
     width, height = size
     frame = _frame(style, width, height)
-    font = _font(style.font, lay.size)
+    font = _font(style.font, lay.size, style.shaped)
     above, below = _extent(style.font, lay.size)
     pitch = _pitch(style, lay.size)
     block = above + below + pitch * (len(lay.lines) - 1)
@@ -333,6 +373,7 @@ def draw_text(text: str, style: TextStyle, width: int, height: int) -> Image.Ima
     if style.align not in ALIGN or style.valign not in VALIGN:
         raise ValueError(f"bad alignment {style.align!r}/{style.valign!r}")
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    style = _shaping(text, style)
     lay = layout(text, style, width, height)
     if not lay.lines:
         return image

@@ -61,8 +61,13 @@ def timeline_args(fps: Fraction) -> list[str]:
 # Every mezzanine is SDR BT.709 in TV range, tagged so (a browser shows an untagged clip as
 # BT.709; the tags make the shared and the personalized segments agree, and the SPS match).
 BT709 = "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709"
-# HDR (HLG or PQ, BT.2020) to SDR: linear light, Hable's curve, then BT.709.
-TONEMAP = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
+# HDR (HLG or PQ, BT.2020) to SDR as ITU-R BT.2408 pairs them: HDR reference white (203 cd/m²: HLG
+# 75 %, PQ 58 %) becomes SDR white, so the HDR export of an SDR master looks like that master (Hable's
+# curve from 100 cd/m² made it about a fifth darker). Light above 80 % of white rolls off (Möbius)
+# up to 1000 cd/m², HLG's nominal peak and a phone's PQ, instead of clipping.
+REFERENCE_WHITE = 203
+TONEMAP = (f"zscale=t=linear:npl={REFERENCE_WHITE},format=gbrpf32le,zscale=p=bt709,"
+           f"tonemap=tonemap=mobius:param=0.8:desat=0:peak={1000 / REFERENCE_WHITE:.4f},"
            "zscale=t=bt709:m=bt709:r=tv,format=yuv420p")  # fmt: skip
 
 
@@ -83,16 +88,21 @@ def mezzanine_args(
     MPEG-TS segments. Every segment has an audio track: a clip without audio gets silence, audio
     shorter than the video is padded with silence, longer audio is cut: it lasts what the video does.
     Colours become SDR BT.709 in TV range (`colour_filter`), what every segment is tagged as.
+    Frames are laid on the rate by their timestamps first (the fps filter: each output frame is the
+    source frame nearest its time), so a variable-rate clip whose phone dropped frames stays in sync
+    with its audio (`-r` alone put the video two frames behind after five dropped ones).
     `scaled`: the picture is scaled to `p`'s size (a lower rendition of the ladder), with square
     pixels: scale keeps the display aspect by a non-square one (351:352 for a 9:16 clip at 132×234)
     where the size, rounded to even, is not exactly the clip's aspect."""
     cuts = ",".join(str(n) for n in range(p.gop, total, p.gop))
     audio_in = [] if has_audio else ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
-    picture = f"scale={p.width}:{p.height},setsar=1,{colour_filter(colour)}" if scaled else colour_filter(colour)
+    rate = f"{p.fps_num}/{p.fps_den}"
+    size = f"scale={p.width}:{p.height},setsar=1," if scaled else ""
+    picture = f"fps={rate},{size}{colour_filter(colour)}"
     return [
         "-i", str(base), *audio_in,
         "-map", "0:v:0", "-map", "0:a:0" if has_audio else "1:a:0",
-        "-r", f"{p.fps_num}/{p.fps_den}", "-frames:v", str(total), "-vf", picture,
+        "-r", rate, "-frames:v", str(total), "-vf", picture,
         *video_encoder_args(p, threads),
         "-force_key_frames", f"expr:eq(mod(n,{p.gop}),0)",
         "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", "48000", "-ac", "2",
@@ -172,13 +182,22 @@ def input_args(source: Path | None) -> list[str]:
     return ["-i", str(source)] if source is not None else ["-f", "mpegts", "-i", "pipe:0"]
 
 
-def poster_args(source: Path | None, frame: int, out: Path) -> list[str]:
+def filtered(source: Path | None, graph: str, button: Path | None) -> list[str]:
+    """The source's video through `graph`; with a `button` (a picture), the button is laid over
+    the middle of every frame first."""
+    if button is None:
+        return [*input_args(source), "-map", "0:v:0", "-vf", graph]
+    return [*input_args(source), "-i", str(button), "-filter_complex",
+            f"[0:v:0][1:v]overlay=(W-w)/2:(H-h)/2,{graph}"]  # fmt: skip
+
+
+def poster_args(source: Path | None, frame: int, out: Path, button: Path | None = None) -> list[str]:
     """The source's frame number `frame` (counted from its first, 0) as a JPEG."""
-    return [*input_args(source), "-map", "0:v:0", "-vf", f"select=eq(n\\,{frame})", "-frames:v", "1", "-q:v", "3",
-            str(out)]  # fmt: skip
+    return [*filtered(source, f"select=eq(n\\,{frame})", button), "-frames:v", "1", "-q:v", "3", str(out)]
 
 
-def gif_args(source: Path | None, first: int, frames: int, width: int, fps: int, colours: int, out: Path) -> list[str]:
+def gif_args(source: Path | None, first: int, frames: int, width: int, fps: int, colours: int, out: Path,
+             button: Path | None = None) -> list[str]:  # fmt: skip
     """`frames` frames of the source from its frame number `first` on, as an email GIF: denoised
     first (grain is what makes GIFs large), then a small palette."""
     graph = (
@@ -187,4 +206,4 @@ def gif_args(source: Path | None, first: int, frames: int, width: int, fps: int,
         f"[a]palettegen=max_colors={colours}:stats_mode=full[p];"
         "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle"
     )
-    return [*input_args(source), "-map", "0:v:0", "-vf", graph, "-loop", "0", str(out)]
+    return [*filtered(source, graph, button), "-loop", "0", str(out)]

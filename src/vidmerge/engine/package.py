@@ -4,9 +4,14 @@ by stream copy (`+faststart`), the poster JPEG and the email GIF.
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from PIL import Image, ImageDraw
 
 from vidmerge.engine import argv, ffmpeg
 from vidmerge.plan import Prepared, RenderPlan, SegmentPlan
@@ -61,13 +66,46 @@ def _file_chunks(paths: Sequence[Path]) -> Iterator[bytes]:
             yield from iter(lambda: f.read(1 << 20), b"")
 
 
-def poster(source: Path | Sequence[Path], frame: int, dest: Path, limits: ffmpeg.Limits) -> None:
+def poster(source: Path | Sequence[Path], frame: int, dest: Path, limits: ffmpeg.Limits, play: int = 0) -> None:
     """A JPEG of the source's frame number `frame` (a clip, or MPEG-TS segments read as one): a
-    personalized frame, so the email shows the name."""
+    personalized frame, so the email shows the name. `play`: a ▶ button of that diameter (source
+    pixels) over its middle; 0, none."""
     tmp = dest.with_name(dest.name + ".part.jpg")
     clip, chunks = _source(source)
-    ffmpeg.run(argv.poster_args(clip, frame, tmp), limits=limits, stdin_chunks=chunks, what="poster")
+    with _button(dest, play) as button:
+        ffmpeg.run(argv.poster_args(clip, frame, tmp, button), limits=limits, stdin_chunks=chunks, what="poster")
     tmp.replace(dest)
+
+
+@functools.lru_cache(maxsize=16)
+def play_button(diameter: int) -> bytes:
+    """A ▶ button as a PNG with transparency: a white triangle in a translucent dark disc with a
+    white ring (the email GIF's and poster's, and the placeholders'). Drawn four times larger and
+    scaled down, for smooth edges."""
+    big = diameter * 4
+    image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    ring = max(4, big // 24)
+    draw.ellipse((0, 0, big - 1, big - 1), fill=(17, 24, 39, 150), outline=(255, 255, 255, 235), width=ring)
+    r = big / 2
+    draw.polygon([(r * 0.78, r * 0.55), (r * 0.78, r * 1.45), (r * 1.5, r)], fill=(255, 255, 255, 245))
+    out = io.BytesIO()
+    image.resize((diameter, diameter), Image.Resampling.LANCZOS).save(out, "PNG")
+    return out.getvalue()
+
+
+@contextmanager
+def _button(dest: Path, diameter: int) -> Iterator[Path | None]:
+    """The ▶ button as a file beside `dest` while ffmpeg reads it (None for diameter 0)."""
+    if diameter <= 0:
+        yield None
+        return
+    path = dest.with_name(dest.name + ".play.png")
+    path.write_bytes(play_button(diameter))
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _source(source: Path | Sequence[Path]) -> tuple[Path | None, Iterator[bytes] | None]:
@@ -79,9 +117,10 @@ GIF_BUDGET = 1_000_000  # bytes: what email clients and inboxes take without com
 
 
 def gif(source: Path | Sequence[Path], first: int, frames: int, width: int, fps: int, dest: Path,
-        limits: ffmpeg.Limits, start: int = 0) -> tuple[int, int]:  # fmt: skip
+        limits: ffmpeg.Limits, start: int = 0, play: int = 0) -> tuple[int, int]:  # fmt: skip
     """An animated GIF for email: `frames` frames from the source's frame `first` on (a clip, or
-    MPEG-TS segments read as one), denoised, small palette, under GIF_BUDGET if it can be.
+    MPEG-TS segments read as one), denoised, small palette, under GIF_BUDGET if it can be, with a
+    ▶ button of diameter `play` (source pixels, 0: none) over its middle.
     Returns its size and the try (of argv.GIF_TRIES) that made it.
 
     Film grain is what makes GIFs large, so frames are denoised first; a GIF still over the
@@ -90,14 +129,15 @@ def gif(source: Path | Sequence[Path], first: int, frames: int, width: int, fps:
     caller that knows the first tries will not fit (the same clip's GIF did not) `start`s later.
     """
     tmp = dest.with_name(dest.name + ".part.gif")
-    for attempt in range(min(start, len(argv.GIF_TRIES) - 1), len(argv.GIF_TRIES)):
-        scale, colours, rate = argv.GIF_TRIES[attempt]
-        w = max(64, round(width * scale / 2) * 2)
-        clip, chunks = _source(source)
-        args = argv.gif_args(clip, first, frames, w, max(1, round(fps * rate)), colours, tmp)
-        ffmpeg.run(args, limits=limits, stdin_chunks=chunks, what="gif", formats=ffmpeg.INTERNAL_FORMATS + ",gif")
-        if tmp.stat().st_size <= GIF_BUDGET:
-            break
+    with _button(dest, play) as button:
+        for attempt in range(min(start, len(argv.GIF_TRIES) - 1), len(argv.GIF_TRIES)):
+            scale, colours, rate = argv.GIF_TRIES[attempt]
+            w = max(64, round(width * scale / 2) * 2)
+            clip, chunks = _source(source)
+            args = argv.gif_args(clip, first, frames, w, max(1, round(fps * rate)), colours, tmp, button)
+            ffmpeg.run(args, limits=limits, stdin_chunks=chunks, what="gif", formats=ffmpeg.INTERNAL_FORMATS + ",gif")
+            if tmp.stat().st_size <= GIF_BUDGET:
+                break
     size = tmp.stat().st_size
     tmp.replace(dest)
     return size, attempt

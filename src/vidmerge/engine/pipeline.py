@@ -116,10 +116,19 @@ class Picture:
 def pictures(loaded: LoadedVersion, plan: RenderPlan) -> tuple[Picture, Picture]:
     fps = loaded.prepared.fps
     start, duration, width, rate = gif_window(loaded)
+    diameter = play_diameter(loaded)
+    play = (diameter,) if diameter else ()  # without the button, the keys pictures always had
     return (
-        _picture(POSTER, plan, int(poster_time(loaded) * fps), 1, ()),
-        _picture(GIF, plan, int(start * fps), max(1, round(duration * fps)), (width, rate)),
+        _picture(POSTER, plan, int(poster_time(loaded) * fps), 1, play),
+        _picture(GIF, plan, int(start * fps), max(1, round(duration * fps)), (width, rate, *play)),
     )
+
+
+def play_diameter(loaded: LoadedVersion) -> int:
+    """The ▶ button over the poster and the GIF (`output.play_overlay`), in the clip's pixels: a
+    quarter of its short side; 0 for none."""
+    p = loaded.prepared
+    return min(p.width, p.height) // 4 if loaded.template.manifest.output.play_overlay else 0
 
 
 def _picture(name: str, plan: RenderPlan, first: int, frames: int, settings: tuple[object, ...]) -> Picture:
@@ -144,13 +153,14 @@ def make_picture(loaded: LoadedVersion, picture: Picture, dest: Path, clip: Path
         else:
             source = [stack.enter_context(local_copy(loaded.storage, s.key)) for s in picture.segments]
             first = picture.skip
+        play = play_diameter(loaded)
         if picture.name == POSTER:
-            poster(source, first, dest, loaded.limits)
+            poster(source, first, dest, loaded.limits, play)
         else:
             _, _, width, fps = gif_window(loaded)
             key = _gif_key(loaded)
             _, _GIF_TRY[key] = gif(source, first, picture.frames, width, fps, dest, loaded.limits,
-                                   start=_GIF_TRY.get(key, 0))  # fmt: skip
+                                   start=_GIF_TRY.get(key, 0), play=play)  # fmt: skip
 
 
 # The try (of argv.GIF_TRIES) that made this process's last GIF of a clip with these GIF

@@ -36,6 +36,11 @@ def prepared_key(template: Template) -> str:
         # their sizes, names and key (one whose size is not exactly the clip's aspect keeps its
         # non-square pixels, which frames.source_tags gives personalized segments exactly).
         profile += "|short-side"
+    # Changes in what the encode makes of these clips: prepared before, they must be prepared again.
+    if template.media.colour == "hdr":
+        profile += "|bt2408"  # HDR tone-mapped with reference white as SDR white
+    if template.media.variable_rate:
+        profile += "|fps-filter"  # frames laid on the rate by their timestamps
     return hashlib.sha256(f"{template.digest}|{profile}".encode()).hexdigest()[:32]
 
 

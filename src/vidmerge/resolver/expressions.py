@@ -129,10 +129,15 @@ def _check_statements(tree: nodes.Template) -> None:
             raise SecurityError(f"{what} are not available in expressions (use if/else, filters and operators)")
 
 
+def _printed(value: object) -> object:
+    """What `{{ … }}` prints: an optional value left out (None) prints nothing, never "None"."""
+    return "" if value is None else value
+
+
 @functools.cache
 def environment() -> ImmutableSandboxedEnvironment:
     """The one sandbox every expression runs in (built on first use, not at import)."""
-    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, finalize=_printed)
     env.globals.clear()  # range, lipsum, dict, cycler, joiner, namespace
     env.filters = {name: f for name, f in env.filters.items() if name in JINJA_FILTERS}
     env.filters.update(FILTERS)

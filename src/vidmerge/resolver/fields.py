@@ -73,7 +73,7 @@ class Field:
         limit = 4 * self.max_length + 64
         if len(text) > limit and not self.truncate:
             raise ValueError(f"is longer than {self.max_length} characters")
-        text = clean_text(text[:limit], nfkc=self.nfkc, multiline=self.multiline)
+        text = clean_text(text[:limit], nfkc=self.nfkc, widths_only=True, multiline=self.multiline)
         if not text:
             return MISSING
         if self.allowed is not None and text not in self.allowed:

@@ -13,12 +13,17 @@ _TO_HALF = {full: half for half, full in _TO_FULL.items()}
 _HALF_KANA = range(0xFF61, 0xFFA0)
 
 
+def as_text(value: object) -> str:
+    """A value as text: an optional value left out (None) is empty, never "None"."""
+    return "" if value is None else str(value)
+
+
 def honorific(name: object, suffix: str = "様") -> str:
     """'田中' -> '田中様'. Never doubles: '田中様', 'お客様', '田中さん' come back unchanged.
 
     An empty name stays empty, so a template can decide what to say instead.
     """
-    text = str(name).strip()
+    text = as_text(name).strip()
     if not text or text.endswith(_ADDRESSED):
         return text
     return text + suffix
@@ -26,11 +31,11 @@ def honorific(name: object, suffix: str = "様") -> str:
 
 def zenkaku(value: object) -> str:
     """Half-width to full-width: ASCII 'ABC 123' -> 'ＡＢＣ　１２３', ｶﾀｶﾅ -> カタカナ."""
-    text = str(value).translate(_TO_FULL)
-    return "".join(_widen_kana(text))
+    text = as_text(value).translate(_TO_FULL)
+    return "".join(widen_kana(text))
 
 
-def _widen_kana(text: str) -> list[str]:
+def widen_kana(text: str) -> list[str]:
     """NFKC on half-width katakana only; it also joins ｶﾞ into ガ."""
     out: list[str] = []
     for char in text:
@@ -43,7 +48,7 @@ def _widen_kana(text: str) -> list[str]:
 
 def hankaku(value: object) -> str:
     """Full-width ASCII to half-width: 'ＡＢＣ　１２３' -> 'ABC 123'. Katakana stays full-width."""
-    return str(value).translate(_TO_HALF)
+    return as_text(value).translate(_TO_HALF)
 
 
 def by_value(value: object, positive: str = "", zero: str = "", negative: str | None = None) -> str:

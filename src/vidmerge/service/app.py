@@ -16,6 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidmerge import __version__, logs
@@ -31,6 +33,7 @@ from vidmerge.service.work.queue import Launcher, Sweeper, open_queue
 
 log = logging.getLogger("vidmerge")
 STATIC = Path(__file__).parent / "http" / "static"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # what an Allow header may name
 
 
 class CachedStatic(StaticFiles):
@@ -76,6 +79,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount("/static", GZipMiddleware(CachedStatic(directory=STATIC)), name="static")
     _errors(app)
     _health(app)
+    build = app.openapi
+    app.openapi = lambda: app.openapi_schema or ids.document(build())  # type: ignore[method-assign]
     uploads = {"/v1/templates": settings.max_bundle_bytes, "/v1/campaigns": settings.max_campaign_bytes}
     app.add_middleware(UploadGuard, keys=settings.api_keys, limits=uploads)
     app.add_middleware(logs.RequestLog)
@@ -123,8 +128,10 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(VidmergeError)
     async def vidmerge_error(request: Request, exc: VidmergeError) -> JSONResponse:
-        if exc.status == 404:  # unknown and erased look the same
-            return problem(404, "Not found", "not found")
+        if exc.status == 404:  # unknown and erased look the same; a field's name (never a value) is said
+            if not exc.where.isidentifier():
+                return problem(404, "Not found", "not found")
+            return problem(404, "Not found", "not found", problems=[{"where": exc.where, "reason": "not found"}])
         status = 503 if isinstance(exc, NotReady) else exc.status
         if isinstance(exc, FFmpegError | StorageError | VerificationError):
             # ffmpeg's stderr, file names, storage addresses: for the log, not for the caller. A failed
@@ -135,7 +142,8 @@ def _errors(app: FastAPI) -> None:
             return problem(status, exc.title, "temporarily unavailable; retry later", retryable=True,
                            retry_after=exc.retry_after)  # fmt: skip
         problems = [{"where": p.where, "reason": p.reason} for p in exc.problems]
-        return problem(status, exc.title, exc.message, retryable=exc.retryable, problems=problems)
+        return problem(status, exc.title, exc.message, retryable=exc.retryable, problems=problems,
+                       retry_after=exc.retry_after)  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -147,12 +155,30 @@ def _errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 404:  # no route: the same 404 as an unknown or erased token
             return problem(404, "Not found", "not found")
-        return problem(exc.status_code, "Error", str(exc.detail))
+        answer = problem(exc.status_code, "Error", str(exc.detail))
+        answer.headers.update({"Allow": _allowed(request)} if exc.status_code == 405 else exc.headers or {})
+        return answer
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        """The caller went away before its body was whole: nothing to answer, nothing wrong here."""
+        log.info("client disconnected before sending the whole body of %s %s", request.method,
+                 logs.short_path(request.url.path))  # fmt: skip
+        return problem(400, "Incomplete body", "the connection closed before the whole body arrived", retryable=True,
+                       problems=[{"where": "body", "reason": "incomplete"}])  # fmt: skip
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, logs.short_path(request.url.path))
         return problem(500, "Internal error", "unexpected error; see the server log")
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route takes at this path (Starlette's 405 names only the first route's).
+    The static files' mount takes any method but answers GET and HEAD only."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    methods = [m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
+    return ", ".join(sorted(methods or ["GET", "HEAD"]))
 
 
 def _health(app: FastAPI) -> None:

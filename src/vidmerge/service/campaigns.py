@@ -17,25 +17,34 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from jinja2 import nodes
 from sqlalchemy.exc import IntegrityError
 
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import personalize
 from vidmerge.errors import Conflict, InvalidInput, NotFound, Problem
 from vidmerge.records import CampaignRecord, CampaignRowRecord, Claim, RenderRecord, TemplateRecord, utcnow
-from vidmerge.service import csvfile, renders
+from vidmerge.resolver.computed import ExpressionValue
+from vidmerge.resolver.expressions import environment
+from vidmerge.service import csvfile, reasons, renders
 from vidmerge.service.runtime import Runtime
+from vidmerge.template.bundle import Template
 
 log = logging.getLogger("vidmerge.campaigns")
 EXTERNAL_ID = "external_id"
 MAX_CELL = 10_000  # characters in one cell: a name or an address, not a document
 MAX_ERRORS = 1000  # row problems listed in one answer (all are counted)
 CLAIM_SCOPE = "campaign"
+GARBLED = "a character Shift_JIS cannot hold, or garbled text (mojibake)"
+LOST = "?？〓"  # in a name: a character lost on the way (Excel's CP932 ? for 𠮷; a tool's geta mark)
+NAMED = re.compile(r"(^|_)name$", re.IGNORECASE)  # name, first_name, last_name, full_name
+NAME_WORDS = re.compile("氏名|名前")
 
 
 @dataclass
@@ -123,7 +132,7 @@ def _template(rt: Runtime, template_id: str, version: int | None) -> TemplateRec
     try:
         return rt.registry.record(template_id, version)
     except NotFound:
-        raise InvalidInput("no such template, or not ready, or not active", where="template_id") from None
+        raise NotFound("no such template (or not ready, or not active)", where="template_id") from None
 
 
 def _source_hash(template_id: str, version: int | None, mapping: Mapping[str, str], content: bytes) -> str:
@@ -165,6 +174,17 @@ class _Checked:
                         errors=errors[:MAX_ERRORS], ignored_columns=self.ignored_columns)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How an upload's columns are read."""
+
+    header: list[str]
+    columns: dict[str, str]  # column -> input (or external_id)
+    id_column: str
+    encoding: str
+    names: frozenset[str]  # columns that fill a person's name
+
+
 def _check(loaded: LoadedVersion, sheet: csvfile.Sheet, mapping: Mapping[str, str]) -> _Checked:
     """Every row checked as a webhook call would be; the columns each input is read from."""
     columns = _columns(loaded, sheet.header, mapping)
@@ -173,9 +193,32 @@ def _check(loaded: LoadedVersion, sheet: csvfile.Sheet, mapping: Mapping[str, st
         raise InvalidInput("no external_id column: name one so, or map your contact id column to "
                            "external_id (results are matched back by it)", where="file")  # fmt: skip
     ignored = [name for name in sheet.header if name and name not in columns]
+    names = frozenset(c for c, target in columns.items() if target in name_inputs(loaded.template))
+    layout = _Layout(sheet.header, columns, id_column, sheet.encoding, names)
     seen: dict[str, int] = {}
-    rows = [_check_row(loaded, sheet.header, columns, id_column, number, cells, seen) for number, cells in sheet.rows]
+    rows = [_check_row(loaded, layout, number, cells, seen) for number, cells in sheet.rows]
     return _Checked(rows, ignored)
+
+
+def name_inputs(template: Template) -> frozenset[str]:
+    """The free-text inputs that hold a person's name: those the template addresses with
+    `honorific` (in a slot, or in a computed value a slot addresses), and those called `name`,
+    `…_name` or described as 氏名 or 名前."""
+    spec = template.spec
+    sources = [e.source for e in template.expressions.values()]
+    sources += [c.expression.source for c in spec.computed if isinstance(c, ExpressionValue)]
+    addressed: set[str] = set().union(*(_addressed(source) for source in sources))
+    for value in reversed(spec.computed):  # a computed value addressed: what it is made of
+        if value.name in addressed:
+            addressed |= value.names
+    return frozenset(f.name for f in spec.fields if f.type == "string" and f.allowed is None
+                     and (f.name in addressed or NAMED.search(f.name) or NAME_WORDS.search(f.description)))  # fmt: skip
+
+
+def _addressed(source: str) -> set[str]:
+    tree = environment().parse(source)
+    filtered = [f.node for f in tree.find_all(nodes.Filter) if f.name == "honorific" and f.node is not None]
+    return {n.name for node in filtered for n in [node, *node.find_all(nodes.Name)] if isinstance(n, nodes.Name)}
 
 
 def _columns(loaded: LoadedVersion, header: list[str], mapping: Mapping[str, str]) -> dict[str, str]:
@@ -200,8 +243,8 @@ def _columns(loaded: LoadedVersion, header: list[str], mapping: Mapping[str, str
     return columns
 
 
-def _check_row(loaded: LoadedVersion, header: list[str], columns: dict[str, str], id_column: str, number: int,
-               cells: list[str], seen: dict[str, int]) -> _Row:  # fmt: skip
+def _check_row(loaded: LoadedVersion, layout: _Layout, number: int, cells: list[str], seen: dict[str, int]) -> _Row:
+    header, columns, id_column = layout.header, layout.columns, layout.id_column
     row = _Row(number, None, {})
     if len(cells) > len(header):
         row.problems[""] = f"{len(cells)} cells, the header names {len(header)} columns"
@@ -209,6 +252,8 @@ def _check_row(loaded: LoadedVersion, header: list[str], columns: dict[str, str]
     for column in columns:
         if len(named.get(column, "")) > MAX_CELL:
             row.problems[column] = f"longer than {MAX_CELL} characters"
+        elif _lost(named.get(column, ""), layout.encoding, column in layout.names):
+            row.problems[column] = GARBLED
     external_id = named.get(id_column, "").strip()
     if not external_id or len(external_id) > 255:
         row.problems[id_column] = "missing" if not external_id else "longer than 255 characters"
@@ -231,6 +276,12 @@ def _check_row(loaded: LoadedVersion, header: list[str], columns: dict[str, str]
         return row
     row.values_hash, row.resolved = person.plan.values_hash, renders.frozen(person)
     return row
+
+
+def _lost(cell: str, encoding: str, name: bool) -> bool:
+    """Whether characters were lost on the way to the file: garbled (csvfile.garbled), or, in a
+    name, what Excel writes for a character Shift_JIS has not (𠮷 -> ?) or a tool's 〓."""
+    return csvfile.garbled(cell, encoding) or (name and any(ch in LOST for ch in cell))
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -336,7 +387,12 @@ class Result:
     external_id: str
     render: RenderRecord | None  # None: invalid, not launched yet, or erased
     status: str  # invalid | waiting | queued | rendering | done | failed | erased
-    error: str
+    error: str  # in English
+    problems: Mapping[str, str] = field(default_factory=dict)  # a bad row's: column (as written) -> reason
+
+    def said(self, lang: str) -> str:
+        """The error in the marketer's language (service/reasons.py)."""
+        return reasons.row(self.problems, self.row, lang) if self.problems else self.error
 
 
 def results(rt: Runtime, campaign: CampaignRecord, statuses: set[str] | None = None) -> Iterator[Result]:
@@ -346,13 +402,13 @@ def results(rt: Runtime, campaign: CampaignRecord, statuses: set[str] | None = N
         for row, render in batch:
             status, error = _state(row, render)
             if not statuses or status in statuses:
-                yield Result(row.row, row.external_id or "", render, status, error)
+                yield Result(row.row, row.external_id or "", render, status, error, row.problems or {})
         after = batch[-1][0].seq
 
 
 def _state(row: CampaignRowRecord, render: RenderRecord | None) -> tuple[str, str]:
     if row.problems:
-        return "invalid", "; ".join(f"{c}: {r}" if c else r for c, r in row.problems.items())
+        return "invalid", reasons.row(row.problems, row.row, "en")
     if render is not None:
         return render.status, render.error or ""
     return ("erased", "") if row.render_id is not None else ("waiting", "")  # "": erased (ERASED_ROW)

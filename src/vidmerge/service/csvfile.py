@@ -2,6 +2,11 @@
 Excel writes in Japan), read into a header and rows with their spreadsheet row numbers, and
 written back in the same encoding.
 
+Files are often pasted together from several tools, so the encoding is found line by line: the
+file's is the one most of its lines are in, and a line in neither is read with U+FFFD where its
+bytes fail, for `garbled` to point at (a row pasted in UTF-8 into a CP932 file is told by its
+text: written back in CP932, it is UTF-8 again).
+
 Reading is bounded before any work: the caller bounds the bytes, and here the rows, the columns
 and each cell (the csv module's field limit). A cell holding a NUL is refused, naming its row and
 column (PostgreSQL can store none; service/ids.py).
@@ -16,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -47,17 +53,57 @@ def encoding_name(name: str) -> str:
 
 
 def decode(content: bytes, encoding: str | None = None) -> tuple[str, str]:
-    """The text and its encoding: the one named, else found (a BOM, else UTF-8, else CP932)."""
+    """The text and its encoding: the one named, else found (a BOM, else UTF-8 or CP932, the one
+    most lines are in). A line not in it keeps U+FFFD where its bytes fail; the header may not."""
     if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InvalidInput('UTF-16 (Excel\'s "Unicode text") is not read: save as "CSV UTF-8"', where="file")
     if encoding is None:
-        encoding = "utf-8-sig" if content.startswith(codecs.BOM_UTF8) else None
-    for candidate in [encoding] if encoding else ["utf-8", "cp932"]:
+        encoding = "utf-8-sig" if content.startswith(codecs.BOM_UTF8) else _most_lines(content)
+    header = content.split(b"\n", 1)[0]
+    try:
+        header.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the header's byte {exc.start} is not {encoding}: neither UTF-8 nor Shift_JIS "
+                           '(CP932)? save as "CSV UTF-8"', where="file") from None  # fmt: skip
+    return content.decode(encoding, errors="replace"), encoding
+
+
+def _most_lines(content: bytes) -> str:
+    """UTF-8 unless more lines fail it than hold UTF-8 beyond ASCII (then CP932)."""
+    try:
+        content.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    utf8 = failed = 0
+    for line in content.split(b"\n"):
+        if line.isascii():
+            continue
         try:
-            return content.decode(candidate), candidate
-        except UnicodeDecodeError as exc:
-            failure = f"byte {exc.start} is not {candidate}"
-    raise InvalidInput(f'neither UTF-8 nor Shift_JIS (CP932): {failure}; save as "CSV UTF-8"', where="file")
+            line.decode("utf-8")
+            utf8 += 1
+        except UnicodeDecodeError:
+            failed += 1
+    return "utf-8" if utf8 > failed else "cp932"
+
+
+def garbled(cell: str, encoding: str) -> bool:
+    """Whether a cell holds what its file's encoding could not carry: bytes valid in neither
+    (U+FFFD), a user-defined character (CP932's private use: a tool's own glyph, or bytes that
+    happened to land there), or, in a CP932 file, a cell written in UTF-8 (「譌･譛ｬ」 for 日本)."""
+    if "\ufffd" in cell or any(_private(ch) for ch in cell):
+        return True
+    if encoding != "cp932" or cell.isascii():
+        return False
+    try:
+        again = cell.encode("cp932").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return False
+    return any(ord(ch) >= 0x800 for ch in again)  # Japanese, not two half-width kana that happen to be UTF-8
+
+
+def _private(char: str) -> bool:
+    return unicodedata.category(char) == "Co"
 
 
 def read(content: bytes, *, max_rows: int, encoding: str | None = None) -> Sheet:

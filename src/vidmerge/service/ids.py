@@ -10,12 +10,14 @@ public token with one is an unknown link.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import Request
 
 from vidmerge.errors import InvalidInput, NotFound
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"  # the same rule in /openapi.json (ECMA-262, as JSON Schema reads it)
 
 
 def check(value: str | None, where: str) -> str | None:
@@ -41,3 +43,16 @@ def check_request(request: Request) -> None:
             raise NotFound("not found")
     for name, value in request.query_params.multi_items():
         check(value, f"query.{name}")
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI document saying what `check_request` refuses: each string query parameter gets
+    PATTERN (a generated request within the document is then one this server accepts)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    for kind in (parameter["schema"], *parameter["schema"].get("anyOf", [])):
+                        if kind.get("type") == "string":
+                            kind.setdefault("pattern", PATTERN)
+    return schema

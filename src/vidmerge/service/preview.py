@@ -1,7 +1,8 @@
 """What the console shows of a template before customers get it: a storyboard (a frame of each
 segment, the slots' boxes, the personalized seconds), each slot drawn with given values over its
 base frame (no encode), and the edge-case matrix: customers a marketer would not think of (the
-longest name, one character, rare kanji, every choice, the limits), each with what to look at.
+longest name, one character, each rare kanji, every choice, the limits), each with what to look at:
+text cut or shrunk, broken over lines, or too small to read on a phone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from vidmerge.plan import Drawn
 from vidmerge.storage import local_copy
 
 THUMB_WIDTH = 480
-RARE = "𠮷野 髙﨑 塚\ufa10"  # 𠮷 (U+20BB7), 髙, 﨑 and 塚 (U+FA10): where fonts and forms fail
+# A customer per rare kanji, where fonts and normalisation fail: 𠮷 (U+20BB7), 髙, 﨑 and 塚 (U+FA10)
+RARE = ("𠮷野", "髙橋", "山﨑", "\ufa10本")
+PHONE_WIDTH = 390  # CSS px: the video across a phone's screen
+MIN_PHONE_PX = 14  # text smaller than this there is hard to read
 
 
 # -- frames ---------------------------------------------------------------------------------------
@@ -163,7 +167,8 @@ def cases(loaded: LoadedVersion) -> list[Case]:
         if f.type == "string":
             rows += [Case(("longest", {"field": f.name, "n": f.max_length}), {f.name: "髙" * f.max_length}),
                      Case(("one_char", {"field": f.name}), {f.name: "林"}),
-                     Case(("rare", {"field": f.name}), {f.name: RARE[: f.max_length]})]  # fmt: skip
+                     *(Case(("rare", {"field": f.name, "value": name[: f.max_length]}), {f.name: name[: f.max_length]})
+                       for name in RARE)]  # fmt: skip
         for value in f.allowed or ():
             rows.append(Case(("value", {"field": f.name, "value": value}), {f.name: value}))
         for label, value in (("minimum", f.min), ("maximum", f.max)):
@@ -185,8 +190,14 @@ def _draw(loaded: LoadedVersion, case: Case) -> None:
     case.flags = [*_text_flags(loaded, person.drawn), *_computed_flags(computed)]
 
 
+def small_text(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[Said]:
+    """The text slots drawn smaller than MIN_PHONE_PX once the video fills a phone's width."""
+    return [f for f in _text_flags(loaded, drawn) if f[0] == "small"]
+
+
 def _text_flags(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[Said]:
     found: list[Said] = []
+    to_phone = PHONE_WIDTH / loaded.prepared.width
     for slot in loaded.template.slots:
         if not isinstance(slot, TextSlot) or not drawn[slot.id].text.strip():
             continue
@@ -199,6 +210,8 @@ def _text_flags(loaded: LoadedVersion, drawn: Mapping[str, Drawn]) -> list[Said]
             found.append(("min_size", {"slot": slot.id}))
         if len(lay.lines) > 1:
             found.append(("lines", {"slot": slot.id, "n": len(lay.lines)}))
+        if lay.size * to_phone < MIN_PHONE_PX:
+            found.append(("small", {"slot": slot.id, "px": f"{lay.size * to_phone:.1f}", "min": MIN_PHONE_PX}))
     return found
 
 

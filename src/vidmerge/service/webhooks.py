@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks.webhooks import Webhook
@@ -48,6 +49,10 @@ def register(url: str, events: Sequence[str] | None, template_id: str | None) ->
     ids.check(url, "url")
     if not url.startswith(("https://", "http://")):
         raise InvalidInput("must be an http(s) URL", where="url")
+    try:
+        urlsplit(url).port  # noqa: B018 (parsing it checks it: a port past 65535, a broken [IPv6])
+    except ValueError as exc:
+        raise InvalidInput(f"not a valid URL: {exc}", where="url") from None
     try:
         outbound.target(url)
     except outbound.Refused as exc:

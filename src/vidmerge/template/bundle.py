@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vidmerge.draw.slots import Slot
+from vidmerge.draw.slots.image import asset_path
 from vidmerge.draw.values import base_form
 from vidmerge.errors import BundleError, InvalidInput, ProblemCollector
 from vidmerge.resolver import Expression, Spec, compile_expression, load_spec
-from vidmerge.template import fonts
+from vidmerge.template import files, fonts
 from vidmerge.template.manifest import MANIFEST, Manifest, parse_manifest
-from vidmerge.template.media import MediaInfo, probe_image, probe_video
+from vidmerge.template.media import MediaInfo, probe_video
 from vidmerge.yamlfile import read_yaml
 
 
@@ -55,13 +56,14 @@ def load_bundle(root: Path) -> Template:
     problems = ProblemCollector()
     _check_slots(manifest, media, problems)
     for tool, mapping in manifest.mappings.items():
+        targets = {*spec.field_names, *(("external_id",) if tool == "csv" else ())}  # a CSV's key column
         for field, target in mapping.items():
-            if target not in spec.field_names:
+            if target not in targets:
                 problems.add(f"{MANIFEST}: mappings.{tool}.{field}", f"{target!r} is not one of the inputs")
     expressions = _compile(manifest, spec, problems)
     font_paths = _fonts(manifest, root, problems)
     _check_fixed_text(expressions, font_paths, problems)
-    _check_images(root, problems)
+    _check_files(root, manifest, problems)
     _check_logo(manifest, root, problems)
     _check_slots_files(manifest, expressions, root, problems)
     problems.raise_if_any(BundleError)
@@ -123,12 +125,20 @@ def _fonts(manifest: Manifest, root: Path, problems: ProblemCollector) -> dict[s
         if not slot.uses_font:
             continue
         try:
-            path = fonts.font_path(slot.style.font, bundle_dir=root)
-            fonts.load(path)
-            found[slot.id] = path  # only a font that loads: the fixed-text check reads it
+            found[slot.id] = _font(slot.style.font, root)  # only a font that loads: the fixed-text check reads it
         except InvalidInput as exc:
             problems.add(f"{MANIFEST}: slots[{slot.id}].style.font", exc.message)
     return found
+
+
+def _font(name: str, root: Path) -> Path:
+    """A slot's font file, checked by content (fonts.load); a refusal names it as the manifest does."""
+    path = fonts.font_path(name, bundle_dir=root)
+    try:
+        fonts.load(path)
+    except InvalidInput as exc:
+        raise BundleError(f"{name}: {exc.message}") from None
+    return path
 
 
 def _check_fixed_text(
@@ -144,31 +154,29 @@ def _check_fixed_text(
             problems.add(expression.where, f"fixed text has no glyph in font {font.name} for {listed}")
 
 
-def _check_images(root: Path, problems: ProblemCollector) -> None:
-    """assets/ holds images and fonts only, and every image passes the allow-list and limits.
-
-    An image slot's `src` is an expression that may name any file under assets/, so every
-    file there (whatever its suffix) is checked, not only those named `.png`.
-    """
-    assets = root / "assets"
-    if not assets.is_dir():
-        return
-    for path in sorted(assets.rglob("*")):
-        if path.is_file() and not _clutter(path.relative_to(root)) and path.suffix.lower() not in fonts.FONT_SUFFIXES:
-            try:
-                probe_image(path)
-            except InvalidInput as exc:
-                problems.add(str(path.relative_to(root)), exc.message)
+def _check_files(root: Path, manifest: Manifest, problems: ProblemCollector) -> None:
+    """Every file the template uses is what its name says, by content (template/files.py):
+    assets/ holds images and fonts only, a font is a font, a tariff table is UTF-8 text. A slot's
+    font is reported at the slot (`_fonts`), not twice."""
+    slot_fonts = {(root / slot.style.font).resolve() for slot in manifest.slots if slot.uses_font}
+    for path in _used_files(root, manifest):
+        relative = path.relative_to(root)
+        if path.resolve() in slot_fonts:
+            continue
+        try:
+            files.check(path, asset=relative.parts[0] == "assets")
+        except InvalidInput as exc:
+            problems.add(relative.as_posix(), exc.message)
 
 
 def _check_logo(manifest: Manifest, root: Path, problems: ProblemCollector) -> None:
     """The page's logo is one of the images under assets/ (checked there like any other)."""
-    logo = manifest.page.logo
-    where = f"{MANIFEST}: page.logo"
-    if logo is not None and not (
-        PurePosixPath(logo).parts[:1] == ("assets",) and _inside(root, logo, where=where).is_file()
-    ):
-        problems.add(where, f"{logo!r} must be an image under assets/")
+    logo = manifest.page.logo_asset
+    if logo is not None:
+        try:
+            asset_path(root, logo, where="")
+        except InvalidInput:
+            problems.add(f"{MANIFEST}: page.logo", f"{manifest.page.logo!r} must be an image under assets/")
 
 
 def _check_choices(template: Template, problems: ProblemCollector) -> None:
@@ -210,15 +218,27 @@ def _digest(root: Path, manifest: Manifest) -> str:
     """The content hash of what the template uses: its manifest, the base clip, assets/ and any
     file the manifest names (a tariff table). A sample CSV or a README beside them, or a
     .DS_Store, changes nothing: uploading the folder again is the same version."""
-    described = json.dumps(manifest.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    h, base = hashlib.sha256(described.encode()), (root / manifest.base).resolve()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
-        relative = path.relative_to(root)
-        used = relative.parts[0] == "assets" or path.resolve() == base or relative.as_posix() in described
-        if _clutter(relative) or not used:
-            continue
-        h.update(str(relative).encode())
+    h = hashlib.sha256(_described(manifest).encode())
+    for path in _used_files(root, manifest):
+        h.update(str(path.relative_to(root)).encode())
         with path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()[:32]
+
+
+def _described(manifest: Manifest) -> str:
+    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+
+def _used_files(root: Path, manifest: Manifest) -> list[Path]:
+    """The files the template uses besides its manifest: assets/, the base clip and any file the
+    manifest names (a tariff table, a font); clutter aside."""
+    described, base = _described(manifest), (root / manifest.base).resolve()
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
+        relative = path.relative_to(root)
+        used = relative.parts[0] == "assets" or path.resolve() == base or relative.as_posix() in described
+        if used and not _clutter(relative):
+            found.append(path)
+    return found

@@ -38,6 +38,7 @@ class Output(_Model):
     poster_at: float | None = None  # None: the middle of the first slot's window
     link_expire_days: float | None = Field(None, gt=0)  # None: links never expire; else 404 after
     gif: Gif = Gif()
+    play_overlay: bool = False  # a ▶ button over the middle of the email GIF and the poster
     # The lower renditions of the adaptive ladder by their short side: a landscape clip's height,
     # a portrait one's width (a 9:16 clip's 360 is 360×640); the base clip's own size is the top
     # one. None: AUTO_LADDER's below the clip's short side.
@@ -98,8 +99,13 @@ class Page(_Model):
     description: str = Field("あなたのために用意した動画です。", max_length=300)
     lang: Literal["ja", "en"] = "ja"
     brand_color: str = Field("#111827", pattern=r"^#[0-9a-fA-F]{6}$")
-    logo: str | None = None  # an image under assets/, shown above the video
+    logo: str | None = None  # an image, relative to assets/ as an image slot's `src` ("assets/" first also works)
     cta: Cta | None = None
+
+    @property
+    def logo_asset(self) -> str | None:
+        """The logo relative to assets/: `logo.png`, or `assets/logo.png` as templates wrote it before."""
+        return None if self.logo is None else self.logo.removeprefix("assets/")
 
 
 Pushed = Literal["play", "progress", "replay", "cta_click"]  # events a tool's record may take

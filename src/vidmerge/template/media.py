@@ -26,6 +26,8 @@ IMAGE_DEMUXERS = frozenset({"png_pipe", "jpeg_pipe", "webp_pipe", "image2"})
 VIDEO_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "prores"})
 AUDIO_CODECS = frozenset({"aac", "mp3", "opus", "vorbis", "flac", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"})
 _WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,png_pipe,jpeg_pipe,webp_pipe,mpegts"
+# What a refusal of another container tells the marketer to export instead.
+ACCEPTED = f"accepted: MP4, MOV, Matroska or WebM with video {', '.join(sorted(VIDEO_CODECS))}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class MediaInfo:
     has_audio: bool
     audio_rate: int = 0
     colour: str = ""  # "hdr" (HLG or PQ: tone-mapped), a matrix other than BT.709 (converted), "" (kept)
+    variable_rate: bool = False  # frames missing from the rate (dropped by a phone): laid by their timestamps
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -48,7 +51,15 @@ def _open(path: Path) -> av.container.InputContainer:
             options={"format_whitelist": _WHITELIST, "protocol_whitelist": "file"},
         )
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise MediaRejected(f"not a readable media file ({exc})", where=path.name) from None
+        reason = f"{_reason(exc)}: damaged, cut short or not media"
+        raise MediaRejected(f"not a readable media file ({reason})", where=path.name) from None
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, without the file name ffmpeg quotes: that is the server's working path,
+    or an internal function's name."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror) if strerror else type(exc).__name__
 
 
 # Frame rates a clip is laid on: a measured rate within 1 % of one of them is taken as it (a clip
@@ -66,7 +77,7 @@ def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 
     with _open(path) as container:
         fmt = container.format.name
         if fmt not in VIDEO_DEMUXERS:
-            raise MediaRejected(f"format {fmt!r} is not an allowed video format", where=path.name)
+            raise MediaRejected(f"{_what(container)} is not an allowed video format; {ACCEPTED}", where=path.name)
         if not container.streams.video:
             raise MediaRejected("has no video stream", where=path.name)
         v = container.streams.video[0]
@@ -87,9 +98,16 @@ def probe_video(path: Path, *, max_seconds: float = 600, max_pixels: int = 3840 
             has_audio=bool(container.streams.audio),
             audio_rate=container.streams.audio[0].rate if container.streams.audio else 0,
             colour=_colour(v.codec_context),
+            variable_rate=v.frames not in (0, round(duration * fps)),  # 0: the container does not say
         )
     _check_limits(path.name, duration, (width, height), fps, max_seconds, max_pixels)
     return info
+
+
+def _what(container: av.container.InputContainer) -> str:
+    """A file as probed, e.g. "MPEG-TS (MPEG-2 Transport Stream) with mpeg2video video, mp2 audio"."""
+    streams = ", ".join(f"{s.codec_context.name} {s.type}" for s in container.streams if s.type in ("video", "audio"))
+    return (container.format.long_name or container.format.name) + (f" with {streams}" if streams else "")
 
 
 def _scan(
@@ -117,7 +135,7 @@ def _scan(
                     )
                 rotation = int(frame.rotation or 0) if rotation is None else rotation
     except av.FFmpegError as exc:
-        raise MediaRejected(f"cannot be decoded ({exc})", where=name) from None
+        raise MediaRejected(f"cannot be decoded ({_reason(exc)}: damaged or cut short)", where=name) from None
     stamps.sort()
     steps = sorted(b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a)
     step = Fraction(steps[len(steps) // 2]) * stream.time_base if steps and stream.time_base else None
@@ -147,7 +165,8 @@ def _check_codecs(container: av.container.InputContainer, name: str) -> None:
             raise MediaRejected(f"video codec {stream.codec_context.name!r} is not allowed ({allowed})", where=name)
     for audio in container.streams.audio:
         if audio.codec_context.name not in AUDIO_CODECS:
-            raise MediaRejected(f"audio codec {audio.codec_context.name!r} is not allowed", where=name)
+            allowed = ", ".join(sorted(AUDIO_CODECS))
+            raise MediaRejected(f"audio codec {audio.codec_context.name!r} is not allowed ({allowed})", where=name)
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:

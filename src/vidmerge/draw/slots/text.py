@@ -13,7 +13,7 @@ from pydantic import Field
 
 from vidmerge.draw.slots.base import Bundle, Slot, Style, register
 from vidmerge.draw.typography import TextStyle, draw_text
-from vidmerge.draw.values import base_form, check_text
+from vidmerge.draw.values import check_text
 from vidmerge.plan import Drawn
 
 if TYPE_CHECKING:
@@ -29,11 +29,12 @@ class TextSlot(Slot):
 
     def drawn(self, expression: Expression, context: Mapping[str, object], bundle: Bundle) -> Drawn:
         text = expression.render(context)
-        check_text(text, bundle.fonts[self.id], self.where)
+        fields = {name: value for name in sorted(expression.names) if isinstance(value := context.get(name), str)}
+        check_text(text, bundle.fonts[self.id], self.where, fields)
         return Drawn(self.id, text)
 
     def picture(self, content: str, drawn: Drawn, bundle: Bundle) -> Image.Image:
-        return text_pixels(base_form(content), text_style(bundle.fonts[self.id], self.style), self.box.w, self.box.h)
+        return text_pixels(content, text_style(bundle.fonts[self.id], self.style), self.box.w, self.box.h)
 
 
 def text_style(font: Path, style: Style) -> TextStyle:

@@ -46,6 +46,12 @@ class RateLimit:
 LIMIT = RateLimit(BEACONS_PER_MINUTE)
 
 
+# what /openapi.json promises of `from` and `to` (a plain date, YYYY-MM-DD, is taken too)
+MOMENT: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}, {"type": "null"}]
+}
+
+
 @router.post("/v/{token}/events", status_code=204, include_in_schema=False)
 async def events(request: Request, token: str, user_agent: str | None = Header(None)) -> Response:
     """A beacon from the page's player: bounded, checked, and dropped quietly when it comes from
@@ -68,8 +74,12 @@ def get_analytics(
     template_id: str | None = Query(None, max_length=128),
     campaign_id: str | None = Query(None, max_length=32),
     render_id: str | None = Query(None, max_length=32),
-    from_: str | None = Query(None, alias="from", max_length=40, description="ISO date or time (UTC), inclusive"),
-    to: str | None = Query(None, max_length=40, description="ISO date (that day included) or time, exclusive"),
+    from_: str | None = Query(
+        None, alias="from", max_length=40, description="ISO date or time (UTC), inclusive", json_schema_extra=MOMENT
+    ),
+    to: str | None = Query(
+        None, max_length=40, description="ISO date (that day included) or time, exclusive", json_schema_extra=MOMENT
+    ),
     group: Literal["template_version", "campaign", "render", "day"] | None = Query(None),
     accept: str | None = Header(None),
     authorization: str | None = Header(None),

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vidmerge.errors import InvalidInput, NotFound, Problem
+from vidmerge.errors import InvalidInput, NotFound, Problem, TooLarge
 from vidmerge.plan import GIF, MP4, PLAYLIST, POSTER
 from vidmerge.records import MAX_INTEGER, Claim, RenderRecord, TemplateRecord
 from vidmerge.service import ids, renders
@@ -32,10 +32,10 @@ router = APIRouter(prefix="/v1")
 class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    template_id: str = Field(min_length=1, max_length=128)
+    template_id: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": ids.PATTERN})
     template_version: int | None = Field(None, ge=1, le=MAX_INTEGER, description="default: the newest ready version")
     data: dict[str, Any] = Field(default_factory=dict)
-    external_id: str | None = Field(None, max_length=255)
+    external_id: str | None = Field(None, max_length=255, json_schema_extra={"pattern": ids.PATTERN})
     priority: Literal["interactive", "bulk"] = "interactive"
 
 
@@ -52,6 +52,8 @@ class RenderOut(BaseModel):
     gif_url: str
     values: dict[str, str] | None = None
     email_html: str | None = None  # a snippet for any email client: the GIF, linked to the page
+    gif_width: int | None = None  # the email GIF's size in pixels (the snippet's <img> has it too)
+    gif_height: int | None = None
     warnings: list[str] | None = None  # what is drawn otherwise than written (a variant by its base character)
     ignored_fields: list[str] | None = None  # fields of the request no input takes
     defaulted_inputs: list[str] | None = None  # inputs the request left out: their default is drawn
@@ -117,7 +119,7 @@ def render_out(
         render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
         external_id=r.external_id, page_url=base, hls_url=f"{base}/{PLAYLIST}", mp4_url=f"{base}/{MP4}",
         poster_url=f"{base}/{POSTER}", gif_url=f"{base}/{GIF}",
-        email_html=email_html(base, f"{base}/{GIF}", width, height),
+        email_html=email_html(base, f"{base}/{GIF}", width, height), gif_width=width, gif_height=height,
         values=renders.values(r) if detail else None, warnings=renders.warnings(r) or None,
         explanations=r.resolved.get("explanations") if detail else None,
         timings=r.timings if detail else None, error=r.error if detail else None,
@@ -172,7 +174,7 @@ async def _save_upload(file: UploadFile, dest: Path, limit: int) -> None:
         while chunk := await file.read(1 << 20):
             size += len(chunk)
             if size > limit:
-                raise InvalidInput(f"upload exceeds {limit} bytes", where="file")
+                raise TooLarge(f"upload exceeds the limit of {limit} bytes", where="file")
             out.write(chunk)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidmerge.errors import Unauthorized
 
@@ -100,7 +100,9 @@ class UploadGuard:
     before its body is read; `limits` maps each upload path to its largest size.
 
     FastAPI parses a multipart body (spooling the file to disk) before the endpoint runs, so a
-    check inside the endpoint would come after an anonymous caller had filled the disk.
+    check inside the endpoint would come after an anonymous caller had filled the disk. A body
+    without Content-Length (Transfer-Encoding: chunked) is counted as it streams: past the limit
+    the app is told the client left, and its answer is replaced by the 413.
     """
 
     def __init__(self, app: ASGIApp, *, keys: Sequence[str], limits: Mapping[str, int]) -> None:
@@ -113,7 +115,33 @@ class UploadGuard:
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
+            await self._counted(scope, receive, send, limit + MULTIPART_SLACK)
+            return
         await self.app(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        read, over, answered = 0, False, False
+
+        async def counting() -> Message:
+            nonlocal read, over
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > limit and not over:
+                over = True
+                return {"type": "http.disconnect"}  # the app stops reading (and spooling) here
+            return message
+
+        async def answering(message: Message) -> None:
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif not answered:
+                answered = True
+                await _too_large(limit - MULTIPART_SLACK)(scope, receive, send)
+
+        await self.app(scope, counting, answering)
+        if over and not answered:
+            await _too_large(limit - MULTIPART_SLACK)(scope, receive, send)
 
     def _refusal(self, headers: Headers, limit: int) -> JSONResponse | None:
         try:
@@ -121,9 +149,16 @@ class UploadGuard:
         except Unauthorized as exc:
             return _problem(401, exc.title, exc.message, exc.where)
         length = headers.get("content-length", "")
-        if length.isascii() and length.isdigit() and int(length) > limit + (1 << 20):
-            return _problem(413, "Upload too large", f"upload exceeds {limit} bytes", "file")
+        if length.isascii() and length.isdigit() and int(length) > limit + MULTIPART_SLACK:
+            return _too_large(limit)
         return None
+
+
+MULTIPART_SLACK = 1 << 20  # a multipart body's headers and boundaries around the file
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _problem(413, "Upload too large", f"upload exceeds the limit of {limit} bytes", "file")
 
 
 def _problem(status: int, title: str, detail: str, where: str) -> JSONResponse:

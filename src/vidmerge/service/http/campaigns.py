@@ -16,13 +16,14 @@ from vidmerge.errors import InvalidInput, TooLarge
 from vidmerge.plan import GIF, MP4, POSTER
 from vidmerge.records import MAX_INTEGER, CampaignRecord
 from vidmerge.service import campaigns, csvfile, ids
+from vidmerge.service.csvfile import Cell
 from vidmerge.service.http.api import management, problem_responses
 from vidmerge.service.http.delivery import image_size
 from vidmerge.service.http.email import email_html
 from vidmerge.service.http.limits import parse_json
 
 router = APIRouter(prefix="/v1/campaigns")
-RESULT_COLUMNS = ["external_id", "page_url", "mp4_url", "poster_url", "gif_url", "email_html", "status", "error"]
+RESULT_COLUMNS = ["row", "external_id", "page_url", "mp4_url", "poster_url", "gif_url", "email_html", "status", "error"]
 MAX_MAPPING = 200  # columns a mapping may name
 
 
@@ -147,44 +148,47 @@ def campaign_results(
     status: str | None = Query(None, max_length=100, description="only rows in these states, comma-separated"),
     authorization: str | None = Header(None),
 ) -> StreamingResponse:
-    """Per row: `external_id`, the links, `email_html`, `status` and `error`, ready to import
-    into the MA tool (links work at once: the page plays while the video renders)."""
+    """Per row: its `row` in the upload, `external_id`, the links, `email_html`, `status` and
+    `error` (in Japanese in a CP932 file), ready to import into the MA tool (links work at once:
+    the page plays while the video renders)."""
     management(request, authorization)
     return results_csv(request, campaigns.get(request.app.state.rt, campaign_id), encoding, status)
 
 
 def results_csv(
-    request: Request, campaign: CampaignRecord, encoding: str | None, status: str | None
+    request: Request, campaign: CampaignRecord, encoding: str | None, status: str | None, lang: str | None = None
 ) -> StreamingResponse:
-    """The results as a download (the API's and the console's)."""
+    """The results as a download (the API's and the console's). Reasons are in `lang`; by
+    default in Japanese in a CP932 file (what a Japanese tool imports), else in English."""
     charset = csvfile.encoding_name(encoding) if encoding else campaign.encoding
+    lang = lang or ("ja" if charset == "cp932" else "en")
     wanted = {s.strip() for s in status.split(",") if s.strip()} if status else None
-    _check_encodable(request.app.state.rt, campaign, charset)  # before the first byte: a 422, never half a file
+    _check_encodable(request.app.state.rt, campaign, charset, lang)  # before the first byte: a 422, never half a file
     filename = f"campaign-{campaign.id}-results.csv"
     media_type = f"text/csv; charset={charset.removesuffix('-sig')}"
-    return StreamingResponse(csvfile.write(_lines(request, campaign, wanted), charset), media_type=media_type,
+    return StreamingResponse(csvfile.write(_lines(request, campaign, wanted, lang), charset), media_type=media_type,
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
 
 
-def _lines(request: Request, campaign: CampaignRecord, wanted: set[str] | None) -> Iterator[list[str]]:
+def _lines(request: Request, campaign: CampaignRecord, wanted: set[str] | None, lang: str) -> Iterator[list[Cell]]:
     rt = request.app.state.rt
     width, height = image_size(rt.registry.loaded(campaign.template_id, campaign.template_version), GIF)
-    yield RESULT_COLUMNS
+    yield list(RESULT_COLUMNS)
     for r in campaigns.results(rt, campaign, wanted):
         if r.render is None:
-            yield [r.external_id, "", "", "", "", "", r.status, r.error]
+            yield [r.row, r.external_id, "", "", "", "", "", r.status, r.said(lang)]
             continue
         page = f"{rt.settings.base_url}/v/{r.render.token}"
-        yield [r.external_id, page, f"{page}/{MP4}", f"{page}/{POSTER}", f"{page}/{GIF}",
-               email_html(page, f"{page}/{GIF}", width, height), r.status, r.error]  # fmt: skip
+        yield [r.row, r.external_id, page, f"{page}/{MP4}", f"{page}/{POSTER}", f"{page}/{GIF}",
+               email_html(page, f"{page}/{GIF}", width, height), r.status, r.said(lang)]  # fmt: skip
 
 
-def _check_encodable(rt: Any, campaign: CampaignRecord, charset: str) -> None:
+def _check_encodable(rt: Any, campaign: CampaignRecord, charset: str, lang: str) -> None:
     """The only cells that are not ASCII come from the uploads (an upload in UTF-8 asked back in
     CP932 may hold a character CP932 has not)."""
     for r in campaigns.results(rt, campaign):
         try:
-            (r.external_id + r.error).encode(charset)
+            (r.external_id + r.said(lang)).encode(charset)
         except UnicodeEncodeError:
             raise InvalidInput(f"external_id {r.external_id!r} (or its error) cannot be written in {charset}",
                                where="encoding") from None  # fmt: skip

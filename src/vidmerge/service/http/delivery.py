@@ -26,7 +26,7 @@ from vidmerge.records import RenderRecord
 from vidmerge.service import analytics, renders
 from vidmerge.service.http.email import placeholder
 from vidmerge.service.http.events import server_event
-from vidmerge.service.http.page import GO, LOGO, csp, landing_page
+from vidmerge.service.http.page import GO, LOGO, csp, landing_page, style
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import Runtime
 from vidmerge.template.media import image_type
@@ -38,6 +38,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 M3U8 = "application/vnd.apple.mpegurl"
 PRESIGNED_SECONDS = 600  # a redirect is asked for again at each play; the link itself stays stable
 IN_TIME_MARGIN = 0.5  # seconds a segment must be ready before its viewer's playhead reaches it
+MAX_POSITION_DIGITS = 18  # of a Range's byte position: 1 EB, past any object's size
 
 
 class Plans:
@@ -94,9 +95,10 @@ class Plans:
 async def page(request: Request, token: str) -> HTMLResponse:
     record, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
     origin = request.app.state.rt.settings.media_origin
-    headers = {**PRIVATE, "Content-Security-Policy": f"{csp(origin)}; frame-ancestors 'none'"}
     size = (loaded.prepared.width, loaded.prepared.height)
-    html = landing_page(record.token, record.status, loaded.template.manifest.page, media_origin=origin, size=size)
+    design = loaded.template.manifest.page
+    headers = {**PRIVATE, "Content-Security-Policy": f"{csp(origin, style(design, size))}; frame-ancestors 'none'"}
+    html = landing_page(record.token, record.status, design, media_origin=origin, size=size)
     if request.method == "GET":
         kind = "bot" if analytics.is_bot(request.headers.get("user-agent")) else "page"
         await server_event(request, record, "impression", kind)
@@ -122,10 +124,10 @@ async def go(request: Request, token: str) -> RedirectResponse:
 async def logo(request: Request, token: str) -> Response:
     """The template's logo (an image under its assets/, checked at upload)."""
     _, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
-    name = loaded.template.manifest.page.logo
+    name = loaded.template.manifest.page.logo_asset
     if name is None:
         raise NotFound("not found")
-    path = loaded.template.root / name
+    path = loaded.template.root / "assets" / name
     media_type = await run_in_threadpool(image_type, path)
     return Response(path.read_bytes(), media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
@@ -294,8 +296,14 @@ def _range(header: str | None, total: int) -> tuple[int | None, int | None]:
         raise InvalidInput("malformed Range header", where="Range")
     first, last = match.groups()
     if first == "":  # suffix: the last N bytes
-        n = int(last)
+        n = _position(last)
         return (max(0, total - n), total - 1) if n > 0 and total > 0 else (0, None)
-    start = int(first)
-    end = min(int(last), total - 1) if last else total - 1
+    start = _position(first)
+    end = min(_position(last), total - 1) if last else total - 1
     return (start, end) if start <= end else (start, None)
+
+
+def _position(digits: str) -> int:
+    """A byte position; one of more digits than any object's size is past its end (and is not
+    parsed: a 5,000-digit number is over Python's limit on int() of a str)."""
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else 10**MAX_POSITION_DIGITS

@@ -9,7 +9,9 @@ import functools
 import io
 from html import escape
 
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from vidmerge.engine.package import play_button
 
 ALT = "動画を再生する"  # generic: no name, no value (the alt text shows where images are blocked)
 
@@ -29,13 +31,11 @@ def email_html(page_url: str, image_url: str, width: int, height: int) -> str:
 
 @functools.lru_cache(maxsize=32)
 def placeholder(width: int, height: int, fmt: str) -> bytes:
-    """A dark frame with a play button, `fmt` "JPEG" or "GIF", of the video's shape."""
+    """A dark frame with the engine's play button, `fmt` "JPEG" or "GIF", of the video's shape."""
     image = Image.new("RGB", (width, height), (17, 24, 39))
-    draw = ImageDraw.Draw(image)
-    r = max(8, min(width, height) // 6)
-    cx, cy = width // 2, height // 2
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(255, 255, 255))
-    draw.polygon([(cx - r // 3, cy - r // 2), (cx - r // 3, cy + r // 2), (cx + r // 2, cy)], fill=(17, 24, 39))
+    diameter = max(16, min(width, height) // 3)
+    with Image.open(io.BytesIO(play_button(diameter))) as button:
+        image.paste(button, ((width - diameter) // 2, (height - diameter) // 2), button)
     out = io.BytesIO()
     image.save(out, fmt, quality=80) if fmt == "JPEG" else image.save(out, fmt)
     return out.getvalue()

@@ -8,6 +8,8 @@ its Content-Security-Policy. The player lives in `static/player.js`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 
 from vidmerge.plan import MP4, PLAYLIST, POSTER
@@ -21,34 +23,20 @@ WORDS = {  # the page's own words, by the template's `page.lang`
 }
 
 
-def csp(media_origin: str = "") -> str:
+def csp(media_origin: str = "", style: str = "") -> str:
     """No third-party anything; hls.js transmuxes in a blob: worker and feeds MSE through blob:
-    URLs. `media_origin` is the object store the MP4 and poster URLs redirect to, if any."""
+    URLs. `media_origin` is the object store the MP4 and poster URLs redirect to, if any. The
+    page's one inline `style` is allowed by its hash: no other inline style runs."""
     extra = f" {media_origin}" if media_origin else ""
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     return (
         "default-src 'none'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
-        f"media-src 'self' blob:{extra}; img-src 'self' data:{extra}; style-src 'unsafe-inline'; "
+        f"media-src 'self' blob:{extra}; img-src 'self' data:{extra}; style-src 'sha256-{digest}'; "
         "base-uri 'none'; form-action 'none'"
     )
 
 
-PAGE = """<!doctype html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="referrer" content="no-referrer">
-<meta name="robots" content="noindex, nofollow">
-<meta name="theme-color" content="{brand}">
-<meta property="og:type" content="website">
-<meta property="og:title" content="{title}">
-<meta property="og:description" content="{description}">
-<meta name="twitter:card" content="summary">
-<title>{title}</title>
-<script src="/static/hls.min.js" defer></script>
-<script src="/static/player.js" defer></script>
-<style>
+STYLE = """
   html, body {{ margin: 0; min-height: 100%; background: #000; color: #fff;
     font-family: system-ui, -apple-system, "Hiragino Sans", "Noto Sans CJK JP", sans-serif; }}
   header {{ display: flex; justify-content: center; padding: 10px; background: {brand}; }}
@@ -71,7 +59,33 @@ PAGE = """<!doctype html>
   .cta {{ display: inline-block; padding: 14px 28px; border-radius: 999px; background: {brand}; color: #fff;
     font-size: 18px; font-weight: bold; text-decoration: none; box-shadow: 0 0 0 2px rgba(255, 255, 255, .35); }}
   .file {{ color: #ccc; font-size: 14px; }}
-</style>
+"""
+
+
+def style(page: Page, size: tuple[int, int] = (16, 9)) -> str:
+    """The page's CSS: framed to the video's `size`, in the template's brand colour (a checked
+    `#rrggbb`), with room for the logo's header when there is one."""
+    header = 60 if page.logo else 0
+    return STYLE.format(brand=page.brand_color, header=header, reserve=header + 90, w=int(size[0]), h=int(size[1]))
+
+
+PAGE = """<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex, nofollow">
+<meta name="theme-color" content="{brand}">
+<meta property="og:type" content="website">
+<meta property="og:title" content="{title}">
+<meta property="og:description" content="{description}">
+<meta name="twitter:card" content="summary">
+<title>{title}</title>
+<script src="/static/hls.min.js" defer></script>
+<script src="/static/player.js" defer></script>
+<style>{style}</style>
 </head>
 <body>
 {header_html}<main>
@@ -102,10 +116,9 @@ def landing_page(
     poster = f' poster="{token}/{POSTER}"' if status == "done" else ""
     cta = f'<a class="cta" href="{token}/{GO}">{escape(page.cta.label)}</a>' if page.cta else ""
     header = f'<header><img src="{token}/{LOGO}" alt=""></header>\n' if page.logo else ""
-    header_px = 60 if page.logo else 0
+    css = style(page, size)
     return PAGE.format(
-        token=token, poster=poster, csp=csp(media_origin), title=escape(page.title),
+        token=token, poster=poster, csp=csp(media_origin, css), style=css, title=escape(page.title),
         description=escape(page.description), lang=page.lang, brand=page.brand_color, cta=cta,
-        header_html=header, header=header_px, reserve=header_px + 90, playlist=PLAYLIST, mp4=MP4,
-        w=int(size[0]), h=int(size[1]), **{k: escape(v) for k, v in words.items()},
+        header_html=header, playlist=PLAYLIST, mp4=MP4, **{k: escape(v) for k, v in words.items()},
     )  # fmt: skip

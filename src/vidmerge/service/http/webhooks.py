@@ -11,18 +11,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vidmerge.errors import NotFound
 from vidmerge.records import EndpointRecord
-from vidmerge.service import webhooks
+from vidmerge.service import ids, webhooks
 from vidmerge.service.http.api import management, problem_responses
 
 router = APIRouter(prefix="/v1/webhook-endpoints")
+URL_PATTERN = "^https?://[^\\u0000-\\u001f\\u007f]*$"
 
 
 class EndpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2000)
+    url: str = Field(
+        min_length=8,
+        max_length=2000,
+        json_schema_extra={"pattern": URL_PATTERN},
+        description="reachable at a public address (or a host in VIDMERGE_OUTBOUND_ALLOW): checked, 422",
+    )
     events: list[str] | None = Field(None, max_length=20, description="default: play, progress, replay, cta_click")
-    template_id: str | None = Field(None, max_length=128, description="only this template's events")
+    template_id: str | None = Field(
+        None, max_length=128, description="only this template's events", json_schema_extra={"pattern": ids.PATTERN}
+    )
 
 
 class EndpointOut(BaseModel):

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from vidmerge.engine.pipeline import personalize
-from vidmerge.errors import InvalidInput, NotFound, Unauthorized, VidmergeError
+from vidmerge.errors import InvalidInput, NotFound, TooMany, Unauthorized, VidmergeError
 from vidmerge.records import TemplateRecord
 from vidmerge.service import analytics, campaigns, preview, renders
 from vidmerge.service.http.api import enqueue, store_bundle
@@ -71,18 +71,30 @@ def back(url: str) -> RedirectResponse:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/console/") -> HTMLResponse:
-    return page(request, "login.html", next=_local(next), error=None)
+def login_form(request: Request, next: str = "/console/") -> Response:
+    return _login_page(request, next)
+
+
+def _login_page(request: Request, next: str, status: int = 200, error: VidmergeError | None = None) -> Response:
+    def render(token: str) -> Response:
+        answer = page(request, "login.html", status=status, next=_local(next), login_csrf=token,
+                      error=error.message if error else None)  # fmt: skip
+        if error is not None and error.status == 429:
+            answer.headers["Retry-After"] = str(error.retry_after)
+        return answer
+
+    return session.with_login_token(request, render)
 
 
 @router.post("/login")
-def login(request: Request, api_key: str = Form("", max_length=512), next: str = Form("/console/")) -> Response:
+def login(request: Request, api_key: str = Form("", max_length=512), next: str = Form("/console/"),
+          csrf: str = Form("", max_length=128)) -> Response:  # fmt: skip
     response = back(_local(next))
     try:
-        session.sign_in(response, api_key, request.app.state.rt.settings.api_keys,
-                        secure=request.app.state.rt.settings.base_url.startswith("https://"))  # fmt: skip
-    except Unauthorized as exc:
-        return page(request, "login.html", status=401, next=_local(next), error=exc.message)
+        session.check_login_token(request, csrf)
+        session.sign_in(request, response, api_key)
+    except (Unauthorized, TooMany) as exc:
+        return _login_page(request, next, exc.status, exc)
     return response
 
 
@@ -90,7 +102,7 @@ def login(request: Request, api_key: str = Form("", max_length=512), next: str =
 def logout(request: Request, csrf: str = Form("")) -> Response:
     session.check_csrf(request, _nonce(request), csrf)
     response = back("/console/login")
-    session.sign_out(response)
+    session.sign_out(request, response)
     return response
 
 
@@ -133,7 +145,16 @@ def _templates_page(request: Request, status: int = 200, problems: list[dict[str
     versions = request.app.state.rt.db.templates.all()
     preparing = any(v.status == "preparing" for v in versions)
     return page(request, "templates.html", status=status, versions=versions, preparing=preparing,
-                problems=problems or [])  # fmt: skip
+                problems=problems or [], actives=_actives(versions))  # fmt: skip
+
+
+def _actives(versions: list[TemplateRecord]) -> dict[str, list[int]]:
+    """Each template's ready and active versions: more than one, and the console offers to switch."""
+    found: dict[str, list[int]] = {}
+    for v in versions:
+        if v.status == "ready" and v.state == "active":
+            found.setdefault(v.id, []).append(v.version)
+    return found
 
 
 @router.post("/templates")
@@ -161,6 +182,9 @@ def template_page(request: Request, template_id: str, version: int, render: str 
     """The storyboard, a form of the inputs (the sample's values), each slot drawn with them, and
     the whole video rendered on request."""
     _nonce(request)
+    waiting = request.app.state.rt.registry.record(template_id, version, ready=False)
+    if waiting.status == "preparing":  # its progress, reloaded until it is ready
+        return page(request, "preparing.html", record=waiting)
     record, loaded = _version(request, template_id, version)
     data = _form_data(request, loaded)
     fields = loaded.template.spec.describe()
@@ -171,9 +195,12 @@ def template_page(request: Request, template_id: str, version: int, render: str 
         person, problem = None, str(exc)
     rendered = request.app.state.rt.db.renders.by_token(render) if render else None
     flagged = [c for c in preview.cases(loaded) if c.flags] if record.state != "active" else []
+    versions = [v for v in request.app.state.rt.db.templates.all() if v.id == template_id]
     return page(request, "template.html", record=record, template=loaded.template, fields=fields, data=data,
                 panels=preview.storyboard(loaded), person=person, problem=problem, query=_data_query(data),
-                rendered=rendered, flagged=flagged, personalized=record.manifest.get("personalized") or {})  # fmt: skip
+                rendered=rendered, flagged=flagged, personalized=record.manifest.get("personalized") or {},
+                small=preview.small_text(loaded, person.drawn) if person else [], actives=_actives(versions),
+                newest=max(v.version for v in versions if v.status == "ready"))  # fmt: skip
 
 
 def _form_data(request: Request, loaded: Any) -> dict[str, Any]:
@@ -263,17 +290,26 @@ def campaigns_page(request: Request) -> HTMLResponse:
 
 
 def _campaigns_page(request: Request, status: int = 200, problems: list[dict[str, str]] | None = None) -> HTMLResponse:
-    """The campaigns, and the upload form with the inputs of every active template (the page's
-    script maps the CSV's columns to them)."""
+    """The campaigns (each with the version it uses), and the upload form: an option per active
+    version, valued `id/version`, with its inputs (the page's script maps the CSV's columns to them)."""
     rt = request.app.state.rt
     ready = [v for v in rt.db.templates.all() if v.status == "ready" and v.state == "active"]
-    inputs = {v.id: [f["name"] for f in v.manifest.get("inputs", [])] for v in ready}
+    inputs = {f"{v.id}/{v.version}": [f["name"] for f in v.manifest.get("inputs", [])] for v in ready}
     listed = [campaigns.progress(rt, c) for c in rt.db.campaigns.recent()]
+    in_use = {k: max(v) for k, v in _actives(ready).items()}  # what a render without a version gets
     return page(request, "campaigns.html", status=status, versions=ready, listed=listed, problems=problems or [],
-                inputs=json.dumps(inputs, ensure_ascii=False))  # fmt: skip
+                inputs=json.dumps(inputs, ensure_ascii=False), in_use=in_use)  # fmt: skip
 
 
-def _problems(exc: InvalidInput) -> list[dict[str, str]]:
+def _picked(template: str) -> tuple[str, int | None]:
+    """The picker's `id/version`; an id alone is its newest active version."""
+    template_id, _, version = template.partition("/")
+    if version and not version.isdigit():
+        raise InvalidInput(f"the version {version!r} is not a number", where="template_id")
+    return template_id, int(version) if version else None
+
+
+def _problems(exc: VidmergeError) -> list[dict[str, str]]:
     """What a refused upload shows, each problem at the field it names."""
     return [{"where": p.where, "reason": p.reason} for p in exc.problems] or [{"where": "", "reason": str(exc)}]
 
@@ -288,8 +324,9 @@ async def campaign_upload(
     try:
         content = await read_upload(file, rt.settings.max_campaign_bytes)
         parsed = parse_mapping(mapping)
-        done = await run_in_threadpool(lambda: campaigns.upload(rt, template_id, content, mapping=parsed))
-    except InvalidInput as exc:
+        picked, version = _picked(template_id)
+        done = await run_in_threadpool(lambda: campaigns.upload(rt, picked, content, version=version, mapping=parsed))
+    except (InvalidInput, NotFound) as exc:  # NotFound: a template gone since the page was shown
         return _campaigns_page(request, status=422, problems=_problems(exc))
     return back(f"/console/campaigns/{done.campaign.id}")
 
@@ -323,7 +360,7 @@ def campaign_start(request: Request, campaign_id: str, csrf: str = Form("")) -> 
 @router.get("/campaigns/{campaign_id}/results.csv")
 def campaign_download(request: Request, campaign_id: str, status: str | None = None) -> Response:
     _nonce(request)
-    return results_csv(request, campaigns.get(request.app.state.rt, campaign_id), None, status)
+    return results_csv(request, campaigns.get(request.app.state.rt, campaign_id), None, status, _lang(request))
 
 
 # -- analytics ------------------------------------------------------------------------------------
@@ -347,8 +384,22 @@ def analytics_page(request: Request, template_id: str = "", campaign_id: str = "
 @router.post("/templates/{template_id}/{version}/{action}")  # last: /render above is matched first
 def change(request: Request, template_id: str, version: int, action: str, csrf: str = Form("")) -> Response:
     session.check_csrf(request, _nonce(request), csrf)
-    states = {"activate": "active", "deactivate": "inactive", "delete": "deleted"}
+    states = {"activate": "active", "switch": "active", "deactivate": "inactive", "delete": "deleted"}
     if action not in states:
         raise NotFound("not found")
-    request.app.state.rt.registry.set_state(template_id, version, states[action])
+    if action == "switch":
+        _switch(request.app.state.rt, template_id, version)
+    else:
+        request.app.state.rt.registry.set_state(template_id, version, states[action])
     return back("/console/templates" if action == "delete" else f"/console/templates/{template_id}/{version}")
+
+
+def _switch(rt: Any, template_id: str, version: int) -> None:
+    """This ready version active and the template's others inactive: one version in use, not two
+    side by side (renders made from the others keep working)."""
+    if rt.registry.record(template_id, version, ready=False).status != "ready":
+        raise InvalidInput(f"version {version} is not ready yet: it cannot take over", where="version")
+    rt.registry.set_state(template_id, version, "active")
+    for other in _actives(rt.db.templates.all()).get(template_id, []):
+        if other != version:
+            rt.registry.set_state(template_id, other, "inactive")

@@ -248,9 +248,12 @@
     play();
   }
 
+  // "Tap for sound" on a touch screen, where a video plays by itself only muted; a desktop's
+  // controls have their own volume button (and nothing there is tapped)
   function unmuteButton() {
     var button = document.getElementById("unmute");
-    if (!button) return;
+    var touch = navigator.maxTouchPoints > 0 || window.matchMedia("(any-pointer: coarse)").matches;
+    if (!button || !touch) return;
     function sync() {
       button.hidden = !video.muted || video.paused;
     }
