@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("worker", help="a Celery worker (needs VIDMERGE_BROKER_URL)")
-    p.add_argument("--queues", default="interactive,bulk")
+    p.add_argument("--queues", default="", help="the lanes this worker takes, comma-separated: interactive, "
+                   "bulk, preparations, deliveries (default: all of them)")  # fmt: skip
     p.add_argument("--concurrency", type=int, default=1)
     p.set_defaults(func=_worker)
     return parser
@@ -140,7 +141,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from vidmerge.service.work.worker import run_worker
 
-    return run_worker(settings, queues=args.queues.split(","), concurrency=args.concurrency)
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    return run_worker(settings, queues=queues, concurrency=args.concurrency)
 
 
 if __name__ == "__main__":

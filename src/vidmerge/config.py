@@ -62,7 +62,6 @@ class Settings:
     ffmpeg_timeout: float = 300.0
     ffmpeg_memory_mb: int = 4096  # writable memory of each ffmpeg child; 0: unlimited
     ffmpeg_cpu_seconds: int = 1200  # CPU time of each ffmpeg child, all threads; 0: unlimited
-    segment_seconds: float = 2.0
     segment_wait_seconds: float = 20.0
     requeue_after_seconds: float = 60.0  # an unfinished render untouched this long is enqueued again
     retention_days: float = 0.0  # 0: keep forever
@@ -142,7 +141,6 @@ class Settings:
             ffmpeg_timeout=float(get("VIDMERGE_FFMPEG_TIMEOUT", d.ffmpeg_timeout)),
             ffmpeg_memory_mb=max(0, int(get("VIDMERGE_FFMPEG_MEMORY_MB", d.ffmpeg_memory_mb))),
             ffmpeg_cpu_seconds=max(0, int(get("VIDMERGE_FFMPEG_CPU_SECONDS", d.ffmpeg_cpu_seconds))),
-            segment_seconds=float(get("VIDMERGE_SEGMENT_SECONDS", d.segment_seconds)),
             segment_wait_seconds=float(get("VIDMERGE_SEGMENT_WAIT_SECONDS", d.segment_wait_seconds)),
             requeue_after_seconds=float(get("VIDMERGE_REQUEUE_AFTER_SECONDS", d.requeue_after_seconds)),
             retention_days=float(get("VIDMERGE_RETENTION_DAYS", d.retention_days)),

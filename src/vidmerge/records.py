@@ -55,7 +55,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -70,6 +70,8 @@ AuditAction = Literal["erase", "purge"]
 MAX_INTEGER = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL); versions are checked against it
 IDEMPOTENCY_SECONDS = 24 * 3600  # an Idempotency-Key (or a webhook signature) is remembered this long
 log = logging.getLogger(__name__)
+# The database cannot be reached (down, restarting, refusing connections): worth retrying later
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError)
 MIGRATION_LOCK_ID = 0x7669646D  # "vidm": serializes concurrent `migrate()` calls on PostgreSQL
 
 

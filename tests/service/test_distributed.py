@@ -143,7 +143,15 @@ def start_all(processes: list[ProcessFixture]) -> None:
             future.result()
 
 
-def start_stack(workdir: Path, redis: RedisServer, seaweed: SeaweedS3, database_url: str | None, bundle: Path) -> Stack:
+def start_stack(
+    workdir: Path,
+    redis: RedisServer,
+    seaweed: SeaweedS3,
+    database_url: str | None,
+    bundle: Path,
+    lanes: tuple[str, ...] = ("", ""),
+) -> Stack:
+    """An API and a worker per item of `lanes` (its --queues; empty: every lane)."""
     bucket = f"vidmerge-dist-{uuid.uuid4().hex[:10]}"
     env = {
         "VIDMERGE_BROKER_URL": redis.url.rsplit("/", 1)[0] + f"/{next(_redis_db)}",
@@ -158,9 +166,8 @@ def start_stack(workdir: Path, redis: RedisServer, seaweed: SeaweedS3, database_
     }
     api = Api(workdir, env)
     api.start()
-    stack = Stack(
-        api, [Worker(workdir, f"worker-{n}", env) for n in (1, 2)], bucket, seaweed, redis, env["VIDMERGE_DATABASE_URL"]
-    )
+    workers = [Worker(workdir, f"worker-{n}", env, queues) for n, queues in enumerate(lanes, 1)]
+    stack = Stack(api, workers, bucket, seaweed, redis, env["VIDMERGE_DATABASE_URL"])
     try:
         start_all(list(stack.workers))
         template = api.post_template(bundle)

@@ -40,7 +40,7 @@ def _done_count(api: Api) -> float:
 def test_200_concurrent_webhooks_render_each_customer_exactly_once(api: Api) -> None:
     done_before = _done_count(api)
     report = asyncio.run(run_load(api.url, "small", calls=CALLS, unique=UNIQUE))
-    print("\nload:", report.summary())
+    print("\nload:", report)
     assert report.errors == 0, report.error_samples
     assert report.accepted == CALLS
     assert report.exactly_once, {k: sorted(v) for k, v in report.renders.items() if len(v) != 1}

@@ -111,12 +111,13 @@ class Api(ProcessFixture):
 
 
 class Worker(ProcessFixture):
-    """A `vidmerge worker` (Celery, concurrency 1). Ready once Celery logs `celery@host ready.`
-    since this start: a restarted worker appends to the same log, whose old tail already says so."""
+    """A `vidmerge worker` (Celery, concurrency 1) on `queues` (default: every lane). Ready once
+    Celery logs `<node>@host ready.` since this start: a restarted worker appends to the same log,
+    whose old tail already says so."""
 
-    def __init__(self, workdir: Path, name: str, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, name: str, env: dict[str, str], queues: str = "") -> None:
         super().__init__(
-            [*VIDMERGE, "worker", "--concurrency", "1"],
+            [*VIDMERGE, "worker", "--concurrency", "1", *(["--queues", queues] if queues else [])],
             env={"VIDMERGE_DATA_DIR": str(workdir / name), **env},
             log_path=workdir / f"{name}.log",
             ready=self._logged_ready,
@@ -132,4 +133,4 @@ class Worker(ProcessFixture):
     def _logged_ready(self) -> bool:
         with self.log_path.open("rb") as log:
             log.seek(self._log_offset)
-            return re.search(rb"celery@\S+ ready\.", log.read()) is not None
+            return re.search(rb"\S+@\S+ ready\.", log.read()) is not None

@@ -14,8 +14,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -36,14 +35,6 @@ class LoadReport:
     @property
     def exactly_once(self) -> bool:
         return len(self.renders) == self.unique and all(len(ids) == 1 for ids in self.renders.values())
-
-    def summary(self) -> dict[str, Any]:
-        """The figures for `vidmerge bench` (JSON-friendly)."""
-        out = asdict(self)
-        out.pop("renders")
-        out["distinct_renders"] = len({i for ids in self.renders.values() for i in ids})
-        out["exactly_once"] = self.exactly_once
-        return out
 
 
 async def run_load(
@@ -112,8 +103,3 @@ def _report(results: list[tuple[int, float, int, str]], calls: int, unique: int,
         renders={k: frozenset(v) for k, v in renders.items()},
         error_samples=tuple(errors[:5]),
     )
-
-
-def load_test(base_url: str, template_id: str, **options: Any) -> dict[str, Any]:
-    """Synchronous entry point for `vidmerge bench`: the load figures as a dict."""
-    return asyncio.run(run_load(base_url, template_id, **options)).summary()

@@ -36,7 +36,7 @@ def check_text(text: str, font: Path, where: str, fields: Mapping[str, str] | No
     drawn, else the slot, and suggests a fix (「张 → 張 で描けます」, a font to add)."""
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"text is {len(text)} characters; at most {MAX_TEXT}", where=where)
-    chars = fonts.missing_glyphs(base_form(text), font)
+    chars = fonts.missing_glyphs(variants.base_form(text), font)
     forms = variants.missing_variants(text, font)
     if chars or forms:
         found = [(ch, f"{fonts.describe(ch)} ({hints.character_hint(ch, font)})") for ch in chars]
@@ -46,11 +46,6 @@ def check_text(text: str, font: Path, where: str, fields: Mapping[str, str] | No
         reason = f"cannot be drawn with font {Path(font).name} ({where}): {listed}"
         raise GlyphError(reason, where=", ".join(holders) or where)
     variants.check_shaping(text, where=where)
-
-
-def base_form(text: str) -> str:
-    """The text without its variation selectors (they have no glyph of their own in the cmap)."""
-    return variants.VARIATION_SELECTORS.sub("", text)
 
 
 def warnings(values: Mapping[str, str]) -> list[str]:

@@ -54,8 +54,12 @@ def timeline_args(fps: Fraction) -> list[str]:
     Six frames cover both delays; with negative-timestamp shifting off, video starts exactly
     there.
     """
-    offset_us = round(Fraction(LEAD_FRAMES) / fps * 1_000_000)
-    return ["-output_ts_offset", f"{offset_us}us", "-avoid_negative_ts", "disabled"]
+    return ["-output_ts_offset", f"{lead_us(fps)}us", "-avoid_negative_ts", "disabled"]
+
+
+def lead_us(fps: Fraction) -> int:
+    """Where the mezzanine's clock puts the clip's first frame, in microseconds."""
+    return round(Fraction(LEAD_FRAMES) / fps * 1_000_000)
 
 
 # Every mezzanine is SDR BT.709 in TV range, tagged so (a browser shows an untagged clip as

@@ -34,18 +34,40 @@ def playlist(plan: RenderPlan, url_for: Callable[[SegmentPlan], str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def master_playlist(prepared: Prepared, url_for: Callable[[Prepared], str]) -> str:
+LANGUAGES = {"ja": "日本語", "en": "English"}  # a subtitles track's NAME, by its LANGUAGE
+
+
+def master_playlist(
+    prepared: Prepared, url_for: Callable[[Prepared], str], subtitles: str | None = None, lang: str = "ja"
+) -> str:
     """The ladder's master playlist (RFC 8216 4.3.4.2), the lowest rendition first: a player
     that starts on the first one listed (Safari) starts on the one that renders and arrives
-    soonest."""
+    soonest. `subtitles`: the URI of a subtitles playlist, on by default, in `lang`."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    group = ""
+    if subtitles is not None:
+        lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="{lang}",NAME="{LANGUAGES[lang]}",'
+                     f'DEFAULT=YES,AUTOSELECT=YES,URI="{subtitles}"')  # fmt: skip
+        group = ',SUBTITLES="subs"'
     for p in prepared.ladder:
         lines += [
             f"#EXT-X-STREAM-INF:BANDWIDTH={p.bandwidth},RESOLUTION={p.width}x{p.height},"
-            f'CODECS="{p.codecs}",FRAME-RATE={float(p.fps):.3f}',
+            f'CODECS="{p.codecs}",FRAME-RATE={float(p.fps):.3f}{group}',
             url_for(p),
         ]
     return "\n".join(lines) + "\n"
+
+
+def subtitles_playlist(duration: float, uri: str) -> str:
+    """A subtitles media playlist of one WebVTT segment as long as the video."""
+    head = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{math.ceil(duration)}", "#EXT-X-MEDIA-SEQUENCE:0"]
+    lines = [*head, "#EXT-X-PLAYLIST-TYPE:VOD", f"#EXTINF:{duration:.6f},", uri, "#EXT-X-ENDLIST"]
+    return "\n".join(lines) + "\n"
+
+
+def start_pts(prepared: Prepared) -> int:
+    """The TS segments' time (90 kHz) of the clip's first frame: a subtitles segment's MPEGTS."""
+    return round(argv.lead_us(prepared.fps) * 90_000 / 1_000_000)
 
 
 def concat_mp4(segments: Sequence[Path], dest: Path, limits: ffmpeg.Limits = ffmpeg.Limits()) -> None:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vidmerge import __version__, logs
 from vidmerge.config import Settings
 from vidmerge.errors import FFmpegError, NotReady, StorageError, VerificationError, VidmergeError
+from vidmerge.records import UNAVAILABLE
 from vidmerge.service import ids, scratch
 from vidmerge.service.http import analytics, api, campaigns, console, delivery, webhooks
 from vidmerge.service.http.auth import UploadGuard, check_api_key
@@ -33,6 +34,7 @@ from vidmerge.service.work.queue import Launcher, Sweeper, open_queue
 
 log = logging.getLogger("vidmerge")
 STATIC = Path(__file__).parent / "http" / "static"
+DATABASE_RETRY_AFTER = 5  # seconds: a database failing over or restarting is back in a few
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # what an Allow header may name
 
 
@@ -167,10 +169,21 @@ def _errors(app: FastAPI) -> None:
         return problem(400, "Incomplete body", "the connection closed before the whole body arrived", retryable=True,
                        problems=[{"where": "body", "reason": "incomplete"}])  # fmt: skip
 
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _database_down)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, logs.short_path(request.url.path))
         return problem(500, "Internal error", "unexpected error; see the server log")
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    """An outage, not a bug: one line without a traceback, and the caller is asked to come back."""
+    log.warning("database unavailable on %s %s: %s", request.method, logs.short_path(request.url.path),
+                type(exc).__name__)  # fmt: skip
+    return problem(503, "Temporarily unavailable", "the database is unavailable; retry later", retryable=True,
+                   retry_after=DATABASE_RETRY_AFTER)  # fmt: skip
 
 
 def _allowed(request: Request) -> str:

@@ -12,12 +12,12 @@ from pathlib import Path, PurePosixPath
 
 from vidmerge.draw.slots import Slot
 from vidmerge.draw.slots.image import asset_path
-from vidmerge.draw.values import base_form
 from vidmerge.errors import BundleError, InvalidInput, ProblemCollector
 from vidmerge.resolver import Expression, Spec, compile_expression, load_spec
-from vidmerge.template import files, fonts
+from vidmerge.template import captions, files, fonts
 from vidmerge.template.manifest import MANIFEST, Manifest, parse_manifest
 from vidmerge.template.media import MediaInfo, probe_video
+from vidmerge.template.variants import base_form
 from vidmerge.yamlfile import read_yaml
 
 
@@ -31,6 +31,7 @@ class Template:
     expressions: Mapping[str, Expression]  # slot id -> its expression (text, value or src)
     fonts: Mapping[str, Path]  # slot id -> font file
     digest: str  # content hash of manifest, base clip and assets
+    captions: tuple[captions.Cue, ...] | None = None  # the bundle's captions.vtt, if it has one
 
     @property
     def id(self) -> str:
@@ -64,10 +65,11 @@ def load_bundle(root: Path) -> Template:
     font_paths = _fonts(manifest, root, problems)
     _check_fixed_text(expressions, font_paths, problems)
     _check_files(root, manifest, problems)
+    cues = _captions(root, media, problems)
     _check_logo(manifest, root, problems)
     _check_slots_files(manifest, expressions, root, problems)
     problems.raise_if_any(BundleError)
-    template = Template(manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest))
+    template = Template(manifest, root, base, media, spec, expressions, font_paths, _digest(root, manifest), cues)
     _check_choices(template, problems)
     problems.raise_if_any(BundleError)
     return template
@@ -161,12 +163,24 @@ def _check_files(root: Path, manifest: Manifest, problems: ProblemCollector) -> 
     slot_fonts = {(root / slot.style.font).resolve() for slot in manifest.slots if slot.uses_font}
     for path in _used_files(root, manifest):
         relative = path.relative_to(root)
-        if path.resolve() in slot_fonts:
+        if path.resolve() in slot_fonts or relative.as_posix() == captions.CAPTIONS:  # checked by _captions
             continue
         try:
             files.check(path, asset=relative.parts[0] == "assets")
         except InvalidInput as exc:
             problems.add(relative.as_posix(), exc.message)
+
+
+def _captions(root: Path, media: MediaInfo, problems: ProblemCollector) -> tuple[captions.Cue, ...] | None:
+    """The cues of the bundle's captions.vtt (template/captions.py), None without one."""
+    path = root / captions.CAPTIONS
+    if not path.is_file():
+        return None
+    try:
+        return captions.load(path, media.duration)
+    except InvalidInput as exc:
+        problems.add(exc.where, exc.message)
+        return None
 
 
 def _check_logo(manifest: Manifest, root: Path, problems: ProblemCollector) -> None:
@@ -233,12 +247,13 @@ def _described(manifest: Manifest) -> str:
 
 def _used_files(root: Path, manifest: Manifest) -> list[Path]:
     """The files the template uses besides its manifest: assets/, the base clip and any file the
-    manifest names (a tariff table, a font); clutter aside."""
+    manifest names (a tariff table, a font), and captions.vtt; clutter aside."""
     described, base = _described(manifest), (root / manifest.base).resolve()
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
         relative = path.relative_to(root)
         used = relative.parts[0] == "assets" or path.resolve() == base or relative.as_posix() in described
+        used = used or relative.as_posix() == captions.CAPTIONS
         if used and not _clutter(relative):
             found.append(path)
     return found

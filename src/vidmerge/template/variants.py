@@ -30,6 +30,11 @@ def has_selector(text: str) -> bool:
     return VARIATION_SELECTORS.search(text) is not None
 
 
+def base_form(text: str) -> str:
+    """The text without its variation selectors (they have no glyph of their own in the cmap)."""
+    return VARIATION_SELECTORS.sub("", text)
+
+
 def shaping_available() -> bool:
     """Whether Pillow has Raqm (HarfBuzz with FriBiDi), which draws variant glyphs."""
     return bool(features.check("raqm"))

@@ -24,6 +24,7 @@ from vidmerge.service.http.delivery import image_size
 from vidmerge.service.http.email import email_html
 from vidmerge.service.http.limits import parse_json, read_body
 from vidmerge.service.metrics import METRICS
+from vidmerge.template.captions import CAPTIONS
 
 log = logging.getLogger("vidmerge.api")
 router = APIRouter(prefix="/v1")
@@ -50,6 +51,7 @@ class RenderOut(BaseModel):
     mp4_url: str
     poster_url: str
     gif_url: str
+    captions_url: str | None = None  # the WebVTT captions; None when the template has none
     values: dict[str, str] | None = None
     email_html: str | None = None  # a snippet for any email client: the GIF, linked to the page
     gif_width: int | None = None  # the email GIF's size in pixels (the snippet's <img> has it too)
@@ -119,6 +121,7 @@ def render_out(
         render_id=r.id, status=r.status, template_id=r.template_id, template_version=r.template_version,
         external_id=r.external_id, page_url=base, hls_url=f"{base}/{PLAYLIST}", mp4_url=f"{base}/{MP4}",
         poster_url=f"{base}/{POSTER}", gif_url=f"{base}/{GIF}",
+        captions_url=f"{base}/{CAPTIONS}" if loaded.template.captions is not None else None,
         email_html=email_html(base, f"{base}/{GIF}", width, height), gif_width=width, gif_height=height,
         values=renders.values(r) if detail else None, warnings=renders.warnings(r) or None,
         explanations=r.resolved.get("explanations") if detail else None,
@@ -264,7 +267,8 @@ async def create_render(
     )  # fmt: skip
     enqueue(request, accepted)
     out = render_out(request, accepted.record, fitted=fitted)
-    return JSONResponse(out.model_dump(exclude_none=True), status_code=202 if accepted.created else 200)
+    answer = {**out.model_dump(exclude_none=True), "captions_url": out.captions_url}  # null said, not left out
+    return JSONResponse(answer, status_code=202 if accepted.created else 200)
 
 
 def _claims(scope: str, body: bytes, idempotency_key: str | None, signature: str | None) -> list[Claim]:

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from vidmerge.engine.loaded import LoadedVersion
-from vidmerge.engine.package import master_playlist, playlist
+from vidmerge.engine.package import master_playlist, playlist, start_pts, subtitles_playlist
 from vidmerge.engine.pipeline import Personalized, in_rendition
 from vidmerge.errors import InvalidInput, NotFound, NotReady, TooMany
 from vidmerge.plan import GIF, OUTPUTS, PLAYLIST, POSTER, RenderPlan
@@ -29,6 +29,8 @@ from vidmerge.service.http.events import server_event
 from vidmerge.service.http.page import GO, LOGO, csp, landing_page, style
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import Runtime
+from vidmerge.template import captions
+from vidmerge.template.captions import CAPTIONS
 from vidmerge.template.media import image_type
 
 router = APIRouter()
@@ -36,6 +38,8 @@ PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Length, Content-Range"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 M3U8 = "application/vnd.apple.mpegurl"
+VTT = "text/vtt; charset=utf-8"
+SUBTITLES = "subs"  # the HLS subtitles playlist and its one WebVTT segment are under it
 PRESIGNED_SECONDS = 600  # a redirect is asked for again at each play; the link itself stays stable
 IN_TIME_MARGIN = 0.5  # seconds a segment must be ready before its viewer's playhead reaches it
 MAX_POSITION_DIGITS = 18  # of a Range's byte position: 1 EB, past any object's size
@@ -98,7 +102,8 @@ async def page(request: Request, token: str) -> HTMLResponse:
     size = (loaded.prepared.width, loaded.prepared.height)
     design = loaded.template.manifest.page
     headers = {**PRIVATE, "Content-Security-Policy": f"{csp(origin, style(design, size))}; frame-ancestors 'none'"}
-    html = landing_page(record.token, record.status, design, media_origin=origin, size=size)
+    captioned = loaded.template.captions is not None
+    html = landing_page(record.token, record.status, design, media_origin=origin, size=size, captions=captioned)
     if request.method == "GET":
         kind = "bot" if analytics.is_bot(request.headers.get("user-agent")) else "page"
         await server_event(request, record, "impression", kind)
@@ -134,11 +139,14 @@ async def logo(request: Request, token: str) -> Response:
 
 @router.api_route(f"/v/{{token}}/{PLAYLIST}", methods=["GET", "HEAD"], include_in_schema=False)
 async def hls_playlist(request: Request, token: str) -> Response:
-    """The ladder's master playlist; a version prepared before the ladder has one rendition, and
-    this is its media playlist."""
+    """The ladder's master playlist, with the template's captions as subtitles; a version
+    prepared before the ladder has one rendition, and this is its media playlist (unless the
+    template has captions: a master playlist of that one rendition then carries them)."""
     _, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
-    if loaded.prepared.renditions:
-        text = master_playlist(loaded.prepared, lambda p: f"r/{p.name}/{PLAYLIST}")
+    subtitles = f"{SUBTITLES}/{PLAYLIST}" if loaded.template.captions is not None else None
+    if loaded.prepared.renditions or subtitles:
+        lang = loaded.template.manifest.page.lang
+        text = master_playlist(loaded.prepared, lambda p: f"r/{p.name}/{PLAYLIST}", subtitles, lang)
     else:
         text = playlist(person.plan, lambda s: f"seg/{s.index}.ts")
     return Response(text, media_type=M3U8, headers={**PRIVATE, **CORS})
@@ -149,6 +157,36 @@ async def rendition_playlist(request: Request, token: str, name: str) -> Respons
     _, loaded, person = await run_in_threadpool(request.app.state.plans.get, request, token)
     _, plan = _rendition(loaded, person, name)
     return Response(playlist(plan, lambda s: f"seg/{s.index}.ts"), media_type=M3U8, headers={**PRIVATE, **CORS})
+
+
+@router.api_route(f"/v/{{token}}/{CAPTIONS}", methods=["GET", "HEAD"], include_in_schema=False)
+async def captions_file(request: Request, token: str) -> Response:
+    """The template's captions as a WebVTT file. Made from the template on each request (the
+    same cues for every customer): nothing of it is stored, so an erased render's is gone."""
+    _, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    return Response(captions.render(_cues(loaded)), media_type=VTT, headers={**PRIVATE, **CORS})
+
+
+@router.api_route(f"/v/{{token}}/{SUBTITLES}/{PLAYLIST}", methods=["GET", "HEAD"], include_in_schema=False)
+async def hls_subtitles(request: Request, token: str) -> Response:
+    _, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    _cues(loaded)  # 404 without captions
+    text = subtitles_playlist(loaded.prepared.duration, "0.vtt")
+    return Response(text, media_type=M3U8, headers={**PRIVATE, **CORS})
+
+
+@router.api_route(f"/v/{{token}}/{SUBTITLES}/0.vtt", methods=["GET", "HEAD"], include_in_schema=False)
+async def hls_subtitles_segment(request: Request, token: str) -> Response:
+    """The one subtitles segment: its cue times mapped onto the TS segments' clock."""
+    _, loaded, _ = await run_in_threadpool(request.app.state.plans.get, request, token)
+    text = captions.render(_cues(loaded), mpegts=start_pts(loaded.prepared))
+    return Response(text, media_type=VTT, headers={**PRIVATE, **CORS})
+
+
+def _cues(loaded: LoadedVersion) -> tuple[captions.Cue, ...]:
+    if loaded.template.captions is None:
+        raise NotFound("not found")
+    return loaded.template.captions
 
 
 @router.api_route("/v/{token}/seg/{index}.ts", methods=["GET", "HEAD"], include_in_schema=False)

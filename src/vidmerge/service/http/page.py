@@ -15,6 +15,7 @@ from html import escape
 from vidmerge.plan import MP4, PLAYLIST, POSTER
 from vidmerge.template.manifest import Page
 
+HLS, HLS_FULL = "hls.min.js", "hls.full.min.js"  # hls.js's light build (no subtitles) and its full one
 GO, LOGO = "go", "logo"  # the call to action's counted redirect; the template's logo
 
 WORDS = {  # the page's own words, by the template's `page.lang`
@@ -83,7 +84,7 @@ PAGE = """<!doctype html>
 <meta property="og:description" content="{description}">
 <meta name="twitter:card" content="summary">
 <title>{title}</title>
-<script src="/static/hls.min.js" defer></script>
+<script src="/static/{hls}" defer></script>
 <script src="/static/player.js" defer></script>
 <style>{style}</style>
 </head>
@@ -105,12 +106,19 @@ PAGE = """<!doctype html>
 
 
 def landing_page(
-    token: str, status: str, page: Page, *, media_origin: str = "", size: tuple[int, int] = (16, 9)
+    token: str,
+    status: str,
+    page: Page,
+    *,
+    media_origin: str = "",
+    size: tuple[int, int] = (16, 9),
+    captions: bool = False,
 ) -> str:
     """The page of one render, framed to the video's `size` (a 9:16 clip fills a phone's screen, a
     16:9 one its width), with the template's brand, logo and call to action. The poster exists
     only once the render is done: before that the browser would hold a connection open waiting
-    for it, so the page goes without."""
+    for it, so the page goes without. With `captions`, the full hls.js (its light build, 70 kB
+    smaller gzipped, plays no subtitles)."""
     token = escape(token, quote=True)
     words = WORDS[page.lang]
     poster = f' poster="{token}/{POSTER}"' if status == "done" else ""
@@ -120,5 +128,6 @@ def landing_page(
     return PAGE.format(
         token=token, poster=poster, csp=csp(media_origin, css), style=css, title=escape(page.title),
         description=escape(page.description), lang=page.lang, brand=page.brand_color, cta=cta,
-        header_html=header, playlist=PLAYLIST, mp4=MP4, **{k: escape(v) for k, v in words.items()},
+        header_html=header, playlist=PLAYLIST, mp4=MP4, hls=HLS_FULL if captions else HLS,
+        **{k: escape(v) for k, v in words.items()},
     )  # fmt: skip

@@ -1,7 +1,8 @@
 """Queues: the embedded in-process pool (no broker) and the Celery producer.
 
 Both run the same task code (tasks.run_render). Interactive renders never wait behind bulk ones:
-each lane has its own threads here, its own Celery queue there.
+each lane has its own threads here, its own Celery queue there (LANES: interactive renders, bulk
+renders, preparations, deliveries; `vidmerge worker --queues` picks which lanes a worker takes).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from vidmerge.service.runtime import Runtime
 from vidmerge.service.work import tasks
 
 log = logging.getLogger("vidmerge.queue")
-PRIORITY = ("interactive", "bulk")  # the lanes
+PRIORITY = ("interactive", "bulk")  # the render lanes
+LANES = (*PRIORITY, "preparations", "deliveries")  # the Celery queues
 STOP_SECONDS = 20.0  # how long a stopping server waits for its renders, all in all
 
 
@@ -106,7 +108,7 @@ class EmbeddedQueue:
     def _run(self, render_id: str, lane: str, attempt: int) -> None:
         try:
             tasks.run_render(self.rt, render_id)
-        except Transient as exc:
+        except tasks.TRANSIENT as exc:
             if attempt + 1 >= self.max_attempts:
                 log.error("render %s: giving up after %d attempts (%s)", render_id, attempt + 1, type(exc).__name__)
                 return  # stays queued/rendering in the database; the requeue sweep retries later
@@ -138,12 +140,10 @@ class CeleryQueue:
         self.app.send_task("vidmerge.render", args=[render_id], queue=priority if priority in PRIORITY else "bulk")
 
     def prepare(self, template_id: str, version: int) -> None:
-        self.app.send_task("vidmerge.prepare", args=[template_id, version], queue="bulk")
+        self.app.send_task("vidmerge.prepare", args=[template_id, version], queue="preparations")
 
     def deliver(self, delivery_id: str) -> None:
-        self.app.send_task(
-            "vidmerge.deliver", args=[delivery_id], queue="interactive"
-        )  # short, never behind a campaign
+        self.app.send_task("vidmerge.deliver", args=[delivery_id], queue="deliveries")
 
     def start(self) -> None:
         pass

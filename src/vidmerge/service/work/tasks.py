@@ -14,7 +14,7 @@ from vidmerge.engine import ffmpeg
 from vidmerge.engine.loaded import LoadedVersion
 from vidmerge.engine.pipeline import Personalized, Timer, in_rendition
 from vidmerge.errors import FFmpegError, InvalidInput, NotFound, NotReady, Transient, VerificationError, VidmergeError
-from vidmerge.records import RenderRecord, utcnow
+from vidmerge.records import UNAVAILABLE, RenderRecord, utcnow
 from vidmerge.service import renders, webhooks
 from vidmerge.service.metrics import METRICS
 from vidmerge.service.runtime import Runtime
@@ -23,6 +23,8 @@ from vidmerge.service.work.scheduler import BULK_DELAY, yielding
 
 log = logging.getLogger("vidmerge.tasks")
 MAX_ATTEMPTS = 10  # a render whose transient failures outlast this many attempts ends `failed`
+# what the embedded queue retries with backoff (Celery's tasks turn a database outage into Transient)
+TRANSIENT: tuple[type[Exception], ...] = (Transient, *UNAVAILABLE)
 
 
 def run_render(rt: Runtime, render_id: str) -> str:
@@ -45,9 +47,8 @@ def _attempt(rt: Runtime, render_id: str, record: RenderRecord) -> str:
     if record.status in ("done", "failed"):
         return record.status
     lease = _Lease(rt, f"render:{render_id}")
-    if not lease.claim():
-        log.info("render %s is being rendered elsewhere", render_id)
-        return "busy"
+    if not lease.claim():  # rendered elsewhere, or an attempt cut off by a database outage holds it
+        raise Transient("the render is leased elsewhere", where="lease")  # retried until it is done or free
     ok = False
     try:
         renders.set_status(rt.db, render_id, "rendering")

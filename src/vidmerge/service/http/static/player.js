@@ -45,6 +45,7 @@
     waits: [], // [{at: performance.now(), time: currentTime}] after start
     fragments: 0, // hls.js fragments loaded
     heights: [], // the height of each fragment hls.js loaded, in order: the renditions of the ladder played
+    subtitles: [], // the languages of the master playlist's subtitles tracks (hls.js)
     errors: [], // hls.js errors, fatal or not (a 503 retry is a non-fatal one)
     fatal: null,
     session: session,
@@ -228,6 +229,13 @@
       stats.fragments += 1;
       var level = hls.levels[data.frag.level];
       if (level && stats.heights.length < 200) stats.heights.push(level.height);
+    });
+    // The template's captions (the master playlist's subtitles group): shown from the start, as
+    // the video starts muted; the controls' menu turns them off.
+    hls.subtitleDisplay = true;
+    hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, function (_, data) {
+      stats.subtitles = data.subtitleTracks.map(function (t) { return t.lang; });
+      if (data.subtitleTracks.length && hls.subtitleTrack < 0) hls.subtitleTrack = 0;
     });
     hls.on(window.Hls.Events.ERROR, function (_, data) {
       var code = data.response ? data.response.code : null;
