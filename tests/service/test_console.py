@@ -204,7 +204,8 @@ def run_campaign(page: Any, api: Api, tmp_path: Path) -> None:
     page.wait_for_timeout(1500)
     page.goto(campaign_url)
     page.click("a[href^='/console/analytics']")
-    until(page, "Number(document.getElementById('f-views').textContent) === 1", 20)
+    page.wait_for_url(f"{api.url}/console/analytics*")  # not the campaign's page, still there a moment
+    until(page, "Number(document.getElementById('f-views')?.textContent) === 1", 20)
     bars = page.evaluate("() => document.querySelectorAll('#funnel rect').length")
     assert bars == 6
     shot(page, "8-analytics")
